@@ -1,0 +1,212 @@
+"""The scikit-learn-style entry point: ``Classifier(model=...).fit(data)``, predict, score, save, load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import accuracy_score, f1_score
+
+from modalyze.data import load_dataset
+from modalyze.data.featurizers import Featurizer
+from modalyze.data.prepare import Prepared, encode, prepare
+from modalyze.data.table import Table, load_table
+from modalyze.errors import ModalyzeError
+from modalyze.experts import ModelConfig, build_expert, parse_model_name
+from modalyze.run import (RUN_SCHEMA, check_run_dir, count_parameters, load_weights, read_json, save_weights,
+                          versions, write_json)
+from modalyze.spec import Spec
+from modalyze.train import TrainSettings, fit_expert, predict_log_probs
+
+
+class Classifier:
+    """A multimodal classifier: one expert (``intra:<m>``, ``inter``, ``additive`` or ``i2m2``).
+
+    >>> clf = Classifier(model="i2m2", max_epochs=20).fit("easy-vqa")
+    >>> clf.score(rows)  # accuracy on a DataFrame with the spec's columns and target
+    """
+
+    def __init__(self, model: str = "i2m2", *, dim: int = 64, fusion: str = "late", seed: int = 0,
+                 max_epochs: int = 30, patience: int = 3, batch_size: int = 128, lr: float = 2e-3,
+                 weight_decay: float = 1e-4, accelerator: str = "cpu", devices: int | str = 1,
+                 progress: bool = True, unreadable: str = "error", init: list[str | Path] | None = None):
+        self.model = model
+        self.dim = dim
+        self.fusion = fusion
+        self.seed = seed
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.accelerator = accelerator
+        self.devices = devices
+        self.progress = progress
+        self.unreadable = unreadable
+        self.init = init
+
+    # --- fitting --------------------------------------------------------------------------------
+
+    def fit(self, data: str | Path | Spec, frame: pd.DataFrame | None = None, **dataset_options: Any) -> Classifier:
+        """Train on a built-in dataset name, a spec file or a :class:`Spec` (rows from ``frame`` if given)."""
+        if self.unreadable not in ("error", "missing"):
+            raise ModalyzeError(f"option unreadable={self.unreadable!r}: use 'error' or 'missing'")
+        spec, table = _open(data, frame, self.seed, dataset_options)
+        prepared = prepare(spec, table, self.unreadable)
+        return self.fit_prepared(spec, prepared)
+
+    def fit_prepared(self, spec: Spec, prepared: Prepared) -> Classifier:
+        """Train on data that is already featurized (lets a study share one featurization)."""
+        family, arg = parse_model_name(self.model, list(spec.modalities))
+        self.spec_, self.classes_, self.featurizers_ = spec, prepared.classes, prepared.featurizers
+        self.config_ = ModelConfig(
+            model=self.model, n_classes=len(prepared.classes), dim=self.dim, fusion=self.fusion,
+            modalities={m: {"kind": s.kind, "info": prepared.featurizers[m].spec_info, "encoder": s.encoder}
+                        for m, s in spec.modalities.items()})
+        self.expert_ = build_expert(self.config_)
+        for run in self.init or []:
+            self._init_from(run)
+        if "val" not in prepared.splits:
+            raise ModalyzeError(f"{spec.name}: the val split has no rows (early stopping needs validation rows)")
+        settings = self.settings()
+        self.history_ = fit_expert(self.expert_, prepared.splits["train"], prepared.splits["val"], settings,
+                                   only_present=arg if family == "intra" else None)
+        self.prepared_ = prepared
+        return self
+
+    def settings(self) -> TrainSettings:
+        return TrainSettings(max_epochs=self.max_epochs, patience=self.patience, batch_size=self.batch_size,
+                             lr=self.lr, weight_decay=self.weight_decay, seed=self.seed,
+                             accelerator=self.accelerator, devices=self.devices, progress=self.progress)
+
+    def _init_from(self, run: str | Path | Classifier) -> None:
+        """Copy a separately trained intra or inter expert into the matching part of a product."""
+        source = run if isinstance(run, Classifier) else Classifier.load(run)
+        where = getattr(run, "name", str(run))
+        if self.config_.model not in ("i2m2", "additive"):
+            raise ModalyzeError(f"option init: only i2m2 and additive start from trained experts, not {self.config_.model}")
+        if _featurizer_states(source.featurizers_) != _featurizer_states(self.featurizers_):
+            raise ModalyzeError(f"init run {where}: its featurizers differ (trained on another dataset, split or seed)")
+        family, arg = parse_model_name(source.config_.model, list(self.config_.modalities))
+        target = self.expert_.intra[arg] if family == "intra" else self.expert_.inter if family == "inter" else None
+        if target is None:
+            raise ModalyzeError(f"init run {where}: model {source.config_.model} is not an intra or inter expert")
+        target.load_state_dict(source.expert_.state_dict())
+
+    # --- predicting -----------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "expert_"):
+            raise ModalyzeError("this Classifier is not fitted yet: call fit() or Classifier.load()")
+
+    def encode(self, frame: pd.DataFrame, base_dir: str | Path | None = None):
+        """Featurize new rows with the fitted featurizers (image paths resolve against ``base_dir``)."""
+        self._check_fitted()
+        featurizers = self.featurizers_
+        if base_dir is not None:
+            featurizers = {m: Featurizer.from_state(f.state(), base_dir, f.unreadable) for m, f in featurizers.items()}
+        missing = [c for f in featurizers.values() for c in f.columns if c not in frame.columns]
+        if missing:
+            raise ModalyzeError(f"column '{missing[0]}' does not exist in the rows to predict "
+                                f"(needed by modality columns: {', '.join(c for f in featurizers.values() for c in f.columns)})")
+        return encode(featurizers, frame, self.classes_, self.spec_.target)
+
+    def predict_log_proba(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
+        return predict_log_probs(self.expert_, self.encode(frame, base_dir)).numpy()
+
+    def predict_proba(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
+        """Class probabilities [N, C], columns in the order of ``classes_``."""
+        return np.exp(self.predict_log_proba(frame, base_dir))
+
+    def predict(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
+        return np.asarray(self.classes_, dtype=object)[self.predict_log_proba(frame, base_dir).argmax(1)]
+
+    def score(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> float:
+        """Accuracy on rows that include the target column."""
+        if self.spec_.target not in frame.columns:
+            raise ModalyzeError(f"score needs the target column '{self.spec_.target}' in the rows")
+        truth = frame[self.spec_.target].astype(str).to_numpy()
+        return float(accuracy_score(truth, self.predict(frame, base_dir).astype(str)))
+
+    # --- evaluating -----------------------------------------------------------------------------
+
+    def evaluate(self, splits: tuple[str, ...] = ("val", "test")) -> dict[str, Any]:
+        """Metrics per split on the dataset this model was trained on (reloaded after ``load``)."""
+        self._check_fitted()
+        prepared = getattr(self, "prepared_", None)
+        if prepared is None:
+            _, table = load_dataset(self.spec_, seed=self.seed)
+            prepared = self.prepared_ = prepare(self.spec_, table, self.unreadable, self.featurizers_, self.classes_)
+        out: dict[str, Any] = {}
+        for split in splits:
+            if split in prepared.splits:
+                out[split], _ = split_metrics(self.expert_, prepared.splits[split])
+        return out
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+        """Write a run directory (JSON + safetensors); ``metrics`` are stored as metrics.json."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        write_json(path / "featurizers.json", {m: f.state() for m, f in self.featurizers_.items()})
+        save_weights(self.expert_, path / "weights.safetensors")
+        if getattr(self, "history_", None):
+            write_json(path / "history.json", self.history_)
+        if metrics is not None:
+            write_json(path / "metrics.json", metrics)
+        write_json(path / "config.json", {  # last: its presence marks the run as complete
+            "schema": RUN_SCHEMA, "model": self.config_.to_dict(), "spec": self.spec_.to_dict(),
+            "classes": self.classes_, "train": self.settings().to_dict(), "unreadable": self.unreadable,
+            "versions": versions()})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Classifier:
+        """Rebuild a saved classifier from its run directory (never unpickles)."""
+        path = check_run_dir(path)
+        config = read_json(path / "config.json")
+        train = {k: v for k, v in config["train"].items()}
+        clf = cls(model=config["model"]["model"], dim=config["model"]["dim"], fusion=config["model"]["fusion"],
+                  unreadable=config.get("unreadable", "error"), **train)
+        clf.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
+        clf.classes_ = config["classes"]
+        clf.config_ = ModelConfig(**config["model"])
+        states = read_json(path / "featurizers.json")
+        clf.featurizers_ = {m: Featurizer.from_state(s, clf.spec_.base_dir, clf.unreadable) for m, s in states.items()}
+        clf.expert_ = build_expert(clf.config_)
+        load_weights(clf.expert_, path / "weights.safetensors")
+        clf.expert_.eval()
+        return clf
+
+    @property
+    def n_parameters(self) -> int:
+        self._check_fitted()
+        return count_parameters(self.expert_)
+
+
+def split_metrics(expert: torch.nn.Module, data) -> tuple[dict[str, float], np.ndarray]:
+    """Accuracy, macro-F1 and NLL of an expert on an encoded split; also returns log-probs [N, C]."""
+    log_probs = predict_log_probs(expert, data)
+    y = data.targets
+    pred = log_probs.argmax(1)
+    metrics = {"accuracy": float(accuracy_score(y, pred)), "macro_f1": float(f1_score(y, pred, average="macro")),
+               "nll": float(F.nll_loss(log_probs, y)), "n": int(len(y))}
+    return metrics, log_probs.numpy()
+
+
+def _open(data: str | Path | Spec, frame: pd.DataFrame | None, seed: int, options: dict[str, Any]) -> tuple[Spec, Table]:
+    if frame is not None:
+        if not isinstance(data, Spec):
+            raise ModalyzeError("fit(data, frame=...) needs data to be a Spec describing the frame's columns")
+        return data, load_table(data, frame)
+    return load_dataset(data, seed=seed, **options)
+
+
+def _featurizer_states(featurizers: dict[str, Featurizer]) -> dict[str, Any]:
+    return {m: f.state() for m, f in featurizers.items()}

@@ -1,0 +1,137 @@
+"""The ``modalyze`` command line: parse options, call the library, print results. No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from modalyze.errors import ModalyzeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Measure which modalities matter, alone and together, and train models that use both.")
+console = Console()
+
+DataArg = Annotated[str, typer.Argument(help="A built-in dataset name (see `modalyze datasets`) or a spec .yaml file.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for data generation (built-ins), split and training.")]
+OptionOpt = Annotated[Optional[list[str]], typer.Option(
+    "--option", "-o", help="Built-in dataset option KEY=VALUE, e.g. -o rows=2000 -o noise=0.3 (repeatable).")]
+UnreadableOpt = Annotated[str, typer.Option(help="What an absent or unreadable image file is: 'error' or 'missing'.")]
+
+
+def _options(pairs: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ModalyzeError(f"option --option {pair!r}: expected KEY=VALUE")
+        for cast in (int, float):
+            try:
+                out[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
+def _metrics_table(metrics: dict[str, Any], title: str) -> RichTable:
+    table = RichTable(title=title)
+    for col in ("split", "accuracy", "macro F1", "NLL", "rows"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for split in ("val", "test"):
+        if split in metrics:
+            m = metrics[split]
+            table.add_row(split, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", f"{m['nll']:.4f}", str(m["n"]))
+    return table
+
+
+@app.command()
+def datasets() -> None:
+    """List the built-in datasets, one line each."""
+    from modalyze.data import list_datasets
+
+    for ds in list_datasets():
+        console.print(f"[bold]{ds.name:20s}[/bold] {ds.summary}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def train(
+    data: DataArg,
+    model: Annotated[str, typer.Option(help="Expert: intra:<modality>, inter, additive or i2m2.")] = "i2m2",
+    out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/<dataset>-<model>).")] = None,
+    seed: SeedOpt = 0,
+    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = 30,
+    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = 128,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
+    dim: Annotated[int, typer.Option(help="Width of every encoder's output.")] = 64,
+    fusion: Annotated[str, typer.Option(help="Fusion block of the inter expert.")] = "late",
+    init: Annotated[Optional[list[Path]], typer.Option(
+        help="For i2m2/additive: start from a trained intra or inter run directory (repeatable).")] = None,
+    accelerator: Annotated[str, typer.Option(help="Lightning accelerator: cpu, gpu, auto, ...")] = "cpu",
+    devices: Annotated[str, typer.Option(help="Lightning devices: a count, a list, or 'auto'.")] = "1",
+    unreadable: UnreadableOpt = "error",
+    option: OptionOpt = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train one expert and write a run directory (config, weights, metrics, test predictions)."""
+    from modalyze.workflows import train_run
+
+    out = out or Path("runs") / f"{Path(data).stem}-{model.replace(':', '-')}"
+    metrics = train_run(data, out, _options(option), model=model, seed=seed, max_epochs=max_epochs,
+                        patience=patience, batch_size=batch_size, lr=lr, dim=dim, fusion=fusion,
+                        init=init, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
+                        unreadable=unreadable, progress=progress)
+    for split, counts in metrics["missing"].items():
+        for modality, n in counts.items():
+            if n:
+                console.print(f"{split}: {n} rows have no '{modality}' (kept, treated as missing)")
+    console.print(_metrics_table(metrics, f"{model} on {metrics['dataset']}"))
+    console.print(f"{metrics['params']:,} parameters, {metrics['epochs']} epochs, "
+                  f"{metrics['train_time_s']:.0f} s; run written to {out}")
+
+
+@app.command()
+def evaluate(run: Annotated[Path, typer.Argument(help="A run directory written by `modalyze train`.")]) -> None:
+    """Recompute a run's metrics on its dataset's val and test splits."""
+    from modalyze.workflows import evaluate_run
+
+    console.print(_metrics_table(evaluate_run(run), str(run)))
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="A run directory written by `modalyze train`.")],
+    rows: Annotated[Path, typer.Argument(help="Rows to predict: .csv, .parquet or .jsonl with the spec's columns.")],
+    out: Annotated[Path, typer.Option(help="Where to write the predictions CSV.")] = Path("predictions.csv"),
+    unreadable: Annotated[Optional[str], typer.Option(help="Override: 'error' or 'missing' for bad image files.")] = None,
+) -> None:
+    """Predict new rows; writes prediction, modalities_used and one probability column per class."""
+    from modalyze.workflows import predict_file
+
+    result = predict_file(run, rows, out, unreadable)
+    n_all = len(result.attrs["modalities"])
+    partial = int((result["modalities_used"].map(lambda used: len([m for m in used.split(",") if m])) < n_all).sum())
+    console.print(f"{len(result)} predictions written to {out}" + (f" ({partial} rows with a modality missing)" if partial else ""))
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit status 2, never a traceback."""
+    try:
+        app()  # usage errors are reported by Typer itself (exit status 2)
+    except ModalyzeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: finished work is on disk; rerun to resume", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Built-in datasets, usable by name: each builds its rows in memory and declares its own spec."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from modalyze.data.table import SPLIT_COLUMN, stratified_split
+from modalyze.errors import ModalyzeError
+from modalyze.spec import ModalitySpec, Spec, SplitSpec
+
+Builder = Callable[..., tuple[Spec, pd.DataFrame]]
+
+
+@dataclass
+class BuiltinDataset:
+    name: str
+    summary: str
+    build: Builder  # build(seed=..., **params) -> (spec, rows)
+
+
+DATASETS: dict[str, BuiltinDataset] = {}
+
+
+def register_dataset(name: str, summary: str) -> Callable[[Builder], Builder]:
+    def wrap(fn: Builder) -> Builder:
+        DATASETS[name] = BuiltinDataset(name, summary, fn)
+        return fn
+    return wrap
+
+
+def list_datasets() -> list[BuiltinDataset]:
+    return list(DATASETS.values())
+
+
+def is_builtin(name: str) -> bool:
+    return name in DATASETS
+
+
+def load_builtin(name: str, seed: int = 0, **params: Any) -> tuple[Spec, pd.DataFrame]:
+    """Build a built-in dataset's spec and rows; an unknown name is a one-line error."""
+    if name not in DATASETS:
+        raise ModalyzeError(f"unknown dataset '{name}' (built-in: {', '.join(DATASETS)}; or pass a spec .yaml file)")
+    spec, frame = DATASETS[name].build(seed=seed, **params)
+    spec.builtin = {"name": name, "params": {"seed": seed, **params}}
+    return spec, frame
+
+
+# --- easy-vqa ---------------------------------------------------------------------------------------
+
+_SHAPES = ("circle", "rectangle", "triangle")
+
+
+def question_type(question: str, answer: str) -> str:
+    """easy-vqa's four question families, from the question's wording and its answer."""
+    if answer in ("yes", "no"):
+        return "yes/no-shape" if any(re.search(rf"\b{s}\b", question) for s in _SHAPES) else "yes/no-color"
+    return "what-shape" if answer in _SHAPES else "what-color"
+
+
+@register_dataset("easy-vqa", "easy-VQA: 64x64 shape images + questions -> answer (13 classes); "
+                  "its own train/test split, val carved from train")
+def _easy_vqa(seed: int = 0, val: float = 0.1) -> tuple[Spec, pd.DataFrame]:
+    import easy_vqa
+
+    parts = []
+    for split, questions, paths in (("train", easy_vqa.get_train_questions, easy_vqa.get_train_image_paths),
+                                    ("test", easy_vqa.get_test_questions, easy_vqa.get_test_image_paths)):
+        texts, answers, image_ids = questions()
+        files = paths()
+        parts.append(pd.DataFrame({"image": [files[i] for i in image_ids], "question": texts, "answer": answers,
+                                   "question_type": [question_type(q, a) for q, a in zip(texts, answers)],
+                                   "image_id": image_ids, "split": split}))
+    frame = pd.concat(parts, ignore_index=True)
+    train = np.flatnonzero(frame["split"].to_numpy() == "train")
+    _, val_rows = stratified_split(train, frame["answer"].to_numpy()[train], val, seed)
+    frame.loc[val_rows, "split"] = "val"
+    spec = Spec(name="easy-vqa", target="answer", slices=["question_type"], split=SplitSpec(column="split"),
+                modalities={"image": ModalitySpec("image", ["image"]), "question": ModalitySpec("text", ["question"])})
+    return spec, frame
+
+
+# --- digits -----------------------------------------------------------------------------------------
+
+
+@register_dataset("digits", "scikit-learn's 8x8 handwritten digits; views 'top' and 'bottom' halves -> digit")
+def _digits(seed: int = 0) -> tuple[Spec, pd.DataFrame]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = bunch.images  # [N, 8, 8], values 0..16
+    top = images[:, :4, :].reshape(len(images), -1)
+    bottom = images[:, 4:, :].reshape(len(images), -1)
+    frame = pd.DataFrame(np.concatenate([top, bottom], axis=1),
+                         columns=[f"top_{i}" for i in range(32)] + [f"bottom_{i}" for i in range(32)])
+    frame["digit"] = bunch.target
+    spec = Spec(name="digits", target="digit", split=SplitSpec(val=0.15, test=0.2, seed=seed),
+                modalities={"top": ModalitySpec("vector", ["top_*"]), "bottom": ModalitySpec("vector", ["bottom_*"])})
+    return spec, frame
+
+
+# --- synthetic --------------------------------------------------------------------------------------
+# Each structure names the latent bits modality a and b carry, and the label as a function of bits.
+# A bit is written into a modality as +-1 along its own random unit direction, plus Gaussian noise.
+
+_STRUCTURES: dict[str, tuple[str, dict[str, list[str]], Callable[[dict[str, np.ndarray]], np.ndarray]]] = {
+    "redundant": ("both modalities carry the label bit", {"a": ["r"], "b": ["r"]}, lambda z: z["r"]),
+    "unique": ("only modality a carries the label bit", {"a": ["u"], "b": []}, lambda z: z["u"]),
+    "synergy": ("label = XOR of a bit in a and a bit in b; each alone is at chance",
+                {"a": ["s1"], "b": ["s2"]}, lambda z: z["s1"] ^ z["s2"]),
+    "mixed": ("4 classes: a redundant bit (in a and b) and an XOR bit (a with b)",
+              {"a": ["r", "s1"], "b": ["r", "s2"]}, lambda z: 2 * z["r"] + (z["s1"] ^ z["s2"])),
+    "none": ("label independent of both modalities", {"a": ["n1"], "b": ["n2"]}, lambda z: z["y"]),
+}
+
+
+def synthetic(structure: str, seed: int = 0, rows: int = 4000, dims: int = 8, noise: float = 0.5) -> tuple[Spec, pd.DataFrame]:
+    """Two vector modalities ``a`` and ``b`` whose dependency structure with ``y`` is known."""
+    if structure not in _STRUCTURES:
+        raise ModalyzeError(f"unknown synthetic structure '{structure}' (one of {', '.join(_STRUCTURES)})")
+    if dims < 2:
+        raise ModalyzeError(f"option dims={dims}: synthetic modalities need at least 2 dimensions")
+    _, carried, label = _STRUCTURES[structure]
+    rng = np.random.default_rng(seed)
+    names = sorted({b for bits in carried.values() for b in bits} | {"y"})
+    bits = {b: rng.integers(0, 2, rows) for b in names}
+    columns: dict[str, np.ndarray] = {}
+    for modality, modality_bits in carried.items():
+        directions = np.linalg.qr(rng.standard_normal((dims, dims)))[0][:, : len(modality_bits)].T  # [k, dims]
+        signal = sum(((2 * bits[b] - 1)[:, None] * directions[i]) for i, b in enumerate(modality_bits))
+        x = signal + noise * rng.standard_normal((rows, dims))
+        for j in range(dims):
+            columns[f"{modality}_{j}"] = x[:, j]
+    frame = pd.DataFrame(columns)
+    frame["y"] = label(bits)
+    spec = Spec(name=f"synthetic-{structure}", target="y", split=SplitSpec(val=0.15, test=0.25, seed=seed),
+                modalities={"a": ModalitySpec("vector", ["a_*"]), "b": ModalitySpec("vector", ["b_*"])})
+    return spec, frame
+
+
+for _name, (_summary, _, _) in _STRUCTURES.items():
+    register_dataset(f"synthetic-{_name}", f"synthetic, known ground truth: {_summary}; "
+                     "options rows, dims, noise")(lambda seed=0, _s=_name, **kw: synthetic(_s, seed=seed, **kw))

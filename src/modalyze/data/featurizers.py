@@ -1,0 +1,278 @@
+"""Featurizers turn a modality's columns into tensors. Fitted on the train split only; state is JSON.
+
+Contract (scikit-learn style): ``__init__`` stores options, ``fit(frame)`` learns state (attributes
+ending in ``_``) and returns self, ``transform(frame)`` returns :class:`Features`. ``state()`` /
+``from_state()`` round-trip through JSON so a saved model never needs pickle.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from modalyze.errors import ModalyzeError
+
+PAD, UNK = 0, 1  # text token ids; categorical ids use 0 = missing, 1 = unseen value
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+@dataclass
+class Features:
+    """A modality's rows as tensors. ``present`` [N] is False where the modality is absent."""
+
+    tensors: dict[str, torch.Tensor]  # each with leading dim N, unless gathered through ``index``
+    present: torch.Tensor  # bool [N]
+    index: torch.Tensor | None = None  # long [N]: row -> position in tensors (images dedupe files)
+
+    def take(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        pos = rows if self.index is None else self.index[rows]
+        return {k: v[pos] for k, v in self.tensors.items()}
+
+    def __len__(self) -> int:
+        return len(self.present)
+
+
+class Featurizer(ABC):
+    """Base class; subclasses register themselves for one modality kind."""
+
+    kind: str = ""
+
+    def __init__(self, columns: list[str], base_dir: str | Path = ".", unreadable: str = "error", **options: Any):
+        self.columns = list(columns)
+        self.base_dir = Path(base_dir)
+        self.unreadable = unreadable
+        self.options = options
+
+    def fit(self, frame: pd.DataFrame) -> Featurizer:
+        return self
+
+    @abstractmethod
+    def transform(self, frame: pd.DataFrame) -> Features:
+        """Rows -> tensors; must not change fitted state."""
+
+    def state(self) -> dict[str, Any]:
+        fitted = {k: v for k, v in vars(self).items() if k.endswith("_")}
+        return {"kind": self.kind, "columns": self.columns, "options": self.options, "fitted": fitted}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], base_dir: str | Path = ".", unreadable: str = "error") -> Featurizer:
+        obj = FEATURIZERS[state["kind"]](state["columns"], base_dir, unreadable, **state["options"])
+        for key, value in state["fitted"].items():
+            setattr(obj, key, value)
+        return obj
+
+    @property
+    def spec_info(self) -> dict[str, Any]:
+        """What an encoder needs to size itself (vocabulary size, number of columns, ...)."""
+        return {}
+
+
+FEATURIZERS: dict[str, type[Featurizer]] = {}
+
+
+def register_featurizer(kind: str) -> Callable[[type[Featurizer]], type[Featurizer]]:
+    def wrap(cls: type[Featurizer]) -> type[Featurizer]:
+        cls.kind = kind
+        FEATURIZERS[kind] = cls
+        return cls
+    return wrap
+
+
+def create_featurizer(kind: str, columns: list[str], **kwargs: Any) -> Featurizer:
+    if kind not in FEATURIZERS:
+        raise ModalyzeError(f"unknown modality kind '{kind}' (one of {', '.join(FEATURIZERS)})")
+    return FEATURIZERS[kind](columns, **kwargs)
+
+
+def _empty(values: pd.Series) -> np.ndarray:
+    return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
+
+
+_DECODED: dict[tuple[int, str], dict[tuple[str, int], np.ndarray | None]] = {}
+
+
+@register_featurizer("image")
+class ImageFeaturizer(Featurizer):
+    """Image files (any format Pillow reads) -> uint8 [U, 3, S, S], decoded once per distinct file."""
+
+    def fit(self, frame: pd.DataFrame) -> ImageFeaturizer:
+        feats = self.transform(frame)
+        pixels = feats.tensors["pixels"].float() / 255  # [U, 3, S, S]
+        self.mean_ = pixels.mean(dim=(0, 2, 3)).tolist() if len(pixels) else [0.5] * 3
+        self.std_ = (pixels.std(dim=(0, 2, 3)) + 1e-3).tolist() if len(pixels) > 1 else [0.25] * 3
+        return self
+
+    @property
+    def _decoded(self) -> dict[tuple[str, int], np.ndarray | None]:
+        """Files decoded in this process, keyed by path and mtime: every expert of a study decodes once."""
+        return _DECODED.setdefault((self.size, self.unreadable), {})
+
+    @property
+    def size(self) -> int:
+        return int(self.options.get("size", 64))
+
+    @property
+    def spec_info(self) -> dict[str, Any]:
+        return {"size": self.size, "mean": self.mean_, "std": self.std_}
+
+    def transform(self, frame: pd.DataFrame) -> Features:
+        column = self.columns[0]
+        values = frame[column]
+        missing = _empty(values)
+        slot: dict[str, int] = {}
+        images: list[np.ndarray] = []
+        index = np.full(len(frame), -1, dtype=np.int64)
+        for row, (value, absent) in enumerate(zip(values.tolist(), missing)):
+            if absent:
+                continue
+            path = Path(str(value))
+            path = path if path.is_absolute() else self.base_dir / path
+            key = str(path)
+            if key not in slot:
+                stamp = (key, path.stat().st_mtime_ns if path.is_file() else -1)
+                image = self._decoded.get(stamp)
+                if image is None:
+                    image = self._decoded[stamp] = self._load(path, frame.index[row], column)
+                if image is None:
+                    missing[row] = True
+                    continue
+                slot[key] = len(images)
+                images.append(image)
+            index[row] = slot[key]
+        pixels = torch.from_numpy(np.stack(images)) if images else torch.zeros(0, 3, self.size, self.size, dtype=torch.uint8)
+        pixels = torch.cat([pixels, torch.zeros(1, *pixels.shape[1:], dtype=torch.uint8)])  # slot -1: blank
+        return Features({"pixels": pixels}, torch.from_numpy(~missing), torch.from_numpy(index))
+
+    def _load(self, path: Path, row: Any, column: str) -> np.ndarray | None:
+        try:
+            with Image.open(path) as image:
+                image = image.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
+                return np.asarray(image).transpose(2, 0, 1).copy()  # [3, S, S]
+        except (FileNotFoundError, IsADirectoryError, UnidentifiedImageError, OSError) as exc:
+            if self.unreadable == "missing":
+                return None
+            reason = "does not exist" if isinstance(exc, FileNotFoundError) else "is not a readable image"
+            raise ModalyzeError(f"{path}: row {row}, column '{column}': image file {reason} "
+                                "(pass --unreadable missing to treat such files as missing)") from None
+
+
+@register_featurizer("text")
+class TextFeaturizer(Featurizer):
+    """Lower-cased word tokens -> ids [N, T] from a vocabulary fitted on train (min_freq, max_len)."""
+
+    def fit(self, frame: pd.DataFrame) -> TextFeaturizer:
+        counts: dict[str, int] = {}
+        lengths = [1]
+        for text in self._texts(frame):
+            tokens = _TOKEN.findall(text.lower())
+            lengths.append(len(tokens))
+            for tok in tokens:
+                counts[tok] = counts.get(tok, 0) + 1
+        min_freq = int(self.options.get("min_freq", 1))
+        self.vocab_ = ["<pad>", "<unk>"] + sorted(t for t, c in counts.items() if c >= min_freq)
+        self.max_len_ = int(min(max(lengths), self.options.get("max_len", 128)))
+        return self
+
+    @property
+    def spec_info(self) -> dict[str, Any]:
+        return {"vocab_size": len(self.vocab_), "max_len": self.max_len_}
+
+    def _texts(self, frame: pd.DataFrame) -> list[str]:
+        values = frame[self.columns[0]]
+        return [str(v) for v, e in zip(values.tolist(), _empty(values)) if not e]
+
+    def transform(self, frame: pd.DataFrame) -> Features:
+        lookup = {t: i for i, t in enumerate(self.vocab_)}
+        values = frame[self.columns[0]]
+        missing = _empty(values)
+        ids = np.zeros((len(frame), self.max_len_), dtype=np.int64)
+        for row, (text, absent) in enumerate(zip(values.tolist(), missing)):
+            if not absent:
+                tokens = [lookup.get(t, UNK) for t in _TOKEN.findall(str(text).lower())][: self.max_len_]
+                ids[row, : len(tokens)] = tokens
+        return Features({"ids": torch.from_numpy(ids)}, torch.from_numpy(~missing))
+
+
+@register_featurizer("tabular")
+class TabularFeaturizer(Featurizer):
+    """Numeric columns standardised (+ missing indicators), categorical columns as ids (0 = missing)."""
+
+    def fit(self, frame: pd.DataFrame) -> TabularFeaturizer:
+        numeric = [c for c in self.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+        self.numeric_ = numeric
+        self.categorical_ = [c for c in self.columns if c not in numeric]
+        values = frame[numeric].to_numpy(dtype=np.float64) if numeric else np.zeros((len(frame), 0))
+        self.mean_ = np.nan_to_num(np.nanmean(values, axis=0) if len(values) else np.zeros(len(numeric))).tolist()
+        std = np.nanstd(values, axis=0) if len(values) else np.ones(len(numeric))
+        self.std_ = np.where(np.nan_to_num(std) > 1e-8, np.nan_to_num(std), 1.0).tolist()
+        self.categories_ = {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in self.categorical_}
+        return self
+
+    @property
+    def spec_info(self) -> dict[str, Any]:
+        return {"n_numeric": len(self.numeric_), "cardinalities": [len(self.categories_[c]) + 2 for c in self.categorical_]}
+
+    def transform(self, frame: pd.DataFrame) -> Features:
+        values = _numeric(frame, self.numeric_)
+        isnan = np.isnan(values)
+        num = np.where(isnan, 0.0, (values - np.array(self.mean_)) / np.array(self.std_))
+        cat = np.zeros((len(frame), len(self.categorical_)), dtype=np.int64)
+        cat_missing = np.zeros_like(cat, dtype=bool)
+        for j, column in enumerate(self.categorical_):
+            lookup = {v: i + 2 for i, v in enumerate(self.categories_[column])}
+            col = frame[column]
+            cat_missing[:, j] = col.isna().to_numpy()
+            cat[:, j] = [0 if m else lookup.get(str(v), 1) for v, m in zip(col.tolist(), cat_missing[:, j])]
+        present = ~np.concatenate([isnan, cat_missing], axis=1).all(axis=1)
+        return Features({"num": torch.tensor(num, dtype=torch.float32),
+                         "num_missing": torch.from_numpy(isnan.astype(np.float32)),
+                         "cat": torch.from_numpy(cat)}, torch.from_numpy(present))
+
+
+@register_featurizer("vector")
+class VectorFeaturizer(Featurizer):
+    """Numeric columns forming one embedding per row, standardised; all-empty rows are missing."""
+
+    def fit(self, frame: pd.DataFrame) -> VectorFeaturizer:
+        values = _numeric(frame, self.columns)
+        self.mean_ = np.nan_to_num(np.nanmean(values, axis=0)).tolist() if len(values) else [0.0] * len(self.columns)
+        std = np.nan_to_num(np.nanstd(values, axis=0)) if len(values) else np.ones(len(self.columns))
+        self.std_ = np.where(std > 1e-8, std, 1.0).tolist()
+        return self
+
+    @property
+    def spec_info(self) -> dict[str, Any]:
+        return {"dim": len(self.columns)}
+
+    def transform(self, frame: pd.DataFrame) -> Features:
+        values = _numeric(frame, self.columns)
+        isnan = np.isnan(values)
+        partial = isnan.any(axis=1) & ~isnan.all(axis=1)
+        if partial.any():
+            row = int(np.flatnonzero(partial)[0])
+            col = self.columns[int(np.flatnonzero(isnan[row])[0])]
+            raise ModalyzeError(f"row {frame.index[row]}, column '{col}': empty cell inside a vector modality "
+                                "(a vector row must be complete, or empty as a whole to mark it missing)")
+        vec = np.where(isnan, 0.0, (values - np.array(self.mean_)) / np.array(self.std_))
+        return Features({"x": torch.tensor(vec, dtype=torch.float32)}, torch.from_numpy(~isnan.all(axis=1)))
+
+
+def _numeric(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Float [N, len(columns)] with NaN for empty cells; a clear error for a non-numeric cell."""
+    out = np.empty((len(frame), len(columns)))
+    for j, column in enumerate(columns):
+        converted = pd.to_numeric(frame[column], errors="coerce")
+        bad = converted.isna().to_numpy() & ~_empty(frame[column])
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ModalyzeError(f"row {frame.index[row]}, column '{column}': {frame[column].iloc[row]!r} is not a number")
+        out[:, j] = converted.to_numpy(dtype=np.float64)
+    return out

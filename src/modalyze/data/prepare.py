@@ -1,0 +1,69 @@
+"""From a validated table to fitted featurizers and per-split datasets (fit on train only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from modalyze.data.batching import EncodedDataset
+from modalyze.data.featurizers import Featurizer, create_featurizer
+from modalyze.data.table import SPLITS, Table
+from modalyze.errors import ModalyzeError
+from modalyze.spec import Spec
+
+
+@dataclass
+class Prepared:
+    """Everything a model needs from the data: featurizers, class list and encoded splits."""
+
+    featurizers: dict[str, Featurizer]
+    classes: list[Any]
+    splits: dict[str, EncodedDataset]
+    frames: dict[str, pd.DataFrame]
+
+
+def fit_featurizers(spec: Spec, table: Table, unreadable: str = "error") -> dict[str, Featurizer]:
+    train = table.part("train")
+    if len(train) == 0:
+        raise ModalyzeError(f"{spec.name}: the train split has no rows")
+    return {
+        name: create_featurizer(m.kind, table.columns[name], base_dir=table.base_dir,
+                                unreadable=unreadable, **m.options).fit(train)
+        for name, m in spec.modalities.items()
+    }
+
+
+def encode(featurizers: dict[str, Featurizer], frame: pd.DataFrame, classes: list[Any] | None = None,
+           target: str | None = None) -> EncodedDataset:
+    """Featurize rows; targets are encoded when ``target`` names a column of ``frame``."""
+    features = {name: f.transform(frame) for name, f in featurizers.items()}
+    targets = None
+    if target is not None and classes is not None and target in frame.columns:
+        targets = torch.from_numpy(encode_targets(frame[target], classes))
+    return EncodedDataset(features, targets)
+
+
+def encode_targets(values: pd.Series, classes: list[Any]) -> np.ndarray:
+    lookup = {str(c): i for i, c in enumerate(classes)}
+    codes = np.array([lookup.get(str(v), -1) for v in values.tolist()], dtype=np.int64)
+    if (codes < 0).any():
+        row = int(np.flatnonzero(codes < 0)[0])
+        raise ModalyzeError(f"row {values.index[row]}: target value {values.iloc[row]!r} is not one of the "
+                            f"{len(classes)} classes seen in training")
+    return codes
+
+
+def prepare(spec: Spec, table: Table, unreadable: str = "error",
+            featurizers: dict[str, Featurizer] | None = None, classes: list[Any] | None = None) -> Prepared:
+    """Fit featurizers on train (unless given) and encode every split."""
+    featurizers = featurizers or fit_featurizers(spec, table, unreadable)
+    if classes is None:
+        classes = sorted(pd.unique(table.frame[spec.target]).tolist(), key=lambda v: (str(type(v)), v))
+        classes = [c.item() if hasattr(c, "item") else c for c in classes]
+    frames = {s: table.part(s) for s in SPLITS}
+    splits = {s: encode(featurizers, frames[s], classes, spec.target) for s in SPLITS if len(frames[s])}
+    return Prepared(featurizers=featurizers, classes=classes, splits=splits, frames=frames)

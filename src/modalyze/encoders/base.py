@@ -1,0 +1,60 @@
+"""The encoder contract and registry: one encoder per modality kind.
+
+Every encoder maps a modality's batch tensors to ``EncoderOutput(pooled [B, D], tokens [B, T, D],
+mask [B, T])`` where ``mask`` is True for real tokens. It is built from the fitted featurizer's
+``spec_info`` (vocabulary size, image size, ...) plus options from the spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import torch
+from torch import nn
+
+from modalyze.errors import ModalyzeError
+
+
+class EncoderOutput(NamedTuple):
+    pooled: torch.Tensor  # [B, D]
+    tokens: torch.Tensor  # [B, T, D]
+    mask: torch.Tensor  # bool [B, T], True = real token
+
+
+ENCODERS: dict[str, type[nn.Module]] = {}
+
+
+def register_encoder(kind: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    def wrap(cls: type[nn.Module]) -> type[nn.Module]:
+        ENCODERS[kind] = cls
+        return cls
+    return wrap
+
+
+def create_encoder(kind: str, info: dict[str, Any], dim: int = 64, **options: Any) -> nn.Module:
+    """Build the registered encoder for ``kind``; ``info`` comes from the fitted featurizer."""
+    if kind not in ENCODERS:
+        raise ModalyzeError(f"no encoder for modality kind '{kind}' (registered: {', '.join(ENCODERS)})")
+    try:
+        return ENCODERS[kind](info, dim=dim, **options)
+    except TypeError as exc:
+        raise ModalyzeError(f"encoder option for kind '{kind}': {exc}") from None
+
+
+def list_encoders() -> list[str]:
+    return list(ENCODERS)
+
+
+def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
+    """Linear layers with GELU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers += [nn.GELU(), nn.Dropout(dropout)] if dropout else [nn.GELU()]
+    return nn.Sequential(*layers)
+
+
+def single_token(pooled: torch.Tensor) -> EncoderOutput:
+    """Encoders without a natural sequence expose their pooled vector as one token."""
+    return EncoderOutput(pooled, pooled.unsqueeze(1), torch.ones(len(pooled), 1, dtype=torch.bool, device=pooled.device))

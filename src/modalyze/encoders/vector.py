@@ -1,0 +1,20 @@
+"""Vector encoder: an MLP over a precomputed embedding; the pooled vector is the single token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from modalyze.encoders.base import EncoderOutput, mlp, register_encoder, single_token
+
+
+@register_encoder("vector")
+class VectorEncoder(nn.Module):
+    def __init__(self, info: dict[str, Any], dim: int = 64, hidden: int = 128, dropout: float = 0.1):
+        super().__init__()
+        self.net = mlp([int(info["dim"]), hidden, hidden, dim], dropout)
+
+    def forward(self, x: dict[str, torch.Tensor]) -> EncoderOutput:
+        return single_token(self.net(x["x"]))  # pooled [B, D]

@@ -1,0 +1,153 @@
+"""Experts: predictors that output class log-probabilities [B, C].
+
+- ``intra:<m>``  one modality's encoder and a head;
+- ``inter``      every modality's encoder, a fusion block and a head;
+- ``additive``   the product of the intra experts alone (no interaction term);
+- ``i2m2``       the product of the intra experts and the inter expert (Madaan et al., the seed post).
+
+A product of experts sums log-softmax outputs and renormalises with logsumexp; an expert whose
+modality is absent for a row is left out of that row's product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from modalyze.data.batching import Batch
+from modalyze.encoders import EncoderOutput, create_encoder
+from modalyze.encoders.base import mlp
+from modalyze.errors import ModalyzeError
+from modalyze.fusion import create_fusion
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild an expert's modules; saved as JSON beside the weights."""
+
+    model: str  # "intra:<modality>", "inter", "additive" or "i2m2"
+    modalities: dict[str, dict[str, Any]]  # name -> {"kind", "info" (from featurizer), "encoder" options}
+    n_classes: int
+    dim: int = 64
+    fusion: str = "late"
+    fusion_options: dict[str, Any] = field(default_factory=dict)
+    dropout: float = 0.1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def product_of_experts(log_probs: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """Renormalised sum of expert log-probabilities over the active experts.
+
+    log_probs: [E, B, C]; active: bool [E, B] -> [B, C]. A row with no active expert is uniform.
+    """
+    summed = torch.where(active.unsqueeze(-1), log_probs, torch.zeros_like(log_probs)).sum(0)  # [B, C]
+    return summed - torch.logsumexp(summed, dim=-1, keepdim=True)
+
+
+def _encoder(name: str, cfg: ModelConfig) -> nn.Module:
+    m = cfg.modalities[name]
+    return create_encoder(m["kind"], m["info"], dim=cfg.dim, **m.get("encoder", {}))
+
+
+class IntraExpert(nn.Module):
+    """One modality -> encoder -> MLP head -> log-probabilities."""
+
+    def __init__(self, modality: str, cfg: ModelConfig):
+        super().__init__()
+        self.modality = modality
+        self.encoder = _encoder(modality, cfg)
+        self.head = mlp([cfg.dim, cfg.dim, cfg.n_classes], cfg.dropout)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        pooled = self.encoder(batch["x"][self.modality]).pooled  # [B, D]
+        return torch.log_softmax(self.head(pooled), dim=-1)  # [B, C]
+
+
+class InterExpert(nn.Module):
+    """All modalities -> encoders -> fusion -> head. Absent modalities become a learned embedding."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        names = list(cfg.modalities)
+        self.encoders = nn.ModuleDict({m: _encoder(m, cfg) for m in names})
+        self.missing = nn.ParameterDict({m: nn.Parameter(torch.zeros(cfg.dim)) for m in names})
+        self.fusion = create_fusion(cfg.fusion, names, cfg.dim, **cfg.fusion_options)
+        self.head = mlp([self.fusion.out_dim, cfg.n_classes])
+
+    def encode(self, batch: Batch) -> dict[str, EncoderOutput]:
+        outputs = {}
+        for m, encoder in self.encoders.items():
+            out = encoder(batch["x"][m])
+            present = batch["present"][m]  # [B]
+            if not bool(present.all()):
+                fill = self.missing[m].to(out.pooled.dtype)
+                keep = present.view(-1, 1)
+                out = EncoderOutput(
+                    torch.where(keep, out.pooled, fill),  # [B, D]
+                    torch.where(keep.unsqueeze(-1), out.tokens, fill),  # [B, T, D]
+                    out.mask | ~keep,  # an absent modality exposes its (filled) tokens
+                )
+            outputs[m] = out
+        return outputs
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return torch.log_softmax(self.head(self.fusion(self.encode(batch))), dim=-1)  # [B, C]
+
+
+class ProductOfExperts(nn.Module):
+    """Intra experts (one per modality) times an optional inter expert, renormalised in log space."""
+
+    def __init__(self, cfg: ModelConfig, with_inter: bool = True):
+        super().__init__()
+        self.intra = nn.ModuleDict({m: IntraExpert(m, cfg) for m in cfg.modalities})
+        self.inter = InterExpert(cfg) if with_inter else None
+
+    def expert_log_probs(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Each expert's own log-probabilities, keyed 'intra:<m>' and 'inter'."""
+        out = {f"intra:{m}": expert(batch) for m, expert in self.intra.items()}
+        if self.inter is not None:
+            out["inter"] = self.inter(batch)
+        return out
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        parts = self.expert_log_probs(batch)
+        log_probs = torch.stack(list(parts.values()))  # [E, B, C]
+        active = torch.stack([batch["present"][k.split(":", 1)[1]] if k.startswith("intra:")
+                              else torch.ones_like(next(iter(batch["present"].values())))
+                              for k in parts])  # [E, B]
+        return product_of_experts(log_probs, active)
+
+
+EXPERTS: dict[str, Callable[[ModelConfig, str], nn.Module]] = {
+    "intra": lambda cfg, arg: IntraExpert(arg, cfg),
+    "inter": lambda cfg, arg: InterExpert(cfg),
+    "additive": lambda cfg, arg: ProductOfExperts(cfg, with_inter=False),
+    "i2m2": lambda cfg, arg: ProductOfExperts(cfg, with_inter=True),
+}
+
+
+def parse_model_name(name: str, modalities: list[str]) -> tuple[str, str]:
+    """'intra:image' -> ('intra', 'image'); validates against the registry and the spec's modalities."""
+    family, _, arg = name.partition(":")
+    if family not in EXPERTS:
+        raise ModalyzeError(f"unknown model '{name}' (one of: {', '.join('intra:<modality>' if e == 'intra' else e for e in EXPERTS)})")
+    if family == "intra" and arg not in modalities:
+        raise ModalyzeError(f"model '{name}': modality '{arg}' is not in the spec (modalities: {', '.join(modalities)})")
+    if family != "intra" and arg:
+        raise ModalyzeError(f"unknown model '{name}'")
+    return family, arg
+
+
+def build_expert(cfg: ModelConfig) -> nn.Module:
+    """Instantiate the expert a config names."""
+    family, arg = parse_model_name(cfg.model, list(cfg.modalities))
+    return EXPERTS[family](cfg, arg)
+
+
+def list_models(modalities: list[str]) -> list[str]:
+    return [f"intra:{m}" for m in modalities] + [e for e in EXPERTS if e != "intra"]

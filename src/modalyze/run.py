@@ -1,0 +1,100 @@
+"""Run directories: config and featurizer state as JSON, weights as safetensors. Nothing is pickled.
+
+```
+RUN/config.json            schema, model config, spec, classes, training settings, versions
+RUN/featurizers.json       fitted featurizer state per modality
+RUN/weights.safetensors    the expert's state dict
+RUN/metrics.json           {"val": {...}, "test": {...}, "params", "train_time_s", ...}
+RUN/history.json           one row per epoch
+RUN/predictions_test.csv   test rows: target, prediction, probability per class
+```
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from modalyze.errors import ModalyzeError
+
+RUN_SCHEMA = "modalyze.run/1"
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("modalyze", "torch", "lightning", "numpy", "pandas", "scikit-learn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (a crash never leaves a half-written file behind)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_jsonable))
+    tmp.replace(path)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModalyzeError(f"{path}: cannot read JSON: {exc}") from None
+
+
+def save_weights(module: nn.Module, path: Path) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(path)
+
+
+def load_weights(module: nn.Module, path: Path) -> None:
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise ModalyzeError(f"{path}: cannot read weights: {exc}") from None
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        name = (missing or unexpected)[0]
+        raise ModalyzeError(f"{path}: weights do not match the model ({'missing' if missing else 'unexpected'} '{name}')")
+
+
+def check_run_dir(path: str | Path) -> Path:
+    """The run directory, or a one-line error saying why it is not one."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModalyzeError(f"{path}: run directory does not exist")
+    config = path / "config.json"
+    if not config.exists() or read_json(config).get("schema") != RUN_SCHEMA:
+        raise ModalyzeError(f"{path}: not a modalyze run directory (no {config.name} with schema {RUN_SCHEMA})")
+    if not (path / "weights.safetensors").exists():
+        raise ModalyzeError(f"{path}: run directory has no weights.safetensors (was training interrupted?)")
+    return path
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def to_device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device

@@ -1,0 +1,145 @@
+"""Dataset specs: what the data is, which columns form which modality, and how it is split.
+
+A spec is a plain dataclass that round-trips through YAML/JSON. Validation happens here and raises
+:class:`ModalyzeError` with a one-line message naming the file and the offending key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modalyze.errors import ModalyzeError
+
+KINDS = ("image", "text", "tabular", "vector")
+_MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder"}
+_TOP_KEYS = {"name", "source", "target", "modalities", "slices", "split", "builtin"}
+
+
+@dataclass
+class ModalitySpec:
+    """One named modality: its kind and the column(s) it reads (names or glob patterns)."""
+
+    kind: str
+    columns: list[str]
+    options: dict[str, Any] = field(default_factory=dict)  # featurizer options, e.g. {"size": 64}
+    encoder: dict[str, Any] = field(default_factory=dict)  # encoder options, e.g. {"dim": 64}
+
+
+@dataclass
+class SplitSpec:
+    """Either fractions with a seed (stratified by target), or a column naming train/val/test."""
+
+    val: float = 0.1
+    test: float = 0.2
+    seed: int = 0
+    column: str | None = None
+
+
+@dataclass
+class Spec:
+    """The declaration of a dataset. ``source`` is a path, or a mapping of split name to path."""
+
+    name: str
+    target: str
+    modalities: dict[str, ModalitySpec]
+    source: str | dict[str, str] | None = None
+    slices: list[str] = field(default_factory=list)
+    split: SplitSpec = field(default_factory=SplitSpec)
+    base_dir: str = "."  # directory that relative paths (source, image files) resolve against
+    builtin: dict[str, Any] | None = None  # {"name": ..., "params": {...}} for built-in datasets
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Any, origin: str = "spec") -> Spec:
+        """Build and validate a spec from a parsed mapping; ``origin`` names it in errors."""
+        return _parse(raw, origin, base_dir=None)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read a YAML spec file; relative paths in it resolve against the file's directory."""
+    path = Path(path)
+    if not path.exists():
+        raise ModalyzeError(f"{path}: spec file does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ModalyzeError(f"{path}: malformed YAML{where}: {problem}") from None
+    return _parse(raw, str(path), base_dir=str(path.resolve().parent))
+
+
+def _parse(raw: Any, origin: str, base_dir: str | None) -> Spec:
+    if not isinstance(raw, dict):
+        raise ModalyzeError(f"{origin}: a spec must be a mapping with keys name, source, target, modalities")
+    unknown = set(raw) - _TOP_KEYS - {"base_dir"}
+    if unknown:
+        raise ModalyzeError(f"{origin}: unknown key '{sorted(unknown)[0]}' (allowed: {', '.join(sorted(_TOP_KEYS))})")
+    for key in ("target", "modalities"):
+        if key not in raw:
+            raise ModalyzeError(f"{origin}: missing required key '{key}'")
+    if "source" not in raw and "builtin" not in raw:
+        raise ModalyzeError(f"{origin}: missing required key 'source'")
+    if not isinstance(raw["modalities"], dict) or not raw["modalities"]:
+        raise ModalyzeError(f"{origin}: 'modalities' names no modality; declare at least one")
+    modalities = {str(n): _parse_modality(str(n), m, origin) for n, m in raw["modalities"].items()}
+    split = raw.get("split") or {}
+    if not isinstance(split, dict) or set(split) - {"val", "test", "seed", "column"}:
+        raise ModalyzeError(f"{origin}: 'split' must be {{val, test, seed}} or {{column: NAME}}")
+    split_spec = SplitSpec(**split)
+    if split_spec.column is None and not (0 < split_spec.val < 1 and 0 < split_spec.test < 1
+                                          and split_spec.val + split_spec.test < 1):
+        raise ModalyzeError(f"{origin}: split fractions val={split_spec.val}, test={split_spec.test} must be in (0, 1) and sum below 1")
+    source = raw.get("source")
+    if source is not None and not isinstance(source, (str, dict)):
+        raise ModalyzeError(f"{origin}: 'source' must be a file path or a mapping train:/val:/test: to paths")
+    if isinstance(source, dict) and set(source) - {"train", "val", "test"}:
+        raise ModalyzeError(f"{origin}: 'source' mapping may only have keys train, val, test")
+    slices = raw.get("slices") or []
+    if isinstance(slices, str):
+        slices = [slices]
+    return Spec(
+        name=str(raw.get("name") or Path(origin).stem),
+        target=str(raw["target"]),
+        modalities=modalities,
+        source=source,
+        slices=[str(s) for s in slices],
+        split=split_spec,
+        base_dir=base_dir or str(raw.get("base_dir", ".")),
+        builtin=raw.get("builtin"),
+    )
+
+
+def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:
+    where = f"{origin}: modality '{name}'"
+    if isinstance(raw, ModalitySpec):
+        return raw
+    if not isinstance(raw, dict):
+        raise ModalyzeError(f"{where} must be a mapping like {{kind: image, column: path}}")
+    if "kind" not in raw:
+        raise ModalyzeError(f"{where}: missing required key 'kind' (one of {', '.join(KINDS)})")
+    if raw["kind"] not in KINDS:
+        raise ModalyzeError(f"{where}: unknown kind '{raw['kind']}' (one of {', '.join(KINDS)})")
+    unknown = set(raw) - _MODALITY_KEYS
+    if unknown:
+        raise ModalyzeError(f"{where}: unknown key '{sorted(unknown)[0]}'")
+    if "column" in raw:
+        columns = [str(raw["column"])]
+    elif "columns" in raw and isinstance(raw["columns"], list) and raw["columns"]:
+        columns = [str(c) for c in raw["columns"]]
+    else:
+        raise ModalyzeError(f"{where}: needs 'column: NAME' or a non-empty 'columns: [...]'")
+    if raw["kind"] in ("image", "text") and len(columns) != 1:
+        raise ModalyzeError(f"{where}: kind {raw['kind']} reads exactly one column")
+    encoder = raw.get("encoder") or {}
+    if not isinstance(encoder, dict):
+        raise ModalyzeError(f"{where}: 'encoder' must be a mapping of encoder options")
+    return ModalitySpec(kind=raw["kind"], columns=columns, options=dict(raw.get("options") or {}),
+                        encoder=dict(encoder))

@@ -1,0 +1,96 @@
+"""The engine adapter: fit an expert with a Lightning Trainer and return its history."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from torch import nn
+
+from modalyze.data.batching import EncodedDataset, make_loader
+from modalyze.train.task import ExpertTask
+
+
+# Lightning's start-up banners (accelerator availability, tips) are noise for a CLI user.
+logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+@dataclass
+class TrainSettings:
+    """How to train; every field maps to a CLI option of the same name."""
+
+    max_epochs: int = 30
+    patience: int = 3
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class BestWeights(Callback):
+    """Keeps the weights of the best validation epoch in memory, restores them at the end, and
+    records one history row per epoch (no checkpoint files, so nothing is ever unpickled)."""
+
+    def __init__(self, monitor: str = "val_loss"):
+        self.monitor = monitor
+        self.best = float("inf")
+        self.state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, float]] = []
+        self._start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        self.history.append({"epoch": trainer.current_epoch, "time_s": time.perf_counter() - self._start, **metrics})
+        if metrics[self.monitor] < self.best:
+            self.best = metrics[self.monitor]
+            self.state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+    def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.state is not None:
+            module.load_state_dict(self.state)
+
+
+def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings,
+               only_present: str | None = None) -> dict[str, Any]:
+    """Train ``expert`` in place with early stopping on validation loss; returns the history."""
+    L.seed_everything(settings.seed, workers=True, verbose=False)
+    task = ExpertTask(expert, settings.lr, settings.weight_decay, only_present)
+    best = BestWeights()
+    trainer = L.Trainer(
+        max_epochs=settings.max_epochs, accelerator=settings.accelerator, devices=settings.devices,
+        callbacks=[EarlyStopping("val_loss", patience=settings.patience), best],
+        logger=False, enable_checkpointing=False, enable_model_summary=False,
+        enable_progress_bar=settings.progress, num_sanity_val_steps=0, deterministic=True,
+    )
+    start = time.perf_counter()
+    trainer.fit(task, make_loader(train, settings.batch_size, shuffle=True, seed=settings.seed),
+                make_loader(val, 4 * settings.batch_size, shuffle=False))
+    seconds = time.perf_counter() - start
+    expert.cpu()
+    return {"epochs": best.history, "train_time_s": seconds, "best_val_loss": best.best,
+            "samples_per_s": len(train) * len(best.history) / seconds if seconds else 0.0}
+
+
+@torch.no_grad()
+def predict_log_probs(expert: nn.Module, data: EncodedDataset, batch_size: int = 512) -> torch.Tensor:
+    """Log-probabilities [N, C] for every row, in order, in eval mode."""
+    expert.eval()
+    parts = [expert(batch) for batch in make_loader(data, batch_size, shuffle=False)]
+    return torch.cat(parts) if parts else torch.zeros(0)

@@ -1,0 +1,82 @@
+"""The jobs behind the CLI commands, callable from Python: train a run, evaluate it, predict a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modalyze.classifier import Classifier, split_metrics
+from modalyze.data.prepare import prepare
+from modalyze.data.table import read_source
+from modalyze.errors import ModalyzeError
+from modalyze.train import predict_log_probs
+
+
+def train_run(data: str | Path, out: str | Path, dataset_options: dict[str, Any] | None = None,
+              **params: Any) -> dict[str, Any]:
+    """Train ``Classifier(**params)`` on ``data``, evaluate on val and test, write the run directory."""
+    from modalyze.data import load_dataset
+
+    clf = Classifier(**params)
+    spec, table = load_dataset(data, seed=clf.seed, **(dataset_options or {}))
+    prepared = prepare(spec, table, clf.unreadable)
+    clf.fit_prepared(spec, prepared)
+    metrics: dict[str, Any] = {}
+    for split in ("val", "test"):
+        if split in prepared.splits:
+            metrics[split], log_probs = split_metrics(clf.expert_, prepared.splits[split])
+            if split == "test":
+                _write_predictions(Path(out), prepared.frames["test"], clf, log_probs)
+    metrics.update(model=clf.model, dataset=spec.name, params=clf.n_parameters,
+                   train_time_s=clf.history_["train_time_s"], epochs=len(clf.history_["epochs"]),
+                   samples_per_s=clf.history_["samples_per_s"],
+                   missing={s: d.missing_counts() for s, d in prepared.splits.items()})
+    clf.save(out, metrics)
+    return metrics
+
+
+def _write_predictions(out: Path, frame: pd.DataFrame, clf: Classifier, log_probs: np.ndarray) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame({"row": frame.index, "target": frame[clf.spec_.target].to_numpy(),
+                          "prediction": np.asarray(clf.classes_, dtype=object)[log_probs.argmax(1)]})
+    probs = pd.DataFrame(np.exp(log_probs), columns=[f"p_{c}" for c in clf.classes_])
+    pd.concat([table, probs], axis=1).to_csv(out / "predictions_test.csv", index=False)
+
+
+def evaluate_run(run: str | Path) -> dict[str, Any]:
+    """Recompute val and test metrics of a saved run on its own dataset and split."""
+    return Classifier.load(run).evaluate()
+
+
+def predict_file(run: str | Path, rows: str | Path, out: str | Path | None = None,
+                 unreadable: str | None = None) -> pd.DataFrame:
+    """Predict every row of a .csv/.parquet/.jsonl file; image paths resolve against its folder.
+
+    Output columns: the input columns, ``prediction``, ``modalities_used`` and ``p_<class>``.
+    """
+    clf = Classifier.load(run)
+    if unreadable is not None:
+        if unreadable not in ("error", "missing"):
+            raise ModalyzeError(f"option --unreadable {unreadable}: use 'error' or 'missing'")
+        clf.unreadable = unreadable
+        for featurizer in clf.featurizers_.values():
+            featurizer.unreadable = unreadable
+    rows = Path(rows)
+    frame = read_source(rows)
+    data = clf.encode(frame, base_dir=rows.resolve().parent)
+    log_probs = predict_log_probs(clf.expert_, data).numpy()
+    used = [",".join(m for m, f in data.features.items() if bool(f.present[i])) for i in range(len(frame))]
+    result = frame.copy()
+    result["prediction"] = np.asarray(clf.classes_, dtype=object)[log_probs.argmax(1)]
+    result["modalities_used"] = used
+    result.attrs["modalities"] = list(data.features)
+    for j, c in enumerate(clf.classes_):
+        result[f"p_{c}"] = np.exp(log_probs[:, j])
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        result.to_csv(out, index=False)
+    return result
+
