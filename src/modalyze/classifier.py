@@ -53,14 +53,22 @@ class Classifier:
 
     def fit(self, data: str | Path | Spec, frame: pd.DataFrame | None = None, **dataset_options: Any) -> Classifier:
         """Train on a built-in dataset name, a spec file or a :class:`Spec` (rows from ``frame`` if given)."""
-        if self.unreadable not in ("error", "missing"):
-            raise ModalyzeError(f"option unreadable={self.unreadable!r}: use 'error' or 'missing'")
+        self.check_params()
         spec, table = _open(data, frame, self.seed, dataset_options)
         prepared = prepare(spec, table, self.unreadable)
         return self.fit_prepared(spec, prepared)
 
+    def check_params(self) -> None:
+        """Validate the constructor's options (scikit-learn style: at fit time, not in __init__)."""
+        if self.unreadable not in ("error", "missing"):
+            raise ModalyzeError(f"option unreadable={self.unreadable!r}: use 'error' or 'missing'")
+        for name in ("max_epochs", "batch_size", "dim"):
+            if int(getattr(self, name)) < 1:
+                raise ModalyzeError(f"option {name}={getattr(self, name)}: must be at least 1")
+
     def fit_prepared(self, spec: Spec, prepared: Prepared) -> Classifier:
         """Train on data that is already featurized (lets a study share one featurization)."""
+        self.check_params()
         family, arg = parse_model_name(self.model, list(spec.modalities))
         self.spec_, self.classes_, self.featurizers_ = spec, prepared.classes, prepared.featurizers
         self.config_ = ModelConfig(
@@ -116,14 +124,16 @@ class Classifier:
         return encode(featurizers, frame, self.classes_, self.spec_.target)
 
     def predict_log_proba(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
-        return predict_log_probs(self.expert_, self.encode(frame, base_dir)).numpy()
+        data = self.encode(frame, base_dir)
+        return predict_log_probs(self.expert_, data).numpy()
 
     def predict_proba(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
         """Class probabilities [N, C], columns in the order of ``classes_``."""
         return np.exp(self.predict_log_proba(frame, base_dir))
 
     def predict(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
-        return np.asarray(self.classes_, dtype=object)[self.predict_log_proba(frame, base_dir).argmax(1)]
+        log_probs = self.predict_log_proba(frame, base_dir)
+        return np.asarray(self.classes_, dtype=object)[log_probs.argmax(1)]
 
     def score(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> float:
         """Accuracy on rows that include the target column."""

@@ -14,7 +14,7 @@ from modalyze.errors import ModalyzeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure which modalities matter, alone and together, and train models that use both.")
-console = Console()
+console = Console(soft_wrap=True)
 
 DataArg = Annotated[str, typer.Argument(help="A built-in dataset name (see `modalyze datasets`) or a spec .yaml file.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for data generation (built-ins), split and training.")]
@@ -57,7 +57,7 @@ def datasets() -> None:
     from modalyze.data import list_datasets
 
     for ds in list_datasets():
-        console.print(f"[bold]{ds.name:20s}[/bold] {ds.summary}", highlight=False, soft_wrap=True)
+        console.print(f"[bold]{ds.name:20s}[/bold] {ds.summary}", highlight=False)
 
 
 @app.command()

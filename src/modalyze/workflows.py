@@ -21,6 +21,7 @@ def train_run(data: str | Path, out: str | Path, dataset_options: dict[str, Any]
     from modalyze.data import load_dataset
 
     clf = Classifier(**params)
+    clf.check_params()
     spec, table = load_dataset(data, seed=clf.seed, **(dataset_options or {}))
     prepared = prepare(spec, table, clf.unreadable)
     clf.fit_prepared(spec, prepared)

@@ -93,7 +93,7 @@ def create_featurizer(kind: str, columns: list[str], **kwargs: Any) -> Featurize
 
 
 def _empty(values: pd.Series) -> np.ndarray:
-    return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
+    return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy(copy=True)
 
 
 _DECODED: dict[tuple[int, str], dict[tuple[str, int], np.ndarray | None]] = {}
@@ -206,7 +206,7 @@ class TabularFeaturizer(Featurizer):
     """Numeric columns standardised (+ missing indicators), categorical columns as ids (0 = missing)."""
 
     def fit(self, frame: pd.DataFrame) -> TabularFeaturizer:
-        numeric = [c for c in self.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+        numeric = [c for c in self.columns if _is_numeric_column(frame[c])]
         self.numeric_ = numeric
         self.categorical_ = [c for c in self.columns if c not in numeric]
         values = frame[numeric].to_numpy(dtype=np.float64) if numeric else np.zeros((len(frame), 0))
@@ -263,6 +263,21 @@ class VectorFeaturizer(Featurizer):
                                 "(a vector row must be complete, or empty as a whole to mark it missing)")
         vec = np.where(isnan, 0.0, (values - np.array(self.mean_)) / np.array(self.std_))
         return Features({"x": torch.tensor(vec, dtype=torch.float32)}, torch.from_numpy(~isnan.all(axis=1)))
+
+
+def _is_numeric_column(values: pd.Series, mostly: float = 0.9) -> bool:
+    """Numeric when every non-empty cell parses as a number; a column that mostly does but not
+    entirely is a data error (naming the row), not silently a categorical column."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    filled = ~_empty(values)
+    parsed = pd.to_numeric(values, errors="coerce").notna().to_numpy() & filled
+    if filled.sum() and parsed.sum() >= mostly * filled.sum():
+        _numeric(values.to_frame(), [values.name])  # raises for the first cell that is not a number
+        return True
+    return False
 
 
 def _numeric(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:

@@ -1,0 +1,93 @@
+"""The product of experts against a direct computation, and the experts built from a config."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modalyze.errors import ModalyzeError
+from modalyze.experts import ModelConfig, build_expert, list_models, product_of_experts
+
+
+def _direct(log_probs: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """p(y) ∝ Π over active experts of p_e(y), row by row, in plain NumPy."""
+    out = np.empty(log_probs.shape[1:])
+    for b in range(log_probs.shape[1]):
+        prod = np.ones(log_probs.shape[2])
+        for e in range(log_probs.shape[0]):
+            if active[e, b]:
+                prod *= np.exp(log_probs[e, b])
+        out[b] = np.log(prod / prod.sum())
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(experts=st.integers(1, 5), rows=st.integers(1, 6), classes=st.integers(2, 7), seed=st.integers(0, 10_000))
+def test_product_of_experts_matches_direct_computation(experts, rows, classes, seed):
+    gen = torch.Generator().manual_seed(seed)
+    log_probs = torch.log_softmax(torch.randn(experts, rows, classes, generator=gen, dtype=torch.float64) * 3, -1)
+    active = torch.rand(experts, rows, generator=gen) > 0.3
+    got = product_of_experts(log_probs, active).numpy()
+    np.testing.assert_allclose(got, _direct(log_probs.numpy(), active.numpy()), atol=1e-10)
+    np.testing.assert_allclose(np.exp(got).sum(-1), 1.0, atol=1e-10)
+
+
+def test_product_with_no_active_expert_is_uniform():
+    log_probs = torch.log_softmax(torch.randn(2, 1, 4), -1)
+    out = product_of_experts(log_probs, torch.zeros(2, 1, dtype=torch.bool))
+    torch.testing.assert_close(out.exp(), torch.full((1, 4), 0.25))
+
+
+def _config(model: str) -> ModelConfig:
+    return ModelConfig(model=model, n_classes=3, dim=8, modalities={
+        "a": {"kind": "vector", "info": {"dim": 4}, "encoder": {}},
+        "b": {"kind": "vector", "info": {"dim": 5}, "encoder": {}},
+    })
+
+
+def _batch(present_b: list[bool]) -> dict:
+    n = len(present_b)
+    return {"x": {"a": {"x": torch.randn(n, 4)}, "b": {"x": torch.randn(n, 5)}},
+            "present": {"a": torch.ones(n, dtype=torch.bool), "b": torch.tensor(present_b)}}
+
+
+@pytest.mark.parametrize("model", list_models(["a", "b"]))
+def test_every_expert_returns_normalised_log_probs(model):
+    expert = build_expert(_config(model)).eval()
+    out = expert(_batch([True, False, True]))
+    assert out.shape == (3, 3)
+    torch.testing.assert_close(out.exp().sum(-1), torch.ones(3))
+
+
+def test_i2m2_is_the_product_of_its_experts_and_drops_absent_intra_experts():
+    torch.manual_seed(0)
+    model = build_expert(_config("i2m2")).eval()
+    batch = _batch([True, False])
+    with torch.no_grad():
+        parts = model.expert_log_probs(batch)
+        out = model(batch)
+    full = parts["intra:a"] + parts["intra:b"] + parts["inter"]
+    expected_row0 = torch.log_softmax(full[0], -1)
+    expected_row1 = torch.log_softmax(parts["intra:a"][1] + parts["inter"][1], -1)  # b absent
+    torch.testing.assert_close(out[0], expected_row0)
+    torch.testing.assert_close(out[1], expected_row1)
+
+
+def test_inter_expert_uses_learned_missing_embedding():
+    torch.manual_seed(0)
+    model = build_expert(_config("inter")).eval()
+    batch = _batch([False, False])
+    with torch.no_grad():
+        first = model(batch)
+        batch["x"]["b"]["x"] = torch.randn(2, 5) * 100  # values of an absent modality must not matter
+        second = model(batch)
+    torch.testing.assert_close(first, second)
+
+
+@pytest.mark.parametrize("name", ["intra:c", "late", "inter:a", "intra"])
+def test_unknown_model_names_are_clear_errors(name):
+    with pytest.raises(ModalyzeError, match="model"):
+        build_expert(_config(name))
