@@ -1,0 +1,112 @@
+"""Partial information decomposition (PID) of I(Y; X1, X2) with the BROJA definition.
+
+Bertschinger, Rauh, Olbrich, Jost & Ay (2014): among all distributions Q with the same (X1, Y) and
+(X2, Y) marginals as P, take the one that maximises H_Q(Y | X1, X2). Then, in bits,
+
+    unique_1   = I_Q(Y; X1, X2) - I(Y; X2)
+    unique_2   = I_Q(Y; X1, X2) - I(Y; X1)
+    redundancy = I(Y; X1) - unique_1
+    synergy    = I_P(Y; X1, X2) - I_Q(Y; X1, X2)
+
+The optimisation is convex (a sum of relative entropies under linear constraints) and is solved
+with cvxpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cvxpy as cp
+import numpy as np
+
+from modalyze.errors import ModalyzeError
+
+LOG2 = np.log(2.0)
+
+
+@dataclass
+class PID:
+    redundancy: float
+    unique: tuple[float, float]
+    synergy: float
+    total: float  # I(Y; X1, X2) = redundancy + unique_1 + unique_2 + synergy
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["unique"] = list(self.unique)
+        return out
+
+
+def _entropy(p: np.ndarray) -> float:
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def mutual_information(p_xy: np.ndarray) -> float:
+    """I(X; Y) in bits of a 2-D joint distribution."""
+    return _entropy(p_xy.sum(1)) + _entropy(p_xy.sum(0)) - _entropy(p_xy.ravel())
+
+
+def _check(p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 3:
+        raise ModalyzeError(f"PID needs a joint distribution of shape [|X1|, |X2|, |Y|], got shape {p.shape}")
+    if not np.isfinite(p).all() or (p < 0).any():
+        raise ModalyzeError("PID needs a non-negative, finite joint distribution")
+    if abs(p.sum() - 1.0) > 1e-6:
+        raise ModalyzeError(f"PID needs a joint distribution that sums to 1 (it sums to {p.sum():.6g})")
+    return p
+
+
+def _max_conditional_entropy(p: np.ndarray) -> np.ndarray:
+    """argmax_Q H_Q(Y | X1, X2) subject to Q(x1, y) = P(x1, y) and Q(x2, y) = P(x2, y)."""
+    n1, n2, ny = p.shape
+    q = cp.Variable((n1 * n2, ny), nonneg=True)  # row r = (x1, x2) flattened
+    pair_mass = cp.sum(q, axis=1, keepdims=True) @ np.ones((1, ny))  # Q(x1, x2), repeated over y
+    rows_x1 = np.kron(np.eye(n1), np.ones((1, n2)))  # [n1, n1*n2]: sums rows sharing x1
+    rows_x2 = np.kron(np.ones((1, n1)), np.eye(n2))  # [n2, n1*n2]: sums rows sharing x2
+    constraints = [rows_x1 @ q == p.sum(1), rows_x2 @ q == p.sum(0)]
+    # -H(Y | X1, X2) = sum q log(q / Q(x1, x2)) = sum rel_entr(q, Q(x1, x2))
+    problem = cp.Problem(cp.Minimize(cp.sum(cp.rel_entr(q, pair_mass))), constraints)
+    try:
+        problem.solve(solver=cp.CLARABEL)
+    except cp.error.SolverError:
+        problem.solve(solver=cp.SCS, eps=1e-9, max_iters=100_000)
+    if q.value is None:
+        raise ModalyzeError(f"PID optimisation did not converge (status {problem.status})")
+    return np.clip(q.value, 0, None).reshape(n1, n2, ny)
+
+
+def decompose(p: np.ndarray) -> PID:
+    """Redundancy, unique information of X1 and X2, and synergy about Y, in bits.
+
+    ``p`` is a joint distribution array of shape [|X1|, |X2|, |Y|], non-negative, summing to 1.
+    """
+    p = _check(p)
+    # Values that never occur carry no information; dropping them shrinks the program.
+    p = p[p.sum((1, 2)) > 0][:, p.sum((0, 2)) > 0][:, :, p.sum((0, 1)) > 0]
+    n1, n2, ny = p.shape
+    if ny < 2:  # a constant Y carries no information
+        return PID(0.0, (0.0, 0.0), 0.0, 0.0)
+    i_y_x1 = mutual_information(p.sum(1))  # P(x1, y)
+    i_y_x2 = mutual_information(p.sum(0))  # P(x2, y)
+    i_full = mutual_information(p.reshape(n1 * n2, ny))
+    q = _max_conditional_entropy(p) if n1 > 1 and n2 > 1 else p  # one constant source: nothing to move
+    i_q = mutual_information((q / q.sum()).reshape(n1 * n2, ny))
+    i_q = min(max(i_q, i_y_x1, i_y_x2), i_full)  # clamp solver tolerance into the feasible range
+    unique_1, unique_2 = i_q - i_y_x2, i_q - i_y_x1
+    return PID(redundancy=_tidy(i_y_x1 - unique_1), unique=(_tidy(unique_1), _tidy(unique_2)),
+               synergy=_tidy(i_full - i_q), total=_tidy(i_full))
+
+
+def _tidy(value: float) -> float:
+    """Round away solver noise (values are in bits; 1e-6 bits is far below any estimate's error)."""
+    return 0.0 if abs(value) < 1e-6 else float(value)
+
+
+def joint_distribution(x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Empirical P(x1, x2, y) [|X1|, |X2|, |Y|] from integer codes."""
+    shape = (int(x1.max()) + 1, int(x2.max()) + 1, int(y.max()) + 1)
+    counts = np.zeros(shape)
+    np.add.at(counts, (x1, x2, y), 1)
+    return counts / counts.sum()

@@ -1,0 +1,58 @@
+"""PID sanity on distributions with known decompositions (to 0.01 bits), and invalid input."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from modalyze.analysis.pid import decompose, joint_distribution
+from modalyze.errors import ModalyzeError
+
+
+def _from_function(f) -> np.ndarray:
+    p = np.zeros((2, 2, 2))
+    for a, b in itertools.product(range(2), range(2)):
+        p[a, b, f(a, b)] += 0.25
+    return p
+
+
+@pytest.mark.parametrize("name,p,redundancy,unique,synergy", [
+    ("AND", _from_function(lambda a, b: a & b), 0.311, (0.0, 0.0), 0.5),
+    ("XOR", _from_function(lambda a, b: a ^ b), 0.0, (0.0, 0.0), 1.0),
+    ("copy X1", _from_function(lambda a, b: a), 0.0, (1.0, 0.0), 0.0),
+    ("copy X2", _from_function(lambda a, b: b), 0.0, (0.0, 1.0), 0.0),
+    ("X1 = X2 = Y", np.array([[[0.5, 0], [0, 0]], [[0, 0], [0, 0.5]]]), 1.0, (0.0, 0.0), 0.0),
+])
+def test_known_decompositions(name, p, redundancy, unique, synergy):
+    pid = decompose(p)
+    assert pid.redundancy == pytest.approx(redundancy, abs=0.01), name
+    assert pid.unique[0] == pytest.approx(unique[0], abs=0.01), name
+    assert pid.unique[1] == pytest.approx(unique[1], abs=0.01), name
+    assert pid.synergy == pytest.approx(synergy, abs=0.01), name
+
+
+def test_parts_sum_to_the_joint_information():
+    rng = np.random.default_rng(0)
+    p = rng.random((4, 5, 3))
+    p /= p.sum()
+    pid = decompose(p)
+    assert pid.redundancy + sum(pid.unique) + pid.synergy == pytest.approx(pid.total, abs=1e-6)
+    assert min(pid.redundancy, *pid.unique, pid.synergy) >= -1e-4
+
+
+def test_empirical_joint_distribution():
+    p = joint_distribution(np.array([0, 1, 1, 0]), np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]))
+    assert p.shape == (2, 2, 2) and p.sum() == pytest.approx(1) and p[1, 0, 1] == 0.25
+
+
+@pytest.mark.parametrize("bad,message", [
+    (np.ones((2, 2)) / 4, "shape"),
+    (-np.ones((2, 2, 2)) / 8, "non-negative"),
+    (np.ones((2, 2, 2)), "sums to 1"),
+    (np.full((2, 2, 2), np.nan), "finite"),
+])
+def test_invalid_arrays_are_clear_errors(bad, message):
+    with pytest.raises(ModalyzeError, match=message):
+        decompose(bad)

@@ -1,0 +1,43 @@
+"""Accuracy targets that prove the models learn what the data holds (issue: core, 'what must be shown')."""
+
+from __future__ import annotations
+
+import pytest
+
+from modalyze import Classifier
+from modalyze.data import load_dataset
+from modalyze.data.prepare import prepare
+
+
+def _test_accuracies(name: str, models: list[str], **kw) -> dict[str, float]:
+    spec, table = load_dataset(name, seed=0)
+    prepared = prepare(spec, table)
+    out = {}
+    for model in models:
+        clf = Classifier(model=model, progress=False, seed=0, **kw).fit_prepared(spec, prepared)
+        out[model] = clf.evaluate(("test",))["test"]["accuracy"]
+    return out
+
+
+def test_digits_halves():
+    acc = _test_accuracies("digits", ["intra:top", "intra:bottom", "inter", "i2m2"], max_epochs=60, patience=6)
+    print("digits test accuracy:", acc)
+    assert acc["intra:top"] >= 0.80 and acc["intra:bottom"] >= 0.80
+    assert acc["inter"] >= 0.95 and acc["i2m2"] >= 0.95
+
+
+def test_synthetic_synergy_needs_both_modalities():
+    acc = _test_accuracies("synthetic-synergy", ["intra:a", "intra:b", "inter"])
+    print("synthetic-synergy test accuracy:", acc)
+    chance = 0.5
+    assert abs(acc["intra:a"] - chance) <= 0.05 and abs(acc["intra:b"] - chance) <= 0.05
+    assert acc["inter"] >= 0.90
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model,low,high", [
+    ("i2m2", 0.97, 1.0), ("inter", 0.95, 1.0), ("intra:question", 0.66, 0.678), ("intra:image", 0.0, 0.48)])
+def test_easy_vqa_targets(model, low, high):
+    acc = _test_accuracies("easy-vqa", [model])[model]
+    print(f"easy-vqa {model} test accuracy: {acc:.4f}")
+    assert low <= acc <= high
