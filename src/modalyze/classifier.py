@@ -31,7 +31,7 @@ class Classifier:
     """
 
     def __init__(self, model: str = "i2m2", *, dim: int = 64, fusion: str = "late", seed: int = 0,
-                 max_epochs: int = 30, patience: int = 3, batch_size: int = 128, lr: float = 2e-3,
+                 max_epochs: int = 30, patience: int = 3, min_steps: int = 0, batch_size: int = 128, lr: float = 2e-3,
                  weight_decay: float = 1e-4, accelerator: str = "cpu", devices: int | str = 1,
                  progress: bool = True, unreadable: str = "error", init: list[str | Path] | None = None):
         self.model = model
@@ -40,6 +40,7 @@ class Classifier:
         self.seed = seed
         self.max_epochs = max_epochs
         self.patience = patience
+        self.min_steps = min_steps
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
@@ -87,7 +88,8 @@ class Classifier:
         return self
 
     def settings(self) -> TrainSettings:
-        return TrainSettings(max_epochs=self.max_epochs, patience=self.patience, batch_size=self.batch_size,
+        return TrainSettings(max_epochs=self.max_epochs, patience=self.patience, min_steps=self.min_steps,
+                             batch_size=self.batch_size,
                              lr=self.lr, weight_decay=self.weight_decay, seed=self.seed,
                              accelerator=self.accelerator, devices=self.devices, progress=self.progress)
 
@@ -192,6 +194,7 @@ class Classifier:
         clf.expert_ = build_expert(clf.config_)
         load_weights(clf.expert_, path / "weights.safetensors")
         clf.expert_.eval()
+        clf.history_ = read_json(path / "history.json") if (path / "history.json").exists() else None
         return clf
 
     @property

@@ -68,6 +68,7 @@ def train(
     seed: SeedOpt = 0,
     max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = 30,
     patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 3,
+    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
     dim: Annotated[int, typer.Option(help="Width of every encoder's output.")] = 64,
@@ -85,7 +86,7 @@ def train(
 
     out = out or Path("runs") / f"{Path(data).stem}-{model.replace(':', '-')}"
     metrics = train_run(data, out, _options(option), model=model, seed=seed, max_epochs=max_epochs,
-                        patience=patience, batch_size=batch_size, lr=lr, dim=dim, fusion=fusion,
+                        patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr, dim=dim, fusion=fusion,
                         init=init, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
                         unreadable=unreadable, progress=progress)
     for split, counts in metrics["missing"].items():
@@ -119,6 +120,51 @@ def predict(
     n_all = len(result.attrs["modalities"])
     partial = int((result["modalities_used"].map(lambda used: len([m for m in used.split(",") if m])) < n_all).sum())
     console.print(f"{len(result)} predictions written to {out}" + (f" ({partial} rows with a modality missing)" if partial else ""))
+
+
+@app.command()
+def analyze(
+    data: DataArg,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>); rerun to resume.")] = None,
+    budget: Annotated[str, typer.Option(help="fast (1 seed), standard (3 seeds) or thorough (5 seeds).")] = "fast",
+    seed: SeedOpt = 0,
+    fusion: Annotated[str, typer.Option(help="Fusion block of the inter expert.")] = "late",
+    dim: Annotated[int, typer.Option(help="Width of every encoder's output.")] = 64,
+    min_slice_rows: Annotated[int, typer.Option(help="Slice values with fewer test rows are not reported.")] = 50,
+    accelerator: Annotated[str, typer.Option(help="Lightning accelerator: cpu, gpu, auto, ...")] = "cpu",
+    devices: Annotated[str, typer.Option(help="Lightning devices: a count, a list, or 'auto'.")] = "1",
+    unreadable: UnreadableOpt = "error",
+    option: OptionOpt = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars while training.")] = True,
+) -> None:
+    """Measure each modality's contribution alone and together: profile.json, report.html, a verdict."""
+    from modalyze.workflows import analyze_to_dir
+
+    out = out or Path("reports") / Path(data).stem
+    profile = analyze_to_dir(data, out, budget=budget, seed=seed, fusion=fusion, dim=dim,
+                             min_slice_rows=min_slice_rows, accelerator=accelerator,
+                             devices=int(devices) if devices.isdigit() else devices, unreadable=unreadable,
+                             progress=progress, dataset_options=_options(option),
+                             log=lambda line: console.print(line, markup=False, emoji=False, highlight=False))
+    console.print(_profile_table(profile))
+    for column, values in profile.slices.items():
+        for value, s in values.items():
+            console.print(f"slice {column}={value} (n={s['n']}): [bold]{s['verdict']}[/bold]")
+    console.print(f"\nverdict: [bold]{profile.verdict}[/bold]\n{profile.reason}")
+    console.print(f"wrote {out / 'profile.json'} and {out / 'report.html'}")
+
+
+def _profile_table(profile: Any) -> RichTable:
+    table = RichTable(title=f"{profile.dataset}: test {profile.metric} (chance {profile.chance:.3f})")
+    for col in ("expert", "score", "95% interval", "strength"):
+        table.add_column(col, justify="left" if col == "expert" else "right")
+    rows = [(f"intra:{m}", s) for m, s in profile.intra.items()]
+    rows += [("additive", profile.additive), ("inter", profile.inter), ("i2m2", profile.i2m2)]
+    rows += [(f"shuffle {k} (inter)", s) for k, s in profile.shuffle.items()]
+    for name, s in rows:
+        strength = f"{s['strength']:.2f}" if "strength" in s else ""
+        table.add_row(name, f"{s['score']:.3f}", f"{s['ci'][0]:.3f} – {s['ci'][1]:.3f}", strength)
+    return table
 
 
 def main() -> None:

@@ -81,3 +81,14 @@ def predict_file(run: str | Path, rows: str | Path, out: str | Path | None = Non
         result.to_csv(out, index=False)
     return result
 
+
+
+def analyze_to_dir(data: str | Path, out: str | Path, **options: Any):
+    """Run the dependency study; write ``profile.json`` and ``report.html`` into ``out``."""
+    from modalyze.analysis import analyze
+    from modalyze.report.html import write_report
+
+    profile = analyze(data, out=out, **options)
+    profile.save(out)
+    write_report(profile.to_dict(), out)
+    return profile

@@ -30,6 +30,7 @@ class TrainSettings:
 
     max_epochs: int = 30
     patience: int = 3
+    min_steps: int = 0  # no early stop before this many optimizer steps (small data plateaus)
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -74,7 +75,7 @@ def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, se
     task = ExpertTask(expert, settings.lr, settings.weight_decay, only_present)
     best = BestWeights()
     trainer = L.Trainer(
-        max_epochs=settings.max_epochs, accelerator=settings.accelerator, devices=settings.devices,
+        max_epochs=settings.max_epochs, min_steps=settings.min_steps, accelerator=settings.accelerator, devices=settings.devices,
         callbacks=[EarlyStopping("val_loss", patience=settings.patience), best],
         logger=False, enable_checkpointing=False, enable_model_summary=False,
         enable_progress_bar=settings.progress, num_sanity_val_steps=0, deterministic=True,

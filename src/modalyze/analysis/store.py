@@ -1,0 +1,48 @@
+"""Where a study keeps finished experts: one run directory per (seed, expert), so reruns resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from modalyze.classifier import Classifier
+from modalyze.data.batching import EncodedDataset
+from modalyze.errors import ModalyzeError
+from modalyze.run import read_json, write_json
+from modalyze.train import predict_log_probs
+
+
+class ExpertStore:
+    """``root/seed-<s>/<expert>/``: a run directory plus the expert's test log-probabilities."""
+
+    def __init__(self, root: Path, settings: dict[str, Any]):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        marker = self.root / "study.json"
+        if marker.exists() and read_json(marker) != settings:
+            raise ModalyzeError(f"{self.root}: holds experts trained with other settings "
+                                f"(see {marker}); use another --out or delete that folder")
+        write_json(marker, settings)
+
+    def path(self, seed: int, expert: str) -> Path:
+        return self.root / f"seed-{seed}" / expert.replace(":", "-")
+
+    def get(self, seed: int, expert: str, train: Callable[[], Classifier]) -> tuple[Classifier, bool]:
+        """The stored expert, or a newly trained (and saved) one; the flag says whether it was trained."""
+        path = self.path(seed, expert)
+        if (path / "config.json").exists():
+            return Classifier.load(path), False
+        clf = train()
+        clf.save(path)
+        return clf, True
+
+    def test_log_probs(self, seed: int, expert: str, clf: Classifier, test: EncodedDataset) -> np.ndarray:
+        """Log-probabilities [N, C] on the test split, computed once and kept beside the weights."""
+        path = self.path(seed, expert) / "test_log_probs.npy"
+        if path.exists():
+            return np.load(path, allow_pickle=False)
+        log_probs = predict_log_probs(clf.expert_, test).numpy()
+        np.save(path, log_probs, allow_pickle=False)
+        return log_probs

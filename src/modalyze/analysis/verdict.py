@@ -1,0 +1,61 @@
+"""Strengths and the verdict: the seed post's taxonomy, decided with intervals.
+
+With chance c and best joint score J (the better of inter and i2m2):
+
+    intra strength of m = (score_m − c) / (J − c)
+    inter strength      = (J − max(best intra, additive)) / (J − c)
+
+and a margin  δ = max(0.01, 0.05 · (J − c))  (one accuracy point, or 5% of the joint gain):
+
+- the joint model beats chance      if the lower end of J's interval exceeds c + 0.01;
+- modality m beats chance           if the lower end of score_m's interval exceeds c + δ;
+- the interaction is measurable     if the lower end of the paired interval of
+                                     J − max(best intra, additive) exceeds δ.
+
+Verdict: ``neither`` if the joint model does not beat chance; else ``inter-dominant`` if no
+modality beats chance; else ``both`` if the interaction is measurable; else ``intra-dominant``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+MIN_GAIN = 0.01
+RELATIVE_MARGIN = 0.05
+
+
+@dataclass
+class Verdict:
+    verdict: str
+    reason: str
+    margin: float
+
+
+def strength(score: float, chance: float, joint: float) -> float:
+    span = joint - chance
+    return float((score - chance) / span) if span > 1e-9 else 0.0
+
+
+def decide(chance: float, joint: dict[str, Any], joint_name: str, intra: dict[str, dict[str, Any]],
+           interaction: dict[str, Any]) -> Verdict:
+    """Apply the rule above. ``joint``/``intra[m]``/``interaction`` are {"score", "ci"} dicts."""
+    margin = max(MIN_GAIN, RELATIVE_MARGIN * (joint["score"] - chance))
+    fmt = lambda d: f"{d['score']:.3f} [{d['ci'][0]:.3f}, {d['ci'][1]:.3f}]"  # noqa: E731
+    if joint["ci"][0] <= chance + MIN_GAIN:
+        return Verdict("neither", f"The joint model ({joint_name}, {fmt(joint)}) does not beat chance "
+                       f"({chance:.3f}) by more than {MIN_GAIN:.2f}: the inputs do not predict the target.", margin)
+    winners = [m for m, s in intra.items() if s["ci"][0] > chance + margin]
+    losers = ", ".join(f"{m} {fmt(s)}" for m, s in intra.items() if m not in winners)
+    if not winners:
+        return Verdict("inter-dominant", f"No modality alone beats chance ({chance:.3f}) by {margin:.3f} "
+                       f"({losers}), but the joint model does ({joint_name}, {fmt(joint)}): the label lives in "
+                       "the interaction.", margin)
+    alone = ", ".join(f"{m} {fmt(intra[m])}" for m in winners)
+    if interaction["ci"][0] > margin:
+        return Verdict("both", f"{alone} beat{'s' if len(winners) == 1 else ''} chance ({chance:.3f}) alone, and "
+                       f"the joint model adds {fmt(interaction)} over the best single modality and the additive "
+                       f"product (margin {margin:.3f}): intra- and inter-modality dependencies both matter.", margin)
+    return Verdict("intra-dominant", f"{alone} beat{'s' if len(winners) == 1 else ''} chance ({chance:.3f}) alone, "
+                   f"and the joint model adds only {fmt(interaction)} over the best single modality and the additive "
+                   f"product (not above the margin {margin:.3f}): the interaction adds nothing measurable.", margin)

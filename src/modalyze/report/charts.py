@@ -1,0 +1,93 @@
+"""Charts for the report, drawn with matplotlib and returned as inline SVG text (no files, no JS)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+plt.rcParams.update({"svg.fonttype": "none", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False})
+PALETTE = {"intra": "#4C78A8", "additive": "#72B7B2", "inter": "#F58518", "i2m2": "#54A24B", "floor": "#BAB0AC"}
+
+
+def _svg(fig: plt.Figure) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inlined in HTML
+
+
+def _errors(entries: list[dict[str, Any]]) -> list[list[float]]:
+    return [[e["score"] - e["ci"][0] for e in entries], [e["ci"][1] - e["score"] for e in entries]]
+
+
+def scores_chart(profile: dict[str, Any]) -> str:
+    """Horizontal bars: each intra expert, additive, inter and i2m2 with 95% intervals; chance as a line."""
+    rows = [(f"intra: {m}", v, "intra") for m, v in profile["intra"].items()]
+    rows += [("additive (intra product)", profile["additive"], "additive"), ("inter", profile["inter"], "inter"),
+             ("i2m2", profile["i2m2"], "i2m2")]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    labels = [r[0] for r in rows]
+    entries = [r[1] for r in rows]
+    ax.barh(labels, [e["score"] for e in entries], xerr=_errors(entries), color=[PALETTE[r[2]] for r in rows],
+            capsize=3, error_kw={"elinewidth": 1})
+    ax.axvline(profile["chance"], color="#333", linestyle="--", linewidth=1, label=f"chance {profile['chance']:.3f}")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"test {profile['metric']} (bars: 95% interval)")
+    ax.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False)
+    return _svg(fig)
+
+
+def shuffle_chart(profile: dict[str, Any]) -> str:
+    """Accuracy of inter and i2m2 with each modality (or all) permuted, against the unshuffled score."""
+    keys = list(profile["shuffle"])
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(keys) + 1.2))
+    height = 0.38
+    for offset, expert in ((-height / 2, "inter"), (height / 2, "i2m2")):
+        entries = [profile["shuffle"][k] if expert == "inter" else profile["shuffle"][k]["i2m2"] for k in keys]
+        ax.barh([i + offset for i in range(len(keys))], [e["score"] for e in entries], height, xerr=_errors(entries),
+                color=PALETTE[expert], capsize=3, label=f"{expert} (unshuffled {profile[expert]['score']:.3f})")
+    ax.set_yticks(range(len(keys)), [f"shuffle {k}" for k in keys])
+    ax.axvline(profile["chance"], color="#333", linestyle="--", linewidth=1, label="chance")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"test {profile['metric']} with the modality permuted across rows")
+    ax.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False, fontsize=8, ncols=3)
+    return _svg(fig)
+
+
+def pid_chart(pair: str, entry: dict[str, Any]) -> str:
+    """Redundancy, uniqueness and synergy in bits, beside the label-shuffled noise floor."""
+    a, b = pair.split("|")
+    parts = ["redundancy", f"unique {a}", f"unique {b}", "synergy"]
+    real = [entry["redundancy"], entry["unique"][a], entry["unique"][b], entry["synergy"]]
+    floor_ = entry["noise_floor"]
+    noise = [floor_["redundancy"], floor_["unique"][a], floor_["unique"][b], floor_["synergy"]]
+    fig, ax = plt.subplots(figsize=(6, 2.4))
+    xs = range(len(parts))
+    ax.bar([x - 0.2 for x in xs], real, 0.4, color=PALETTE["inter"], label="measured")
+    ax.bar([x + 0.2 for x in xs], noise, 0.4, color=PALETTE["floor"], label="noise floor (labels shuffled)")
+    ax.set_xticks(list(xs), parts)
+    ax.set_ylabel("bits")
+    ax.set_title(f"{a} and {b}", fontsize=10)
+    ax.legend(frameon=False, fontsize=8)
+    return _svg(fig)
+
+
+def curves_chart(curves: dict[str, list[dict[str, float]]]) -> str:
+    """Validation loss per epoch of every expert (first seed)."""
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    for name, epochs in curves.items():
+        if epochs:
+            ax.plot([e["epoch"] + 1 for e in epochs], [e["val_loss"] for e in epochs], marker="o", markersize=3,
+                    label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation loss")
+    ax.legend(frameon=False, fontsize=8)
+    return _svg(fig)

@@ -1,0 +1,33 @@
+"""The self-contained HTML report of a profile: inline SVG charts and CSS, no scripts, no network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from modalyze.report import charts
+
+_ENV = Environment(loader=PackageLoader("modalyze", "report/templates"), autoescape=select_autoescape(default=True))
+
+
+def render_profile(profile: dict[str, Any]) -> str:
+    """HTML text for a profile dict (every user string is escaped by the template engine)."""
+    figures = {
+        "scores": charts.scores_chart(profile),
+        "shuffle": charts.shuffle_chart(profile),
+        "pid": {pair: charts.pid_chart(pair, entry) for pair, entry in profile["pid"].items()},
+        "curves": charts.curves_chart(profile["curves"]),
+    }
+    config = {"config": profile["config"], "versions": profile["versions"]}
+    return _ENV.get_template("profile.html.j2").render(p=profile, charts=figures,
+                                                       config_json=json.dumps(config, indent=2))
+
+
+def write_report(profile: dict[str, Any], directory: str | Path) -> Path:
+    path = Path(directory) / "report.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_profile(profile), encoding="utf-8")
+    return path
