@@ -1,4 +1,4 @@
-"""Image encoder: a small strided CNN; its last feature map's cells are the tokens."""
+"""Image encoder: a patchify stem and strided conv blocks; the last feature map's cells are the tokens."""
 
 from __future__ import annotations
 
@@ -10,22 +10,26 @@ from torch import nn
 from modalyze.encoders.base import EncoderOutput, register_encoder
 
 
-def _block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+def _block(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2 if stride == 2 else 0,
+                                   bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
 
 
 @register_encoder("image")
 class ImageEncoder(nn.Module):
-    """uint8 pixels [B, 3, S, S] -> normalised -> strided conv blocks until the map is at most 4x4."""
+    """uint8 pixels [B, 3, S, S] -> normalised -> a ``patch``x``patch`` stride-``patch`` stem (cheap on
+    CPU: each patch is embedded once) -> stride-2 3x3 blocks until the map is at most 4x4."""
 
-    def __init__(self, info: dict[str, Any], dim: int = 64, width: int = 32):
+    def __init__(self, info: dict[str, Any], dim: int = 64, width: int = 32, patch: int = 4):
         super().__init__()
         self.register_buffer("mean", torch.tensor(info["mean"]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(info["std"]).view(1, 3, 1, 1))
-        blocks, channels, size = [], 3, int(info["size"])
+        size = int(info["size"])
+        patch = max(1, min(patch, size // 4))
+        blocks, channels, size = [_block(3, width, patch, patch)], width, size // patch
         while size > 4:
-            out = min(width * 2 ** len(blocks), dim)
-            blocks.append(_block(channels, out))
+            out = min(2 * channels, max(dim, width))
+            blocks.append(_block(channels, out, 3, 2))
             channels, size = out, (size + 1) // 2
         blocks.append(nn.Sequential(nn.Conv2d(channels, dim, 1), nn.ReLU()))
         self.features = nn.Sequential(*blocks)

@@ -16,7 +16,8 @@ PALETTE = {"intra": "#4C78A8", "additive": "#72B7B2", "inter": "#F58518", "i2m2"
 
 def _svg(fig: plt.Figure) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    fig.savefig(buffer, format="svg", bbox_inches="tight",
+                metadata={"Creator": None, "Date": None, "Format": None, "Type": None})  # no RDF block
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inlined in HTML

@@ -1,0 +1,102 @@
+"""The dependency study: statistics, the verdict rule, resume, and verdicts on known structures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from modalyze.analysis import analyze
+from modalyze.analysis.shuffle import permute_modality
+from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
+from modalyze.analysis.verdict import decide, strength
+from modalyze.data import load_dataset
+from modalyze.data.prepare import prepare
+from tests.test_bad_input import run_cli
+
+
+def _s(score, lo, hi):
+    return {"score": score, "ci": [lo, hi]}
+
+
+@pytest.mark.parametrize("intra,joint,interaction,expected", [
+    ({"a": _s(0.5, 0.47, 0.53), "b": _s(0.5, 0.47, 0.53)}, _s(0.51, 0.48, 0.54), _s(0.0, -0.02, 0.02), "neither"),
+    ({"a": _s(0.51, 0.48, 0.54), "b": _s(0.5, 0.47, 0.53)}, _s(0.95, 0.93, 0.96), _s(0.44, 0.41, 0.47), "inter-dominant"),
+    ({"a": _s(0.97, 0.96, 0.98), "b": _s(0.5, 0.47, 0.53)}, _s(0.975, 0.96, 0.98), _s(0.005, -0.005, 0.015), "intra-dominant"),
+    ({"a": _s(0.67, 0.66, 0.68), "b": _s(0.45, 0.44, 0.46)}, _s(0.98, 0.97, 0.99), _s(0.3, 0.29, 0.31), "both"),
+])
+def test_verdict_rule(intra, joint, interaction, expected):
+    verdict = decide(0.5 if expected != "both" else 0.37, joint, "inter", intra, interaction)
+    assert verdict.verdict == expected
+    assert verdict.reason  # a sentence a person can read
+
+
+def test_strength_is_normalised_by_chance_and_joint():
+    assert strength(0.5, 0.5, 1.0) == 0.0
+    assert strength(1.0, 0.5, 1.0) == 1.0
+    assert strength(0.75, 0.5, 1.0) == 0.5
+    assert strength(0.7, 0.5, 0.5) == 0.0  # a joint model at chance leaves nothing to normalise by
+
+
+def test_bootstrap_interval_covers_the_truth_and_pairs_differences():
+    rng = np.random.default_rng(0)
+    correct = rng.random((2, 2000)) < 0.8  # two seeds, true accuracy 0.8
+    draws = Draws.make(2000, 500, seed=1)
+    scored = score_with_ci(correct, draws)
+    assert scored["ci"][0] < 0.8 < scored["ci"][1] and scored["ci"][1] - scored["ci"][0] < 0.05
+    same = difference_ci(correct, correct, draws=draws)
+    assert same["score"] == 0 and same["ci"] == [0.0, 0.0], "paired draws: a model minus itself is exactly 0"
+    assert chance(np.array([0, 1, 1, 2])) == 0.5
+
+
+def test_permuting_a_modality_moves_only_that_modality():
+    spec, table = load_dataset("synthetic-unique", rows=300)
+    data = prepare(spec, table).splits["test"]
+    perm = np.random.default_rng(0).permutation(len(data))
+    moved = permute_modality(data, "a", perm)
+    batch, original = moved.__getitems__([0, 1, 2]), data.__getitems__(perm[:3].tolist())
+    assert np.array_equal(batch["x"]["a"]["x"], original["x"]["a"]["x"])
+    assert np.array_equal(batch["x"]["b"]["x"], data.__getitems__([0, 1, 2])["x"]["b"]["x"])
+    assert np.array_equal(batch["y"], data.targets[:3])
+
+
+def test_analyze_writes_profile_and_report_and_resumes(tmp_path, capsys):
+    out = tmp_path / "rep"
+    args = ["analyze", "synthetic-synergy", "-o", "rows=1500", "--out", str(out), "--no-progress"]
+    code, text, err = run_cli(args, capsys)
+    assert code == 0, err
+    profile = json.loads((out / "profile.json").read_text())
+    assert profile["schema"] == "modalyze.profile/1" and profile["metric"] == "accuracy"
+    assert set(profile["intra"]) == {"a", "b"} and set(profile["shuffle"]) == {"a", "b", "all"}
+    for key in ("additive", "inter", "i2m2"):
+        lo, hi = profile[key]["ci"]
+        assert lo <= profile[key]["score"] <= hi
+    assert set(profile["pid"]["a|b"]) >= {"redundancy", "unique", "synergy", "noise_floor", "units"}
+    assert profile["verdict"] == "inter-dominant" and "verdict: inter-dominant" in text
+    html = (out / "report.html").read_text()
+    assert "inter-dominant" in html and "<script" not in html
+    assert not any(ref in html for ref in ('src="http', "href=\"http", "url(http", "@import")), "no external resources"
+    code, text, err = run_cli(args, capsys)
+    assert code == 0 and text.count("resumed from") == 4 and "trained" not in text.replace("untrained", "")
+    again = json.loads((out / "profile.json").read_text())
+    assert again["inter"] == profile["inter"], "a resumed study reproduces the scores"
+    code, _, err = run_cli(["analyze", "synthetic-synergy", "-o", "rows=1500", "--out", str(out), "--dim", "8"], capsys)
+    assert code == 2 and "other settings" in err
+
+
+@pytest.mark.parametrize("structure,expected", [
+    ("redundant", "intra-dominant"), ("unique", "intra-dominant"), ("synergy", "inter-dominant"),
+    ("mixed", "both"), ("none", "neither")])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_verdicts_on_known_structures(structure, expected, seed):
+    profile = analyze(f"synthetic-{structure}", budget="fast", seed=seed, progress=False, log=lambda _: None)
+    assert profile.verdict == expected, profile.reason
+
+
+def test_pid_recovers_structure_on_synthetic_data():
+    synergy = analyze("synthetic-synergy", progress=False, log=lambda _: None).pid["a|b"]
+    assert synergy["synergy"] > 0.5 > synergy["noise_floor"]["synergy"] + 0.3
+    assert synergy["redundancy"] < 0.1
+    unique = analyze("synthetic-unique", progress=False, log=lambda _: None).pid["a|b"]
+    assert unique["unique"]["a"] > 0.5 and unique["unique"]["b"] < 0.1 and unique["synergy"] < 0.15

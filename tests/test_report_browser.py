@@ -1,0 +1,60 @@
+"""The report in a real headless Chromium: it renders, shows its charts, logs no console errors and
+makes no network requests. Also checks that user strings are escaped."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from modalyze.report.html import write_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                                reason="Chromium not installed (CI installs it and runs this test)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory) -> dict:
+    from modalyze.analysis import analyze
+
+    p = analyze("synthetic-mixed", progress=False, log=lambda _: None, dataset_options={"rows": 1500}).to_dict()
+    p["dataset"] = "<script>alert('x')</script>"  # a hostile dataset name must be shown, not run
+    p["slices"] = {"group<b>": {"v&1": {**{k: p[k] for k in ("chance", "intra", "additive", "inter", "i2m2")},
+                                         "n": 10, "verdict": "both", "reason": "x"}}}
+    return p
+
+
+def test_report_renders_offline_without_errors(profile, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    path = write_report(profile, tmp_path)
+    requests, errors = [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1000, "height": 1400})
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_load_state("networkidle")
+        assert page.inner_text("#verdict") == profile["verdict"]
+        assert profile["reason"][:40] in page.inner_text("#reason")
+        for chart in ("#chart-scores", "#chart-shuffle", "#chart-pid-1", "#chart-curves"):
+            box = page.locator(f"{chart} svg").bounding_box()
+            assert box and box["width"] > 200 and box["height"] > 80, chart
+        assert page.locator("#chart-scores svg rect, #chart-scores svg path").count() > 10, "bars are drawn"
+        assert "<script>alert('x')</script>" in page.inner_text("h1"), "user strings appear as text"
+        assert page.locator("script").count() == 0
+        assert "group<b> = v&1" in page.inner_text("#slices")
+        shot = Path(os.environ.get("MODALYZE_SCREENSHOT", tmp_path / "report.png"))
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert requests == [path.as_uri()], f"network requests: {requests}"
+    assert errors == [], errors
+    assert json.dumps(profile)  # the profile itself stays JSON
