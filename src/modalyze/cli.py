@@ -21,6 +21,15 @@ SeedOpt = Annotated[int, typer.Option(help="Seed for data generation (built-ins)
 OptionOpt = Annotated[Optional[list[str]], typer.Option(
     "--option", "-o", help="Built-in dataset option KEY=VALUE, e.g. -o rows=2000 -o noise=0.3 (repeatable).")]
 UnreadableOpt = Annotated[str, typer.Option(help="What an absent or unreadable image file is: 'error' or 'missing'.")]
+FusionOpt = Annotated[str, typer.Option(help="Fusion block of the inter expert.")]
+DimOpt = Annotated[int, typer.Option(help="Width of every encoder's output.")]
+AcceleratorOpt = Annotated[str, typer.Option(help="Lightning accelerator: cpu, gpu, auto, ...")]
+DevicesOpt = Annotated[str, typer.Option(help="Lightning devices: a count, a list, or 'auto'.")]
+ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars while training.")]
+
+
+def _devices(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
 
 
 def _options(pairs: list[str] | None) -> dict[str, Any]:
@@ -71,15 +80,15 @@ def train(
     min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
-    dim: Annotated[int, typer.Option(help="Width of every encoder's output.")] = 64,
-    fusion: Annotated[str, typer.Option(help="Fusion block of the inter expert.")] = "late",
+    dim: DimOpt = 64,
+    fusion: FusionOpt = "late",
     init: Annotated[Optional[list[Path]], typer.Option(
         help="For i2m2/additive: start from a trained intra or inter run directory (repeatable).")] = None,
-    accelerator: Annotated[str, typer.Option(help="Lightning accelerator: cpu, gpu, auto, ...")] = "cpu",
-    devices: Annotated[str, typer.Option(help="Lightning devices: a count, a list, or 'auto'.")] = "1",
+    accelerator: AcceleratorOpt = "cpu",
+    devices: DevicesOpt = "1",
     unreadable: UnreadableOpt = "error",
     option: OptionOpt = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: ProgressOpt = True,
 ) -> None:
     """Train one expert and write a run directory (config, weights, metrics, test predictions)."""
     from modalyze.workflows import train_run
@@ -87,7 +96,7 @@ def train(
     out = out or Path("runs") / f"{Path(data).stem}-{model.replace(':', '-')}"
     metrics = train_run(data, out, _options(option), model=model, seed=seed, max_epochs=max_epochs,
                         patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr, dim=dim, fusion=fusion,
-                        init=init, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
+                        init=init, accelerator=accelerator, devices=_devices(devices),
                         unreadable=unreadable, progress=progress)
     for split, counts in metrics["missing"].items():
         for modality, n in counts.items():
@@ -128,14 +137,14 @@ def analyze(
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>); rerun to resume.")] = None,
     budget: Annotated[str, typer.Option(help="fast (1 seed), standard (3 seeds) or thorough (5 seeds).")] = "fast",
     seed: SeedOpt = 0,
-    fusion: Annotated[str, typer.Option(help="Fusion block of the inter expert.")] = "late",
-    dim: Annotated[int, typer.Option(help="Width of every encoder's output.")] = 64,
+    fusion: FusionOpt = "late",
+    dim: DimOpt = 64,
     min_slice_rows: Annotated[int, typer.Option(help="Slice values with fewer test rows are not reported.")] = 50,
-    accelerator: Annotated[str, typer.Option(help="Lightning accelerator: cpu, gpu, auto, ...")] = "cpu",
-    devices: Annotated[str, typer.Option(help="Lightning devices: a count, a list, or 'auto'.")] = "1",
+    accelerator: AcceleratorOpt = "cpu",
+    devices: DevicesOpt = "1",
     unreadable: UnreadableOpt = "error",
     option: OptionOpt = None,
-    progress: Annotated[bool, typer.Option(help="Show progress bars while training.")] = True,
+    progress: ProgressOpt = True,
 ) -> None:
     """Measure each modality's contribution alone and together: profile.json, report.html, a verdict."""
     from modalyze.workflows import analyze_to_dir
@@ -143,7 +152,7 @@ def analyze(
     out = out or Path("reports") / Path(data).stem
     profile = analyze_to_dir(data, out, budget=budget, seed=seed, fusion=fusion, dim=dim,
                              min_slice_rows=min_slice_rows, accelerator=accelerator,
-                             devices=int(devices) if devices.isdigit() else devices, unreadable=unreadable,
+                             devices=_devices(devices), unreadable=unreadable,
                              progress=progress, dataset_options=_options(option),
                              log=lambda line: console.print(line, markup=False, emoji=False, highlight=False))
     console.print(_profile_table(profile))

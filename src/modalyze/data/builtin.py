@@ -11,6 +11,7 @@ import pandas as pd
 
 from modalyze.data.table import SPLIT_COLUMN, stratified_split
 from modalyze.errors import ModalyzeError
+from modalyze.registry import Registry
 from modalyze.spec import ModalitySpec, Spec, SplitSpec
 
 Builder = Callable[..., tuple[Spec, pd.DataFrame]]
@@ -23,18 +24,18 @@ class BuiltinDataset:
     build: Builder  # build(seed=..., **params) -> (spec, rows)
 
 
-DATASETS: dict[str, BuiltinDataset] = {}
+DATASETS: Registry[BuiltinDataset] = Registry("dataset")
 
 
 def register_dataset(name: str, summary: str) -> Callable[[Builder], Builder]:
     def wrap(fn: Builder) -> Builder:
-        DATASETS[name] = BuiltinDataset(name, summary, fn)
+        DATASETS.register(name)(BuiltinDataset(name, summary, fn))
         return fn
     return wrap
 
 
 def list_datasets() -> list[BuiltinDataset]:
-    return list(DATASETS.values())
+    return [DATASETS.get(name) for name in DATASETS.names()]
 
 
 def is_builtin(name: str) -> bool:
@@ -44,8 +45,12 @@ def is_builtin(name: str) -> bool:
 def load_builtin(name: str, seed: int = 0, **params: Any) -> tuple[Spec, pd.DataFrame]:
     """Build a built-in dataset's spec and rows; an unknown name is a one-line error."""
     if name not in DATASETS:
-        raise ModalyzeError(f"unknown dataset '{name}' (built-in: {', '.join(DATASETS)}; or pass a spec .yaml file)")
-    spec, frame = DATASETS[name].build(seed=seed, **params)
+        raise ModalyzeError(f"unknown dataset '{name}' (built-in: {', '.join(DATASETS.names())}; "
+                            "or pass a spec .yaml file)")
+    try:
+        spec, frame = DATASETS.get(name).build(seed=seed, **params)
+    except TypeError as exc:  # an option the builder does not take
+        raise ModalyzeError(f"dataset {name}: {exc}") from None
     spec.builtin = {"name": name, "params": {"seed": seed, **params}}
     return spec, frame
 

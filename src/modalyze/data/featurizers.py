@@ -19,6 +19,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from modalyze.errors import ModalyzeError
+from modalyze.registry import Registry
 
 PAD, UNK = 0, 1  # text token ids; categorical ids use 0 = missing, 1 = unseen value
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -64,7 +65,7 @@ class Featurizer(ABC):
 
     @classmethod
     def from_state(cls, state: dict[str, Any], base_dir: str | Path = ".", unreadable: str = "error") -> Featurizer:
-        obj = FEATURIZERS[state["kind"]](state["columns"], base_dir, unreadable, **state["options"])
+        obj = FEATURIZERS.get(state["kind"])(state["columns"], base_dir, unreadable, **state["options"])
         for key, value in state["fitted"].items():
             setattr(obj, key, value)
         return obj
@@ -75,21 +76,18 @@ class Featurizer(ABC):
         return {}
 
 
-FEATURIZERS: dict[str, type[Featurizer]] = {}
+FEATURIZERS: Registry[type[Featurizer]] = Registry("modality kind")
 
 
 def register_featurizer(kind: str) -> Callable[[type[Featurizer]], type[Featurizer]]:
     def wrap(cls: type[Featurizer]) -> type[Featurizer]:
         cls.kind = kind
-        FEATURIZERS[kind] = cls
-        return cls
+        return FEATURIZERS.register(kind)(cls)
     return wrap
 
 
 def create_featurizer(kind: str, columns: list[str], **kwargs: Any) -> Featurizer:
-    if kind not in FEATURIZERS:
-        raise ModalyzeError(f"unknown modality kind '{kind}' (one of {', '.join(FEATURIZERS)})")
-    return FEATURIZERS[kind](columns, **kwargs)
+    return FEATURIZERS.get(kind)(columns, **kwargs)
 
 
 def _empty(values: pd.Series) -> np.ndarray:

@@ -7,12 +7,13 @@ mask [B, T])`` where ``mask`` is True for real tokens. It is built from the fitt
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from modalyze.errors import ModalyzeError
+from modalyze.registry import Registry
 
 
 class EncoderOutput(NamedTuple):
@@ -21,28 +22,21 @@ class EncoderOutput(NamedTuple):
     mask: torch.Tensor  # bool [B, T], True = real token
 
 
-ENCODERS: dict[str, type[nn.Module]] = {}
-
-
-def register_encoder(kind: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    def wrap(cls: type[nn.Module]) -> type[nn.Module]:
-        ENCODERS[kind] = cls
-        return cls
-    return wrap
+ENCODERS: Registry[type[nn.Module]] = Registry("encoder kind")
+register_encoder = ENCODERS.register
 
 
 def create_encoder(kind: str, info: dict[str, Any], dim: int = 64, **options: Any) -> nn.Module:
     """Build the registered encoder for ``kind``; ``info`` comes from the fitted featurizer."""
-    if kind not in ENCODERS:
-        raise ModalyzeError(f"no encoder for modality kind '{kind}' (registered: {', '.join(ENCODERS)})")
+    cls = ENCODERS.get(kind)
     try:
-        return ENCODERS[kind](info, dim=dim, **options)
+        return cls(info, dim=dim, **options)
     except TypeError as exc:
         raise ModalyzeError(f"encoder option for kind '{kind}': {exc}") from None
 
 
 def list_encoders() -> list[str]:
-    return list(ENCODERS)
+    return ENCODERS.names()
 
 
 def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:

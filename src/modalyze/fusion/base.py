@@ -6,27 +6,19 @@ A fusion block is built with ``(names, dim, **options)`` and maps each modality'
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
-from modalyze.errors import ModalyzeError
+from modalyze.registry import Registry
 
-FUSIONS: dict[str, type[nn.Module]] = {}
-
-
-def register_fusion(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    def wrap(cls: type[nn.Module]) -> type[nn.Module]:
-        FUSIONS[name] = cls
-        return cls
-    return wrap
+FUSIONS: Registry[type[nn.Module]] = Registry("fusion")
+register_fusion = FUSIONS.register
 
 
 def create_fusion(name: str, modalities: list[str], dim: int, **options: Any) -> nn.Module:
-    if name not in FUSIONS:
-        raise ModalyzeError(f"unknown fusion '{name}' (registered: {', '.join(FUSIONS)})")
-    return FUSIONS[name](modalities, dim, **options)
+    return FUSIONS.get(name)(modalities, dim, **options)
 
 
 def list_fusions() -> list[str]:
-    return list(FUSIONS)
+    return FUSIONS.names()
