@@ -15,16 +15,18 @@ import argparse
 import tempfile
 import time
 
-from modalyze.analysis import BUDGETS, analyze
+from modalyze.analysis import BUDGETS
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
 from modalyze.data.prepare import prepare
+from modalyze.workflows import analyze_to_dir
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="easy-vqa")
     parser.add_argument("--budget", default="fast", choices=list(BUDGETS))
+    parser.add_argument("--out", help="keep the study's output here (must not exist yet) instead of a temp dir")
     args = parser.parse_args()
     plan = BUDGETS[args.budget]
 
@@ -35,14 +37,17 @@ def main() -> None:
                progress=False).fit_prepared(spec, prepared)
     inter_s = time.perf_counter() - start  # includes loading and featurizing, as analyze does
 
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = args.out or scratch
         start = time.perf_counter()
-        profile = analyze(args.dataset, budget=args.budget, out=out, progress=False, log=lambda _: None)
+        profile = analyze_to_dir(args.dataset, out, budget=args.budget, progress=False, log=lambda _: None)
         analyze_s = time.perf_counter() - start
     print(f"dataset={args.dataset} budget={args.budget} verdict={profile.verdict}")
     print(f"one inter expert: {inter_s:8.1f} s")
     print(f"analyze:          {analyze_s:8.1f} s")
     print(f"ratio analyze / inter = {analyze_s / inter_s:.2f}")
+    for column, values in profile.slices.items():
+        print("slices:", ", ".join(f"{column}={v}: {s['verdict']}" for v, s in values.items()))
 
 
 if __name__ == "__main__":

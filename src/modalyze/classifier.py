@@ -32,7 +32,7 @@ class Classifier:
 
     def __init__(self, model: str = "i2m2", *, dim: int = 64, fusion: str = "late", seed: int = 0,
                  max_epochs: int = 30, patience: int = 3, min_steps: int = 0, batch_size: int = 128, lr: float = 2e-3,
-                 weight_decay: float = 1e-4, accelerator: str = "cpu", devices: int | str = 1,
+                 weight_decay: float = 1e-4, aux_weight: float = 1.0, accelerator: str = "cpu", devices: int | str = 1,
                  progress: bool = True, unreadable: str = "error", init: list[str | Path] | None = None):
         self.model = model
         self.dim = dim
@@ -44,6 +44,7 @@ class Classifier:
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.aux_weight = aux_weight
         self.accelerator = accelerator
         self.devices = devices
         self.progress = progress
@@ -90,7 +91,7 @@ class Classifier:
     def settings(self) -> TrainSettings:
         return TrainSettings(max_epochs=self.max_epochs, patience=self.patience, min_steps=self.min_steps,
                              batch_size=self.batch_size,
-                             lr=self.lr, weight_decay=self.weight_decay, seed=self.seed,
+                             lr=self.lr, weight_decay=self.weight_decay, aux_weight=self.aux_weight, seed=self.seed,
                              accelerator=self.accelerator, devices=self.devices, progress=self.progress)
 
     def _init_from(self, run: str | Path | Classifier) -> None:

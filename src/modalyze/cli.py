@@ -80,6 +80,8 @@ def train(
     min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
+    aux_weight: Annotated[float, typer.Option(
+        help="i2m2/additive: weight of each member expert's own loss added to the product's loss.")] = 1.0,
     dim: DimOpt = 64,
     fusion: FusionOpt = "late",
     init: Annotated[Optional[list[Path]], typer.Option(
@@ -95,7 +97,7 @@ def train(
 
     out = out or Path("runs") / f"{Path(data).stem}-{model.replace(':', '-')}"
     metrics = train_run(data, out, _options(option), model=model, seed=seed, max_epochs=max_epochs,
-                        patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr, dim=dim, fusion=fusion,
+                        patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr, aux_weight=aux_weight, dim=dim, fusion=fusion,
                         init=init, accelerator=accelerator, devices=_devices(devices),
                         unreadable=unreadable, progress=progress)
     for split, counts in metrics["missing"].items():

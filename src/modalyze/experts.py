@@ -115,7 +115,10 @@ class ProductOfExperts(nn.Module):
         return out
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        parts = self.expert_log_probs(batch)
+        return self.combine(self.expert_log_probs(batch), batch)
+
+    def combine(self, parts: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
+        """The renormalised product of ``expert_log_probs`` output, leaving out absent modalities."""
         log_probs = torch.stack(list(parts.values()))  # [E, B, C]
         active = torch.stack([batch["present"][k.split(":", 1)[1]] if k.startswith("intra:")
                               else torch.ones_like(next(iter(batch["present"].values())))

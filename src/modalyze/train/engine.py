@@ -34,6 +34,7 @@ class TrainSettings:
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    aux_weight: float = 1.0  # products of experts: weight of the members' own NLL (deep supervision)
     seed: int = 0
     accelerator: str = "cpu"
     devices: int | str = 1
@@ -72,7 +73,7 @@ def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, se
                only_present: str | None = None) -> dict[str, Any]:
     """Train ``expert`` in place with early stopping on validation loss; returns the history."""
     L.seed_everything(settings.seed, workers=True, verbose=False)
-    task = ExpertTask(expert, settings.lr, settings.weight_decay, only_present)
+    task = ExpertTask(expert, settings.lr, settings.weight_decay, only_present, settings.aux_weight)
     best = BestWeights()
     trainer = L.Trainer(
         max_epochs=settings.max_epochs, min_steps=settings.min_steps, accelerator=settings.accelerator, devices=settings.devices,

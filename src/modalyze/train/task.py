@@ -30,29 +30,30 @@ class ExpertTask(L.LightningModule):
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.expert(batch)
 
-    def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        log_probs = self.expert(batch)  # [B, C]
-        losses = F.nll_loss(log_probs, batch["y"], reduction="none")  # [B]
-        if self.only_present is not None:
-            weight = batch["present"][self.only_present].float()
-            return (losses * weight).sum() / weight.sum().clamp(min=1), log_probs
-        return losses.mean(), log_probs
+    def _loss(self, batch: Batch, aux: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean NLL of the expert's output; with ``aux`` (a product of experts) plus the members' NLL."""
+        if aux:
+            parts = self.expert.expert_log_probs(batch)
+            log_probs = self.expert.combine(parts, batch)  # [B, C]
+        else:
+            log_probs = self.expert(batch)  # [B, C]
+        loss = self._nll(log_probs, batch, self.only_present)
+        if aux:
+            members = [self._nll(lp, batch, name.split(":", 1)[1] if name.startswith("intra:") else None)
+                       for name, lp in parts.items()]
+            loss = loss + self.aux_weight * torch.stack(members).mean()
+        return loss, log_probs
 
-    def _aux_loss(self, batch: Batch) -> torch.Tensor:
-        """Mean NLL of the product's members, each on the rows where it takes part."""
-        losses = []
-        for name, log_probs in self.expert.expert_log_probs(batch).items():
-            nll = F.nll_loss(log_probs, batch["y"], reduction="none")  # [B]
-            if name.startswith("intra:"):
-                weight = batch["present"][name.split(":", 1)[1]].float()
-                nll = (nll * weight).sum() / weight.sum().clamp(min=1)
-            losses.append(nll.mean())
-        return torch.stack(losses).mean()
+    @staticmethod
+    def _nll(log_probs: torch.Tensor, batch: Batch, only_present: str | None) -> torch.Tensor:
+        losses = F.nll_loss(log_probs, batch["y"], reduction="none")  # [B]
+        if only_present is None:
+            return losses.mean()
+        weight = batch["present"][only_present].float()
+        return (losses * weight).sum() / weight.sum().clamp(min=1)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        loss, _ = self._loss(batch)
-        if self.aux_weight and hasattr(self.expert, "expert_log_probs"):
-            loss = loss + self.aux_weight * self._aux_loss(batch)
+        loss, _ = self._loss(batch, aux=bool(self.aux_weight) and hasattr(self.expert, "combine"))
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["y"]))
         return loss
 
