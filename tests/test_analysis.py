@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from modalyze.analysis import analyze
-from modalyze.analysis.shuffle import permute_modality
+from modalyze.analysis.shuffle import EncodedExperts, permute_modality
+from modalyze.classifier import Classifier
+from modalyze.train import predict_log_probs
 from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
 from modalyze.analysis.verdict import decide, strength
 from modalyze.data import load_dataset
@@ -59,6 +61,21 @@ def test_permuting_a_modality_moves_only_that_modality():
     assert np.array_equal(batch["x"]["a"]["x"], original["x"]["a"]["x"])
     assert np.array_equal(batch["x"]["b"]["x"], data.__getitems__([0, 1, 2])["x"]["b"]["x"])
     assert np.array_equal(batch["y"], data.targets[:3])
+
+
+@pytest.mark.parametrize("model", ["inter", "i2m2"])
+def test_cached_shuffles_equal_rerunning_the_expert_on_permuted_inputs(model, tiny_spec):
+    spec, table = load_dataset(tiny_spec)
+    table.frame.loc[table.frame.index[::7], "note"] = None  # some rows miss a modality
+    prepared = prepare(spec, table)
+    clf = Classifier(model=model, max_epochs=1, dim=8, progress=False).fit_prepared(spec, prepared)
+    data = prepared.splits["train"]
+    cached = EncodedExperts(clf.expert_, data, batch_size=7)
+    np.testing.assert_allclose(cached.log_probs({}), predict_log_probs(clf.expert_, data).numpy(), atol=1e-5)
+    rng = np.random.default_rng(0)
+    perms = {"image": rng.permutation(len(data)), "note": rng.permutation(len(data))}
+    naive = permute_modality(permute_modality(data, "image", perms["image"]), "note", perms["note"])
+    np.testing.assert_allclose(cached.log_probs(perms), predict_log_probs(clf.expert_, naive).numpy(), atol=1e-5)
 
 
 def test_analyze_writes_profile_and_report_and_resumes(tmp_path, capsys):

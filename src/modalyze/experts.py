@@ -96,7 +96,11 @@ class InterExpert(nn.Module):
         return outputs
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return torch.log_softmax(self.head(self.fusion(self.encode(batch))), dim=-1)  # [B, C]
+        return self.predict_encoded(self.encode(batch))
+
+    def predict_encoded(self, outputs: dict[str, EncoderOutput]) -> torch.Tensor:
+        """Log-probabilities [B, C] from already encoded modalities (lets shuffles reuse encodings)."""
+        return torch.log_softmax(self.head(self.fusion(outputs)), dim=-1)
 
 
 class ProductOfExperts(nn.Module):
@@ -107,9 +111,13 @@ class ProductOfExperts(nn.Module):
         self.intra = nn.ModuleDict({m: IntraExpert(m, cfg) for m in cfg.modalities})
         self.inter = InterExpert(cfg) if with_inter else None
 
+    def expert_log_probs_intra(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Each intra expert's log-probabilities [B, C], keyed by modality."""
+        return {m: expert(batch) for m, expert in self.intra.items()}
+
     def expert_log_probs(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Each expert's own log-probabilities, keyed 'intra:<m>' and 'inter'."""
-        out = {f"intra:{m}": expert(batch) for m, expert in self.intra.items()}
+        out = {f"intra:{m}": lp for m, lp in self.expert_log_probs_intra(batch).items()}
         if self.inter is not None:
             out["inter"] = self.inter(batch)
         return out

@@ -1,12 +1,19 @@
-"""Shuffles: a modality's values permuted across rows, every other modality left in place."""
+"""Shuffles: a modality's values permuted across rows, every other modality left in place.
+
+Permuting modality m's inputs permutes exactly m's encoder outputs (and m's intra expert's
+predictions), so :class:`EncodedExperts` encodes the test rows once and each shuffle reruns only
+the fusion block and heads on permuted encodings.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from modalyze.data.batching import EncodedDataset
+from modalyze.data.batching import EncodedDataset, make_loader
 from modalyze.data.featurizers import Features
+from modalyze.encoders import EncoderOutput
+from modalyze.experts import InterExpert, ProductOfExperts, product_of_experts
 
 
 def permute_modality(data: EncodedDataset, modality: str, perm: np.ndarray) -> EncodedDataset:
@@ -16,3 +23,42 @@ def permute_modality(data: EncodedDataset, modality: str, perm: np.ndarray) -> E
     index = perm_t if feats.index is None else feats.index[perm_t]
     moved = Features(feats.tensors, feats.present[perm_t], index)
     return EncodedDataset({**data.features, modality: moved}, data.targets)
+
+
+class EncodedExperts:
+    """An inter expert or I2M2 with its test rows encoded once; scores any row permutation."""
+
+    def __init__(self, expert: InterExpert | ProductOfExperts, data: EncodedDataset, batch_size: int = 1024):
+        self.expert = expert.eval()
+        self.inter = expert if isinstance(expert, InterExpert) else expert.inter
+        self.present = {m: f.present for m, f in data.features.items()}
+        self.batch_size = batch_size
+        parts: dict[str, list[EncoderOutput]] = {}
+        intra: dict[str, list[torch.Tensor]] = {}
+        with torch.no_grad():
+            for batch in make_loader(data, batch_size, shuffle=False):
+                for m, out in self.inter.encode(batch).items():
+                    parts.setdefault(m, []).append(out)
+                if isinstance(expert, ProductOfExperts):
+                    for m, log_probs in expert.expert_log_probs_intra(batch).items():
+                        intra.setdefault(m, []).append(log_probs)
+        self.encoded = {m: EncoderOutput(*(torch.cat(t) for t in zip(*outs))) for m, outs in parts.items()}
+        self.intra = {m: torch.cat(v) for m, v in intra.items()}  # modality -> [N, C]
+
+    @torch.no_grad()
+    def log_probs(self, perms: dict[str, np.ndarray]) -> np.ndarray:
+        """Log-probabilities [N, C] with modality m's rows reordered by ``perms[m]``."""
+        order = {m: torch.as_tensor(perms[m]) if m in perms else None for m in self.encoded}
+        moved = {m: out if order[m] is None else EncoderOutput(*(t[order[m]] for t in out))
+                 for m, out in self.encoded.items()}
+        n = len(next(iter(moved.values())).pooled)
+        inter = torch.cat([self.inter.predict_encoded({m: EncoderOutput(*(t[i:i + self.batch_size] for t in out))
+                                                       for m, out in moved.items()})
+                           for i in range(0, n, self.batch_size)])  # [N, C]
+        if not self.intra:
+            return inter.numpy()
+        parts = [lp if order[m] is None else lp[order[m]] for m, lp in self.intra.items()]
+        active = [p if order[m] is None else p[order[m]] for m, p in self.present.items()]
+        log_probs = torch.stack([*parts, inter])  # [M + 1, N, C]
+        mask = torch.stack([*active, torch.ones_like(active[0])])  # [M + 1, N]
+        return product_of_experts(log_probs, mask).numpy()

@@ -17,7 +17,7 @@ import torch
 
 from modalyze.analysis.pid import decompose, joint_distribution
 from modalyze.analysis.profile import PROFILE_SCHEMA, Profile
-from modalyze.analysis.shuffle import permute_modality
+from modalyze.analysis.shuffle import EncodedExperts
 from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
 from modalyze.analysis.store import ExpertStore
 from modalyze.analysis.verdict import decide, strength
@@ -28,7 +28,6 @@ from modalyze.errors import ModalyzeError
 from modalyze.experts import product_of_experts
 from modalyze.run import versions
 from modalyze.spec import Spec
-from modalyze.train import predict_log_probs
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Budget:
 
 
 BUDGETS = {
-    "fast": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=2, permutations=3,
+    "fast": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=1, permutations=3,
                    bootstrap=400),
     "standard": Budget(seeds=3, max_epochs=60, patience=4, min_steps=1000, finetune_epochs=5, permutations=5,
                        bootstrap=1000),
@@ -172,18 +171,15 @@ def _shuffles(trained: Trained, test, y: np.ndarray, modalities: list[str], corr
     """Scores with one modality's (or all modalities') values permuted across test rows."""
     rng = np.random.default_rng(seed)
     draws = Draws.make(len(y), plan.bootstrap, seed)
+    encoded = {e: [EncodedExperts(clf.expert_, test) for clf in trained.models[e]] for e in ("inter", "i2m2")}
     out: dict[str, Any] = {}
     for target in [*modalities, "all"]:
+        moved = modalities if target == "all" else [target]
+        perms = [{m: rng.permutation(len(y)) for m in moved} for _ in range(plan.permutations)]
         entry: dict[str, Any] = {}
-        for expert in ("inter", "i2m2"):
-            hits = []
-            for s, clf in enumerate(trained.models[expert]):
-                for _ in range(plan.permutations):
-                    data = test
-                    for m in (modalities if target == "all" else [target]):
-                        data = permute_modality(data, m, rng.permutation(len(y)))
-                    hits.append(predict_log_probs(clf.expert_, data).numpy().argmax(1) == y)
-            scored = score_with_ci(np.stack(hits), draws)
+        for expert, models in encoded.items():
+            hits = np.stack([model.log_probs(p).argmax(1) == y for model in models for p in perms])
+            scored = score_with_ci(hits, draws)
             entry[expert] = {**scored, "perceptual": float(correct[expert].mean() - scored["score"])}
         out[target] = {**entry["inter"], "expert": "inter", "i2m2": entry["i2m2"]}
     return out
