@@ -100,3 +100,13 @@ def test_cli_lists_datasets(capsys):
     assert code == 0
     for name in ("easy-vqa", "digits", "synthetic-synergy", "synthetic-mixed"):
         assert name in out
+
+
+def test_same_seed_same_model_whatever_ran_before():
+    def fit():
+        return Classifier(model="inter", seed=3, **FAST).fit("synthetic-unique", rows=300)
+    first = fit()
+    Classifier(model="intra:a", seed=9, **FAST).fit("synthetic-unique", rows=300)  # moves the global RNG
+    second = fit()
+    for (name, a), b in zip(first.expert_.state_dict().items(), second.expert_.state_dict().values()):
+        assert (a == b).all(), name

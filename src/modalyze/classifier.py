@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import torch
@@ -77,6 +78,7 @@ class Classifier:
             model=self.model, n_classes=len(prepared.classes), dim=self.dim, fusion=self.fusion,
             modalities={m: {"kind": s.kind, "info": prepared.featurizers[m].spec_info, "encoder": s.encoder}
                         for m, s in spec.modalities.items()})
+        L.seed_everything(self.seed, verbose=False)  # initial weights depend on the seed alone
         self.expert_ = build_expert(self.config_)
         for run in self.init or []:
             self._init_from(run)
