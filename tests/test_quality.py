@@ -20,7 +20,7 @@ def _test_accuracies(name: str, models: list[str], **kw) -> dict[str, float]:
 
 
 def test_digits_halves():
-    acc = _test_accuracies("digits", ["intra:top", "intra:bottom", "inter", "i2m2"], max_epochs=60, patience=6)
+    acc = _test_accuracies("digits", ["intra:top", "intra:bottom", "inter", "i2m2"])
     print("digits test accuracy:", acc)
     assert acc["intra:top"] >= 0.80 and acc["intra:bottom"] >= 0.80
     assert acc["inter"] >= 0.95 and acc["i2m2"] >= 0.95

@@ -75,9 +75,9 @@ def train(
     model: Annotated[str, typer.Option(help="Expert: intra:<modality>, inter, additive or i2m2.")] = "i2m2",
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/<dataset>-<model>).")] = None,
     seed: SeedOpt = 0,
-    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = 30,
+    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = 100,
     patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 3,
-    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps.")] = 0,
+    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps.")] = 500,
     batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
     aux_weight: Annotated[float, typer.Option(

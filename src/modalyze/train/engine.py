@@ -28,9 +28,9 @@ warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 class TrainSettings:
     """How to train; every field maps to a CLI option of the same name."""
 
-    max_epochs: int = 30
+    max_epochs: int = 100
     patience: int = 3
-    min_steps: int = 0  # no early stop before this many optimizer steps (small data plateaus)
+    min_steps: int = 500  # no early stop before this many optimizer steps (small data plateaus)
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
