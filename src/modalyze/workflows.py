@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modalyze.analysis import analyze
 from modalyze.classifier import Classifier, split_metrics
+from modalyze.data import load_dataset
 from modalyze.data.prepare import prepare
 from modalyze.data.table import read_source
 from modalyze.errors import ModalyzeError
@@ -18,8 +20,6 @@ from modalyze.train import predict_log_probs
 def train_run(data: str | Path, out: str | Path, dataset_options: dict[str, Any] | None = None,
               **params: Any) -> dict[str, Any]:
     """Train ``Classifier(**params)`` on ``data``, evaluate on val and test, write the run directory."""
-    from modalyze.data import load_dataset
-
     clf = Classifier(**params)
     clf.check_params()
     spec, table = load_dataset(data, seed=clf.seed, **(dataset_options or {}))
@@ -85,8 +85,7 @@ def predict_file(run: str | Path, rows: str | Path, out: str | Path | None = Non
 
 def analyze_to_dir(data: str | Path, out: str | Path, **options: Any):
     """Run the dependency study; write ``profile.json`` and ``report.html`` into ``out``."""
-    from modalyze.analysis import analyze
-    from modalyze.report.html import write_report
+    from modalyze.report.html import write_report  # matplotlib: imported only when a report is drawn
 
     profile = analyze(data, out=out, **options)
     profile.save(out)

@@ -14,6 +14,10 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from modalyze.analysis.pid import decompose, joint_distribution
 from modalyze.analysis.profile import PROFILE_SCHEMA, Profile
@@ -187,11 +191,6 @@ def _shuffles(trained: Trained, test, y: np.ndarray, modalities: list[str], corr
 
 def _pid(inter: Classifier, prepared: Prepared, modalities: list[str], y: np.ndarray, seed: int) -> dict[str, Any]:
     """BROJA PID per modality pair, on modalities discretised by clustering the inter expert's view of them."""
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     train_z = _embed(inter, prepared.splits["train"], limit=5000, seed=seed)
     test_z = _embed(inter, prepared.splits["test"])
     codes = {}
