@@ -18,7 +18,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -94,7 +93,3 @@ def check_run_dir(path: str | Path) -> Path:
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def to_device(module: nn.Module) -> torch.device:
-    return next(module.parameters()).device
