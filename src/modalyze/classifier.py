@@ -116,12 +116,16 @@ class Classifier:
         if not hasattr(self, "expert_"):
             raise ModalyzeError("this Classifier is not fitted yet: call fit() or Classifier.load()")
 
-    def encode(self, frame: pd.DataFrame, base_dir: str | Path | None = None):
-        """Featurize new rows with the fitted featurizers (image paths resolve against ``base_dir``)."""
+    def encode(self, frame: pd.DataFrame, base_dir: str | Path | None = None, unreadable: str | None = None):
+        """Featurize new rows with the fitted featurizers; image paths resolve against ``base_dir``,
+        and ``unreadable`` ('error' or 'missing') overrides how absent or unreadable files are treated."""
         self._check_fitted()
+        if unreadable not in (None, "error", "missing"):
+            raise ModalyzeError(f"option unreadable={unreadable!r}: use 'error' or 'missing'")
         featurizers = self.featurizers_
-        if base_dir is not None:
-            featurizers = {m: Featurizer.from_state(f.state(), base_dir, f.unreadable) for m, f in featurizers.items()}
+        if base_dir is not None or unreadable is not None:
+            featurizers = {m: Featurizer.from_state(f.state(), base_dir if base_dir is not None else f.base_dir,
+                                                    unreadable or f.unreadable) for m, f in featurizers.items()}
         missing = [c for f in featurizers.values() for c in f.columns if c not in frame.columns]
         if missing:
             raise ModalyzeError(f"column '{missing[0]}' does not exist in the rows to predict "
@@ -186,9 +190,8 @@ class Classifier:
         """Rebuild a saved classifier from its run directory (never unpickles)."""
         path = check_run_dir(path)
         config = read_json(path / "config.json")
-        train = {k: v for k, v in config["train"].items()}
         clf = cls(model=config["model"]["model"], dim=config["model"]["dim"], fusion=config["model"]["fusion"],
-                  unreadable=config.get("unreadable", "error"), **train)
+                  unreadable=config.get("unreadable", "error"), **config["train"])
         clf.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
         clf.classes_ = config["classes"]
         clf.config_ = ModelConfig(**config["model"])

@@ -13,7 +13,6 @@ from modalyze.classifier import Classifier, split_metrics
 from modalyze.data import load_dataset
 from modalyze.data.prepare import prepare
 from modalyze.data.table import read_source
-from modalyze.errors import ModalyzeError
 from modalyze.train import predict_log_probs
 
 
@@ -59,15 +58,9 @@ def predict_file(run: str | Path, rows: str | Path, out: str | Path | None = Non
     Output columns: the input columns, ``prediction``, ``modalities_used`` and ``p_<class>``.
     """
     clf = Classifier.load(run)
-    if unreadable is not None:
-        if unreadable not in ("error", "missing"):
-            raise ModalyzeError(f"option --unreadable {unreadable}: use 'error' or 'missing'")
-        clf.unreadable = unreadable
-        for featurizer in clf.featurizers_.values():
-            featurizer.unreadable = unreadable
     rows = Path(rows)
     frame = read_source(rows)
-    data = clf.encode(frame, base_dir=rows.resolve().parent)
+    data = clf.encode(frame, base_dir=rows.resolve().parent, unreadable=unreadable)
     log_probs = predict_log_probs(clf.expert_, data).numpy()
     used = [",".join(m for m, f in data.features.items() if bool(f.present[i])) for i in range(len(frame))]
     result = frame.copy()
