@@ -55,6 +55,8 @@ CASES = {
                       "none.png: row 7, column 'path': image file does not exist"),
     "not an image": (lambda p: (p.parent.joinpath("img/3.png").write_text("not a png"), p)[1],
                      "3.png: row 3, column 'path': image file is not a readable image"),
+    "bad modality dropout": (lambda p: _edit(p, lambda r: r["modalities"]["note"].update(dropout=1.5)),
+                             "modality 'note': 'dropout' must be a rate in [0, 1), not 1.5"),
     "spec file missing": (lambda p: p.with_name("absent.yaml"), "absent.yaml: spec file does not exist"),
     "source missing": (lambda p: _edit(p, lambda r: r.update(source="gone.csv")), "gone.csv: source file does not exist"),
     "malformed yaml": (lambda p: (p.write_text("name: x\nmodalities: [a, \n"), p)[1], "malformed YAML (line"),
@@ -83,6 +85,8 @@ def test_bad_spec_or_rows(case, tiny_spec, capsys):
     (["train", "synthetic-none", "--model", "intra:c"], "modality 'c' is not in the spec"),
     (["train", "synthetic-none", "-o", "dims=1"], "option dims=1"),
     (["train", "synthetic-none", "--unreadable", "sometimes"], "unreadable='sometimes'"),
+    (["train", "synthetic-none", "--modality-dropout", "1"], "modality_dropout=1.0: must be a rate in [0, 1)"),
+    (["robustness", "does/not/exist"], "run directory does not exist"),
     (["evaluate", "."], "not a modalyze run directory"),
     (["evaluate", "does/not/exist"], "run directory does not exist"),
 ])

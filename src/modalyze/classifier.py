@@ -33,7 +33,8 @@ class Classifier:
 
     def __init__(self, model: str = "i2m2", *, dim: int = 64, fusion: str = "late", seed: int = 0,
                  max_epochs: int = 100, patience: int = 3, min_steps: int = 500, batch_size: int = 128, lr: float = 2e-3,
-                 weight_decay: float = 1e-4, aux_weight: float = 1.0, accelerator: str = "cpu", devices: int | str = 1,
+                 weight_decay: float = 1e-4, aux_weight: float = 1.0, modality_dropout: float = 0.0,
+                 accelerator: str = "cpu", devices: int | str = 1,
                  progress: bool = True, unreadable: str = "error", init: list[str | Path] | None = None):
         self.model = model
         self.dim = dim
@@ -46,6 +47,7 @@ class Classifier:
         self.lr = lr
         self.weight_decay = weight_decay
         self.aux_weight = aux_weight
+        self.modality_dropout = modality_dropout
         self.accelerator = accelerator
         self.devices = devices
         self.progress = progress
@@ -68,6 +70,8 @@ class Classifier:
         for name in ("max_epochs", "batch_size", "dim"):
             if int(getattr(self, name)) < 1:
                 raise ModalyzeError(f"option {name}={getattr(self, name)}: must be at least 1")
+        if not 0 <= float(self.modality_dropout) < 1:
+            raise ModalyzeError(f"option modality_dropout={self.modality_dropout}: must be a rate in [0, 1)")
 
     def fit_prepared(self, spec: Spec, prepared: Prepared) -> Classifier:
         """Train on data that is already featurized (lets a study share one featurization)."""
@@ -85,15 +89,17 @@ class Classifier:
         if "val" not in prepared.splits:
             raise ModalyzeError(f"{spec.name}: the val split has no rows (early stopping needs validation rows)")
         settings = self.settings()
+        rates = {m: s.dropout for m, s in spec.modalities.items() if s.dropout is not None}
         self.history_ = fit_expert(self.expert_, prepared.splits["train"], prepared.splits["val"], settings,
-                                   only_present=arg if family == "intra" else None)
+                                   only_present=arg if family == "intra" else None, dropout_rates=rates)
         self.prepared_ = prepared
         return self
 
     def settings(self) -> TrainSettings:
         return TrainSettings(max_epochs=self.max_epochs, patience=self.patience, min_steps=self.min_steps,
                              batch_size=self.batch_size,
-                             lr=self.lr, weight_decay=self.weight_decay, aux_weight=self.aux_weight, seed=self.seed,
+                             lr=self.lr, weight_decay=self.weight_decay, aux_weight=self.aux_weight,
+                             modality_dropout=self.modality_dropout, seed=self.seed,
                              accelerator=self.accelerator, devices=self.devices, progress=self.progress)
 
     def _init_from(self, run: str | Path | Classifier) -> None:
@@ -102,7 +108,7 @@ class Classifier:
         where = getattr(run, "name", str(run))
         if self.config_.model not in ("i2m2", "additive"):
             raise ModalyzeError(f"option init: only i2m2 and additive start from trained experts, not {self.config_.model}")
-        if _featurizer_states(source.featurizers_) != _featurizer_states(self.featurizers_):
+        if source.featurizer_states() != self.featurizer_states():
             raise ModalyzeError(f"init run {where}: its featurizers differ (trained on another dataset, split or seed)")
         family, arg = parse_model_name(source.config_.model, list(self.config_.modalities))
         target = self.expert_.intra[arg] if family == "intra" else self.expert_.inter if family == "inter" else None
@@ -155,16 +161,24 @@ class Classifier:
 
     def evaluate(self, splits: tuple[str, ...] = ("val", "test")) -> dict[str, Any]:
         """Metrics per split on the dataset this model was trained on (reloaded after ``load``)."""
-        self._check_fitted()
-        prepared = getattr(self, "prepared_", None)
-        if prepared is None:
-            _, table = load_dataset(self.spec_, seed=self.seed)
-            prepared = self.prepared_ = prepare(self.spec_, table, self.unreadable, self.featurizers_, self.classes_)
+        prepared = self.training_data()
         out: dict[str, Any] = {}
         for split in splits:
             if split in prepared.splits:
                 out[split], _ = split_metrics(self.expert_, prepared.splits[split])
         return out
+
+    def training_data(self) -> Prepared:
+        """The dataset this model was trained on, split and featurized as in training (reloaded after ``load``)."""
+        self._check_fitted()
+        if getattr(self, "prepared_", None) is None:
+            _, table = load_dataset(self.spec_, seed=self.seed)
+            self.prepared_ = prepare(self.spec_, table, self.unreadable, self.featurizers_, self.classes_)
+        return self.prepared_
+
+    def featurizer_states(self) -> dict[str, Any]:
+        """The fitted featurizers as JSON-able state: equal states mean the same data preparation."""
+        return {m: f.state() for m, f in self.featurizers_.items()}
 
     # --- persistence ----------------------------------------------------------------------------
 
@@ -173,7 +187,7 @@ class Classifier:
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        write_json(path / "featurizers.json", {m: f.state() for m, f in self.featurizers_.items()})
+        write_json(path / "featurizers.json", self.featurizer_states())
         save_weights(self.expert_, path / "weights.safetensors")
         if getattr(self, "history_", None):
             write_json(path / "history.json", self.history_)
@@ -226,6 +240,3 @@ def _open(data: str | Path | Spec, frame: pd.DataFrame | None, seed: int, option
         return data, load_table(data, frame)
     return load_dataset(data, seed=seed, **options)
 
-
-def _featurizer_states(featurizers: dict[str, Featurizer]) -> dict[str, Any]:
-    return {m: f.state() for m, f in featurizers.items()}

@@ -15,7 +15,7 @@ import yaml
 from modalyze.errors import ModalyzeError
 
 KINDS = ("image", "text", "tabular", "vector")
-_MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder"}
+_MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout"}
 _TOP_KEYS = {"name", "source", "target", "modalities", "slices", "split", "builtin"}
 
 
@@ -27,6 +27,7 @@ class ModalitySpec:
     columns: list[str]
     options: dict[str, Any] = field(default_factory=dict)  # featurizer options, e.g. {"size": 64}
     encoder: dict[str, Any] = field(default_factory=dict)  # encoder options, e.g. {"dim": 64}
+    dropout: float | None = None  # modality dropout rate in training (None: the run's --modality-dropout)
 
 
 @dataclass
@@ -141,5 +142,8 @@ def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:
     encoder = raw.get("encoder") or {}
     if not isinstance(encoder, dict):
         raise ModalyzeError(f"{where}: 'encoder' must be a mapping of encoder options")
+    dropout = raw.get("dropout")
+    if dropout is not None and (isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1):
+        raise ModalyzeError(f"{where}: 'dropout' must be a rate in [0, 1), not {dropout!r}")
     return ModalitySpec(kind=raw["kind"], columns=columns, options=dict(raw.get("options") or {}),
-                        encoder=dict(encoder))
+                        encoder=dict(encoder), dropout=None if dropout is None else float(dropout))

@@ -35,6 +35,7 @@ class TrainSettings:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     aux_weight: float = 1.0  # products of experts: weight of the members' own NLL (deep supervision)
+    modality_dropout: float = 0.0  # rate at which each modality is hidden per training row
     seed: int = 0
     accelerator: str = "cpu"
     devices: int | str = 1
@@ -70,10 +71,14 @@ class BestWeights(Callback):
 
 
 def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings,
-               only_present: str | None = None) -> dict[str, Any]:
-    """Train ``expert`` in place with early stopping on validation loss; returns the history."""
+               only_present: str | None = None, dropout_rates: dict[str, float] | None = None) -> dict[str, Any]:
+    """Train ``expert`` in place with early stopping on validation loss; returns the history.
+
+    ``dropout_rates`` (modality -> rate) overrides ``settings.modality_dropout`` per modality.
+    """
     L.seed_everything(settings.seed, workers=True, verbose=False)
-    task = ExpertTask(expert, settings.lr, settings.weight_decay, only_present, settings.aux_weight)
+    rates = {m: settings.modality_dropout for m in train.features} | (dropout_rates or {})
+    task = ExpertTask(expert, settings.lr, settings.weight_decay, only_present, settings.aux_weight, rates)
     best = BestWeights()
     trainer = L.Trainer(
         max_epochs=settings.max_epochs, min_steps=settings.min_steps, accelerator=settings.accelerator, devices=settings.devices,

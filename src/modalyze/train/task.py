@@ -18,14 +18,20 @@ class ExpertTask(L.LightningModule):
     mean of every member's own NLL to the product's NLL (deep supervision): trained jointly from
     scratch, the product otherwise lets the intra experts explain the easy part of the label and
     the inter expert never learns the rest.
+
+    ``modality_dropout`` (modality -> rate) hides each modality per training row with its rate, so
+    the expert learns the path that genuinely absent modalities take (see :func:`drop_modalities`).
     """
 
     def __init__(self, expert: nn.Module, lr: float = 2e-3, weight_decay: float = 1e-4,
-                 only_present: str | None = None, aux_weight: float = 0.0):
+                 only_present: str | None = None, aux_weight: float = 0.0,
+                 modality_dropout: dict[str, float] | None = None):
         super().__init__()
         self.expert = expert
         self.lr, self.weight_decay, self.only_present = lr, weight_decay, only_present
         self.aux_weight = aux_weight
+        # a single-modality expert has nothing to fall back on: dropping its modality only wastes rows
+        self.modality_dropout = {m: p for m, p in (modality_dropout or {}).items() if p > 0} if only_present is None else {}
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.expert(batch)
@@ -53,6 +59,8 @@ class ExpertTask(L.LightningModule):
         return (losses * weight).sum() / weight.sum().clamp(min=1)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        if self.modality_dropout:
+            batch = {**batch, "present": drop_modalities(batch["present"], self.modality_dropout)}
         loss, _ = self._loss(batch, aux=bool(self.aux_weight) and hasattr(self.expert, "combine"))
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["y"]))
         return loss
@@ -66,3 +74,15 @@ class ExpertTask(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+
+def drop_modalities(present: dict[str, torch.Tensor], rates: dict[str, float]) -> dict[str, torch.Tensor]:
+    """Presence masks with modality m hidden per row with probability ``rates[m]``.
+
+    present: modality -> bool [B]. A row never loses all of its present modalities: where the draw
+    would hide every one, the row keeps them all (it is then an ordinary, complete row).
+    """
+    kept = {m: p & (torch.rand(p.shape, device=p.device) >= rates[m]) if m in rates else p
+            for m, p in present.items()}
+    emptied = ~torch.stack(list(kept.values())).any(0) & torch.stack(list(present.values())).any(0)  # [B]
+    return {m: torch.where(emptied, present[m], k) for m, k in kept.items()}
