@@ -1,0 +1,163 @@
+"""Corruptions: graded, deterministic damage to one modality's inputs, for robustness curves.
+
+A corruption maps (featurizer, raw rows, level in [0, 1], random generator) to the modality's
+features. Text and tabular corruptions edit the raw cells and featurize them as usual; image
+corruptions edit decoded pixels. Level 0 changes nothing; level 1 is the extreme each entry's
+``extreme`` documents. The same seed gives the same damage.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, ImageFilter
+
+from modalyze.data.featurizers import Featurizer, Features
+from modalyze.errors import ModalyzeError
+from modalyze.registry import Registry
+
+Apply = Callable[[Featurizer, pd.DataFrame, float, np.random.Generator], Features]
+
+
+@dataclass(frozen=True)
+class Corruption:
+    kind: str  # the modality kind it applies to
+    name: str
+    extreme: str  # what level 1 does
+    apply: Apply
+    random: bool = True  # False: the seed plays no part (blur)
+
+
+CORRUPTIONS: Registry[Corruption] = Registry("corruption")
+
+
+def register_corruption(kind: str, name: str, extreme: str, random: bool = True) -> Callable[[Apply], Apply]:
+    def wrap(fn: Apply) -> Apply:
+        CORRUPTIONS.register(f"{kind}/{name}")(Corruption(kind, name, extreme, fn, random))
+        return fn
+    return wrap
+
+
+def corruptions_for(kind: str) -> list[Corruption]:
+    """Every corruption registered for a modality kind (possibly none)."""
+    return [CORRUPTIONS.get(n) for n in CORRUPTIONS.names() if n.startswith(f"{kind}/")]
+
+
+def corrupt(featurizer: Featurizer, frame: pd.DataFrame, name: str, level: float, seed: int = 0) -> Features:
+    """The modality's features for ``frame`` with corruption ``kind/name`` applied at ``level``."""
+    corruption = CORRUPTIONS.get(name if "/" in name else f"{featurizer.kind}/{name}")
+    if corruption.kind != featurizer.kind:
+        raise ModalyzeError(f"corruption '{name}' applies to {corruption.kind} modalities, not {featurizer.kind}")
+    if not 0 <= level <= 1:
+        raise ModalyzeError(f"corruption level {level} is outside [0, 1]")
+    if level == 0:
+        return featurizer.transform(frame)
+    rng = np.random.default_rng([seed, zlib.crc32(f"{corruption.kind}/{corruption.name}".encode()), round(level * 1e6)])
+    return corruption.apply(featurizer, frame, level, rng)
+
+
+# --- image: decoded pixels uint8 [U, 3, S, S] (one slot per distinct file, the last slot blank) ---
+
+def _edit_pixels(featurizer: Featurizer, frame: pd.DataFrame, edit: Callable[[np.ndarray], np.ndarray]) -> Features:
+    feats = featurizer.transform(frame)
+    pixels = feats.tensors["pixels"].numpy()  # [U + 1, 3, S, S]
+    edited = np.concatenate([edit(pixels[:-1]), pixels[-1:]])
+    return Features({**feats.tensors, "pixels": torch.from_numpy(edited)}, feats.present, feats.index)
+
+
+@register_corruption("image", "gaussian-noise", "noise with a standard deviation of the full pixel range, clipped")
+def _image_noise(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    def edit(pixels: np.ndarray) -> np.ndarray:
+        noisy = pixels / 255.0 + rng.normal(0.0, level, pixels.shape)
+        return (np.clip(noisy, 0, 1) * 255).round().astype(np.uint8)
+    return _edit_pixels(featurizer, frame, edit)
+
+
+@register_corruption("image", "blur", "Gaussian blur with a radius of a quarter of the image side", random=False)
+def _image_blur(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    def edit(pixels: np.ndarray) -> np.ndarray:
+        radius = level * pixels.shape[-1] / 4
+        blurred = [np.asarray(Image.fromarray(p.transpose(1, 2, 0)).filter(ImageFilter.GaussianBlur(radius)))
+                   for p in pixels]
+        return np.stack(blurred).transpose(0, 3, 1, 2) if blurred else pixels
+    return _edit_pixels(featurizer, frame, edit)
+
+
+@register_corruption("image", "occlusion", "a grey square covering the whole image")
+def _image_occlusion(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    def edit(pixels: np.ndarray) -> np.ndarray:
+        out = pixels.copy()
+        size = pixels.shape[-1]
+        side = int(round(np.sqrt(level) * size))  # the square covers `level` of the area
+        for i, (top, left) in enumerate(rng.integers(0, size - side + 1, size=(len(out), 2))):
+            out[i, :, top:top + side, left:left + side] = 128
+        return out
+    return _edit_pixels(featurizer, frame, edit)
+
+
+# --- text: raw strings, featurized afterwards ---
+
+_WORD = re.compile(r"\S+")
+
+
+def _edit_text(featurizer: Featurizer, frame: pd.DataFrame, edit: Callable[[str], str]) -> Features:
+    column = featurizer.columns[0]
+    values = frame[column]
+    edited = [v if pd.isna(v) else edit(str(v)) for v in values.tolist()]
+    return featurizer.transform(frame.assign(**{column: pd.Series(edited, index=frame.index, dtype=object)}))
+
+
+@register_corruption("text", "word-dropout", "every word removed: the text is empty, so the modality is absent")
+def _text_word_dropout(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    def edit(text: str) -> str:
+        words = _WORD.findall(text)
+        return " ".join(w for w, drop in zip(words, rng.random(len(words)) < level) if not drop)
+    return _edit_text(featurizer, frame, edit)
+
+
+@register_corruption("text", "char-swap", "two adjacent characters swapped in every word of two or more characters")
+def _text_char_swap(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    def swap(word: str) -> str:
+        if len(word) < 2 or rng.random() >= level:
+            return word
+        i = int(rng.integers(0, len(word) - 1))
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    return _edit_text(featurizer, frame, lambda text: _WORD.sub(lambda m: swap(m.group()), text))
+
+
+# --- tabular: raw cells, featurized afterwards ---
+
+@register_corruption("tabular", "cells-missing", "every cell empty: the modality is absent")
+def _tabular_missing(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    edited = frame.copy()
+    for column in featurizer.columns:
+        hit = rng.random(len(frame)) < level
+        edited[column] = edited[column].astype(object).mask(hit, None)
+    return featurizer.transform(edited)
+
+
+@register_corruption("tabular", "row-swap", "every column's values permuted across rows, independently per column")
+def _tabular_swap(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    edited = frame.copy()
+    for column in featurizer.columns:
+        rows = np.flatnonzero(rng.random(len(frame)) < level)  # these cells take another chosen row's value
+        values = edited[column].to_numpy(copy=True)
+        values[rows] = values[rng.permutation(rows)]
+        edited[column] = values
+    return featurizer.transform(edited)
+
+
+# --- vector: standardised features ---
+
+@register_corruption("vector", "gaussian-noise", "noise with the standard deviation of each feature")
+def _vector_noise(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    feats = featurizer.transform(frame)
+    x = feats.tensors["x"]  # [N, D], standardised on train
+    noisy = x + torch.from_numpy(rng.normal(0.0, level, x.shape)).float() * feats.present.view(-1, 1)
+    return Features({**feats.tensors, "x": noisy}, feats.present, feats.index)
