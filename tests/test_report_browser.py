@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modalyze.report.html import write_report
+from modalyze.report.html import write_report, write_robustness_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
@@ -30,10 +30,10 @@ def profile(tmp_path_factory) -> dict:
     return p
 
 
-def test_report_renders_offline_without_errors(profile, tmp_path):
+def _load(path: Path, check) -> None:
+    """Open ``path`` in headless Chromium, run ``check(page)``; assert one request and no console errors."""
     from playwright.sync_api import sync_playwright
 
-    path = write_report(profile, tmp_path)
     requests, errors = [], []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -43,18 +43,45 @@ def test_report_renders_offline_without_errors(profile, tmp_path):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(path.as_uri())
         page.wait_for_load_state("networkidle")
-        assert page.inner_text("#verdict") == profile["verdict"]
-        assert profile["reason"][:40] in page.inner_text("#reason")
-        for chart in ("#chart-scores", "#chart-shuffle", "#chart-pid-1", "#chart-curves"):
-            box = page.locator(f"{chart} svg").bounding_box()
-            assert box and box["width"] > 200 and box["height"] > 80, chart
-        assert page.locator("#chart-scores svg rect, #chart-scores svg path").count() > 10, "bars are drawn"
-        assert "<script>alert('x')</script>" in page.inner_text("h1"), "user strings appear as text"
+        check(page)
         assert page.locator("script").count() == 0
-        assert "group<b> = v&1" in page.inner_text("#slices")
-        shot = Path(os.environ.get("MODALYZE_SCREENSHOT", tmp_path / "report.png"))
-        page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert requests == [path.as_uri()], f"network requests: {requests}"
     assert errors == [], errors
+
+
+def _chart_drawn(page, chart: str) -> None:
+    box = page.locator(f"{chart} svg").bounding_box()
+    assert box and box["width"] > 200 and box["height"] > 80, chart
+
+
+def test_report_renders_offline_without_errors(profile, tmp_path):
+    def check(page):
+        assert page.inner_text("#verdict") == profile["verdict"]
+        assert profile["reason"][:40] in page.inner_text("#reason")
+        for chart in ("#chart-scores", "#chart-shuffle", "#chart-pid-1", "#chart-curves", "#chart-robustness-1",
+                      "#chart-robustness-2"):
+            _chart_drawn(page, chart)
+        assert page.locator("#chart-scores svg rect, #chart-scores svg path").count() > 10, "bars are drawn"
+        assert "<script>alert('x')</script>" in page.inner_text("h1"), "user strings appear as text"
+        assert "group<b> = v&1" in page.inner_text("#slices")
+        assert page.locator("#missing tr").count() == 1 + 3, "header + every subset of the two modalities"
+        assert "gaussian-noise" in page.inner_text("#robustness-summary")
+        shot = Path(os.environ.get("MODALYZE_SCREENSHOT", tmp_path / "report.png"))
+        page.screenshot(path=str(shot), full_page=True)
+
+    _load(write_report(profile, tmp_path), check)
     assert json.dumps(profile)  # the profile itself stays JSON
+
+
+def test_robustness_page_renders_offline_without_errors(profile, tmp_path):
+    result = {**profile["robustness"], "run": "runs/<i>x</i>", "dataset": profile["dataset"], "model": "i2m2",
+              "metric": "accuracy"}
+
+    def check(page):
+        assert "<script>alert('x')</script>" in page.inner_text("h1")
+        assert "runs/<i>x</i>" in page.inner_text("body")
+        _chart_drawn(page, "#chart-robustness-1")
+        assert page.locator("#missing tr").count() == 4
+
+    _load(write_robustness_report(result, tmp_path), check)

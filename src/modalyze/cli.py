@@ -26,6 +26,8 @@ DimOpt = Annotated[int, typer.Option(help="Width of every encoder's output.")]
 AcceleratorOpt = Annotated[str, typer.Option(help="Lightning accelerator: cpu, gpu, auto, ...")]
 DevicesOpt = Annotated[str, typer.Option(help="Lightning devices: a count, a list, or 'auto'.")]
 ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars while training.")]
+DropoutHelp = ("Rate at which each modality is hidden per training row, so the model learns to predict without "
+               "it (a spec's per-modality 'dropout:' overrides it).")
 
 
 def _devices(value: str) -> int | str:
@@ -82,6 +84,7 @@ def train(
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
     aux_weight: Annotated[float, typer.Option(
         help="i2m2/additive: weight of each member expert's own loss added to the product's loss.")] = 1.0,
+    modality_dropout: Annotated[float, typer.Option(help=DropoutHelp)] = 0.0,
     dim: DimOpt = 64,
     fusion: FusionOpt = "late",
     init: Annotated[Optional[list[Path]], typer.Option(
@@ -97,7 +100,8 @@ def train(
 
     out = out or Path("runs") / f"{Path(data).stem}-{model.replace(':', '-')}"
     metrics = train_run(data, out, _options(option), model=model, seed=seed, max_epochs=max_epochs,
-                        patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr, aux_weight=aux_weight, dim=dim, fusion=fusion,
+                        patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr, aux_weight=aux_weight,
+                        modality_dropout=modality_dropout, dim=dim, fusion=fusion,
                         init=init, accelerator=accelerator, devices=_devices(devices),
                         unreadable=unreadable, progress=progress)
     for split, counts in metrics["missing"].items():
@@ -133,6 +137,54 @@ def predict(
     console.print(f"{len(result)} predictions written to {out}" + (f" ({partial} rows with a modality missing)" if partial else ""))
 
 
+def _levels(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ModalyzeError(f"option --noise-levels {text!r}: expected numbers separated by commas, e.g. 0,0.5,1") from None
+
+
+def _score(entry: dict[str, Any]) -> str:
+    return f"{entry['score']:.3f} ({entry['ci'][0]:.3f}–{entry['ci'][1]:.3f})"
+
+
+@app.command()
+def robustness(
+    run: Annotated[Path, typer.Argument(help="A run directory written by `modalyze train`.")],
+    noise_levels: Annotated[str, typer.Option(help="Corruption levels in [0, 1], comma-separated (0 is always added).")]
+        = "0,0.25,0.5,0.75,1",
+    reference: Annotated[Optional[Path], typer.Option(
+        help="An inter run with late fusion on the same split, as the effective-robustness reference "
+             "(default: the run's own inter expert when it uses late fusion).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default RUN/robustness).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the corruptions and the bootstrap.")] = 0,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 400,
+) -> None:
+    """Scores with modalities missing and under corruptions: robustness.json and robustness.html."""
+    from modalyze.workflows import robustness_to_dir
+
+    out = out or run / "robustness"
+    result = robustness_to_dir(run, out, _levels(noise_levels), reference, seed, bootstrap,
+                               log=lambda line: console.print(line, markup=False, highlight=False))
+    table = RichTable(title=f"{result['model']} on {result['dataset']}: test accuracy with modalities missing")
+    table.add_column("present")
+    for expert in result["experts"]:
+        table.add_column(expert, justify="right")
+    for row in result["missing"]:
+        table.add_row(" + ".join(row["present"]), *(_score(row["scores"][e]) if e in row["scores"] else ""
+                                                   for e in result["experts"]))
+    console.print(table)
+    summary = RichTable(title="corruptions (relative: area of score/clean; effective: vs. late-fusion reference)")
+    for col in ("modality", "corruption", "expert", "clean", "level 1", "relative", "effective"):
+        summary.add_column(col, justify="left" if col in ("modality", "corruption", "expert") else "right")
+    for c in result["corruptions"]:
+        for expert, s in c["summary"].items():
+            summary.add_row(c["modality"], c["corruption"], expert, f"{s['clean']:.3f}", f"{c['curves'][expert][-1]:.3f}",
+                            f"{s['relative']:.3f}", f"{s['effective']:+.3f}" if "effective" in s else "")
+    console.print(summary)
+    console.print(f"wrote {out / 'robustness.json'} and {out / 'robustness.html'}")
+
+
 @app.command()
 def analyze(
     data: DataArg,
@@ -142,6 +194,8 @@ def analyze(
     fusion: FusionOpt = "late",
     dim: DimOpt = 64,
     min_slice_rows: Annotated[int, typer.Option(help="Slice values with fewer test rows are not reported.")] = 50,
+    modality_dropout: Annotated[float, typer.Option(
+        help="Modality dropout of the i2m2 fine-tuning (the intra and inter experts train without it).")] = 0.2,
     accelerator: AcceleratorOpt = "cpu",
     devices: DevicesOpt = "1",
     unreadable: UnreadableOpt = "error",
@@ -153,7 +207,7 @@ def analyze(
 
     out = out or Path("reports") / Path(data).stem
     profile = analyze_to_dir(data, out, budget=budget, seed=seed, fusion=fusion, dim=dim,
-                             min_slice_rows=min_slice_rows, accelerator=accelerator,
+                             min_slice_rows=min_slice_rows, modality_dropout=modality_dropout, accelerator=accelerator,
                              devices=_devices(devices), unreadable=unreadable,
                              progress=progress, dataset_options=_options(option),
                              log=lambda line: console.print(line, markup=False, emoji=False, highlight=False))

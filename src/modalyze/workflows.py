@@ -13,6 +13,8 @@ from modalyze.classifier import Classifier, split_metrics
 from modalyze.data import load_dataset
 from modalyze.data.prepare import prepare
 from modalyze.data.table import read_source
+from modalyze.errors import ModalyzeError
+from modalyze.run import write_json
 from modalyze.train import predict_log_probs
 
 
@@ -74,6 +76,41 @@ def predict_file(run: str | Path, rows: str | Path, out: str | Path | None = Non
         result.to_csv(out, index=False)
     return result
 
+
+def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: list[float] | None = None,
+                      reference: str | Path | None = None, seed: int = 0, bootstrap: int = 400,
+                      log=print) -> dict[str, Any]:
+    """Missing-modality matrix and corruption curves of a saved run on its test split.
+
+    The late-fusion reference is ``reference`` (an ``inter`` run with late fusion on the same
+    split), else the run's own inter expert when it uses late fusion; writes ``robustness.json``
+    and ``robustness.html`` into ``out`` (default ``RUN/robustness``).
+    """
+    from modalyze.analysis.robustness import DEFAULT_LEVELS, robustness
+    from modalyze.report.html import write_robustness_report
+
+    clf = Classifier.load(run)
+    experts = {clf.model: clf.expert_}
+    ref_name = "inter" if clf.fusion == "late" and clf.model in ("inter", "i2m2") else None
+    if reference is not None:
+        ref = Classifier.load(reference)
+        if ref.model != "inter" or ref.fusion != "late":
+            raise ModalyzeError(f"option reference {reference}: must be an inter run with late fusion, "
+                                f"not {ref.model} with {ref.fusion} fusion")
+        if ref.featurizer_states() != clf.featurizer_states():
+            raise ModalyzeError(f"option reference {reference}: trained on another dataset, split or seed than {run}")
+        experts[ref_name := "reference (late fusion)"] = ref.expert_
+    prepared = clf.training_data()
+    if "test" not in prepared.splits:
+        raise ModalyzeError(f"{run}: its dataset has no test rows to measure robustness on")
+    result = robustness(experts, clf.featurizers_, prepared.splits["test"], prepared.frames["test"], ref_name,
+                        list(levels or DEFAULT_LEVELS), members=True, seed=seed, bootstrap=bootstrap, log=log)
+    result.update(run=str(run), dataset=clf.spec_.name, model=clf.model, metric="accuracy")
+    out = Path(out) if out is not None else Path(run) / "robustness"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "robustness.json", result)
+    write_robustness_report(result, out)
+    return result
 
 
 def analyze_to_dir(data: str | Path, out: str | Path, **options: Any):

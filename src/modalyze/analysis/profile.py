@@ -34,6 +34,7 @@ class Profile:
     classes: list[Any] = field(default_factory=list)
     curves: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # expert -> epochs (first seed)
     params: dict[str, int] = field(default_factory=dict)
+    robustness: dict[str, Any] = field(default_factory=dict)  # missing-modality matrix and corruption curves
     config: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     schema: str = PROFILE_SCHEMA

@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 from modalyze.analysis.pid import decompose, joint_distribution
 from modalyze.analysis.profile import PROFILE_SCHEMA, Profile
+from modalyze.analysis.robustness import robustness
 from modalyze.analysis.shuffle import EncodedExperts
 from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
 from modalyze.analysis.store import ExpertStore
@@ -43,15 +44,16 @@ class Budget:
     finetune_epochs: int
     permutations: int
     bootstrap: int
+    levels: tuple[float, ...]  # corruption levels of the robustness section
 
 
 BUDGETS = {
     "fast": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=1, permutations=3,
-                   bootstrap=400),
+                   bootstrap=400, levels=(0.0, 0.5, 1.0)),
     "standard": Budget(seeds=3, max_epochs=60, patience=4, min_steps=1000, finetune_epochs=5, permutations=5,
-                       bootstrap=1000),
+                       bootstrap=1000, levels=(0.0, 0.25, 0.5, 0.75, 1.0)),
     "thorough": Budget(seeds=5, max_epochs=100, patience=6, min_steps=2000, finetune_epochs=10, permutations=10,
-                       bootstrap=2000),
+                       bootstrap=2000, levels=tuple(i / 10 for i in range(11))),
 }
 PID_CLUSTERS = 8
 Log = Callable[[str], None]
@@ -59,9 +61,12 @@ Log = Callable[[str], None]
 
 def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | None = None, seed: int = 0,
             fusion: str = "late", dim: int = 64, accelerator: str = "cpu", devices: int | str = 1,
-            unreadable: str = "error", min_slice_rows: int = 50, progress: bool = True,
+            unreadable: str = "error", min_slice_rows: int = 50, modality_dropout: float = 0.2, progress: bool = True,
             dataset_options: dict[str, Any] | None = None, log: Log = print) -> Profile:
     """Measure each modality's contribution alone and in combination; returns the profile.
+
+    ``modality_dropout`` applies to the i2m2 fine-tuning only: the intra and inter experts measure
+    the dependencies as the data has them, and i2m2 is the model meant to survive a missing modality.
 
     ``out`` keeps every finished expert (a rerun with the same settings resumes); without it the
     experts live in a temporary directory.
@@ -78,13 +83,17 @@ def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | Non
     params = dict(dim=dim, fusion=fusion, patience=plan.patience, accelerator=accelerator, devices=devices,
                   progress=progress, unreadable=unreadable)
     settings = {"dataset": spec.name, "seed": seed, "budget": budget, **{k: params[k] for k in ("dim", "fusion")},
-                "dataset_options": dataset_options or {}}
+                "modality_dropout": modality_dropout, "dataset_options": dataset_options or {}}
     with tempfile.TemporaryDirectory() as scratch:
         store = ExpertStore(Path(out) / "experts" if out else Path(scratch), settings)
         start = time.perf_counter()
-        trained = _train_all(spec, prepared, store, plan, seed, params, log)
+        trained = _train_all(spec, prepared, store, plan, seed, params, modality_dropout, log)
         log("scoring: bootstrap intervals, shuffles, PID")
         profile = _profile(spec, prepared, trained, plan, seed, settings, min_slice_rows)
+        experts = {name: models[0].expert_ for name, models in trained.models.items()}  # first seed
+        profile.robustness = robustness(experts, prepared.featurizers, prepared.splits["test"], prepared.frames["test"],
+                                        "inter" if fusion == "late" else None, list(plan.levels), seed=seed,
+                                        bootstrap=plan.bootstrap, log=log)
     profile.config["wall_time_s"] = time.perf_counter() - start
     return profile
 
@@ -98,7 +107,7 @@ class Trained:
 
 
 def _train_all(spec: Spec, prepared: Prepared, store: ExpertStore, plan: Budget, seed: int,
-               params: dict[str, Any], log: Log) -> Trained:
+               params: dict[str, Any], modality_dropout: float, log: Log) -> Trained:
     names = [f"intra:{m}" for m in spec.modalities] + ["inter", "i2m2"]
     trained = Trained({n: [] for n in names}, {n: [] for n in names})
     test = prepared.splits["test"]
@@ -107,9 +116,11 @@ def _train_all(spec: Spec, prepared: Prepared, store: ExpertStore, plan: Budget,
         for i, name in enumerate(names):
             step = f"[seed {s + 1}/{plan.seeds}, expert {i + 1}/{len(names)}] {name}"
             init = [trained.models[n][s] for n in names if n != "i2m2"] if name == "i2m2" else None
-            epochs, steps = (plan.finetune_epochs, 0) if name == "i2m2" else (plan.max_epochs, plan.min_steps)
-            clf_factory = lambda name=name, init=init, epochs=epochs, steps=steps: Classifier(  # noqa: E731
-                model=name, seed=train_seed, max_epochs=epochs, min_steps=steps, init=init, **params,
+            epochs, steps, drop = ((plan.finetune_epochs, 0, modality_dropout) if name == "i2m2"
+                                   else (plan.max_epochs, plan.min_steps, 0.0))
+            clf_factory = lambda name=name, init=init, epochs=epochs, steps=steps, drop=drop: Classifier(  # noqa: E731
+                model=name, seed=train_seed, max_epochs=epochs, min_steps=steps, init=init, modality_dropout=drop,
+                **params,
             ).fit_prepared(spec, prepared)
             clf, fresh = store.get(s, name, clf_factory)
             log(f"{step}: {'trained' if fresh else 'resumed from ' + str(store.path(s, name))}")

@@ -92,3 +92,32 @@ def curves_chart(curves: dict[str, list[dict[str, float]]]) -> str:
     ax.set_ylabel("validation loss")
     ax.legend(frameon=False, fontsize=8)
     return _svg(fig)
+
+
+def _expert_style(name: str) -> dict[str, Any]:
+    """intra dotted, joint experts solid, anything else (a separate reference run) grey dashed."""
+    family = name.split(":", 1)[0]
+    if family not in PALETTE:
+        return {"color": PALETTE["floor"], "linestyle": "--"}
+    return {"color": PALETTE[family], "linestyle": ":" if family == "intra" else "-"}
+
+
+def robustness_charts(robustness: dict[str, Any]) -> list[str]:
+    """One figure per modality: score against corruption level, a panel per corruption, a line per expert."""
+    by_modality: dict[str, list[dict[str, Any]]] = {}
+    for entry in robustness["corruptions"]:
+        by_modality.setdefault(entry["modality"], []).append(entry)
+    levels = robustness["levels"]
+    figures = []
+    for modality, entries in by_modality.items():
+        fig, axes = plt.subplots(1, len(entries), figsize=(3.2 * len(entries) + 0.6, 2.8), squeeze=False, sharey=True)
+        for ax, entry in zip(axes[0], entries):
+            for name, ys in entry["curves"].items():
+                ax.plot(levels, ys, marker="o", markersize=3, label=name, **_expert_style(name))
+            ax.set_title(f"{modality}: {entry['corruption']}", fontsize=10)
+            ax.set_xlabel("level")
+            ax.set_ylim(0, 1)
+        axes[0][0].set_ylabel("test accuracy")
+        axes[0][-1].legend(frameon=False, fontsize=8, loc="lower left")
+        figures.append(_svg(fig))
+    return figures

@@ -20,14 +20,27 @@ def render_profile(profile: dict[str, Any]) -> str:
         "shuffle": charts.shuffle_chart(profile),
         "pid": {pair: charts.pid_chart(pair, entry) for pair, entry in profile["pid"].items()},
         "curves": charts.curves_chart(profile["curves"]),
+        "robustness": charts.robustness_charts(profile["robustness"]) if profile.get("robustness") else [],
     }
     config = {"config": profile["config"], "versions": profile["versions"]}
     return _ENV.get_template("profile.html.j2").render(p=profile, charts=figures,
                                                        config_json=json.dumps(config, indent=2))
 
 
-def write_report(profile: dict[str, Any], directory: str | Path) -> Path:
-    path = Path(directory) / "report.html"
+def render_robustness(result: dict[str, Any]) -> str:
+    """HTML text for the result of ``modalyze robustness``."""
+    return _ENV.get_template("robustness.html.j2").render(r=result, charts=charts.robustness_charts(result))
+
+
+def _write(text: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_profile(profile), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
+
+
+def write_report(profile: dict[str, Any], directory: str | Path) -> Path:
+    return _write(render_profile(profile), Path(directory) / "report.html")
+
+
+def write_robustness_report(result: dict[str, Any], directory: str | Path) -> Path:
+    return _write(render_robustness(result), Path(directory) / "robustness.html")

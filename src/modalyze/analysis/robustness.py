@@ -1,0 +1,173 @@
+"""Robustness: scores with modalities missing and under graded corruptions, against a late-fusion reference.
+
+- **Missing-modality matrix**: the test score of every expert for every non-empty subset of
+  modalities kept (all 2^M − 1 subsets up to M = 6; beyond, each alone, all but one, and all).
+  A removed modality takes the path of a genuinely absent one: the inter expert sees its learned
+  missing embedding, a product of experts leaves that intra expert out.
+- **Corruption curves**: the score at each level of every corruption registered for the kind of
+  each modality (:mod:`modalyze.data.corruptions`), the other modalities left clean.
+- **Relative robustness**: the area under score ÷ clean score over the levels (1 = no loss).
+  **Effective robustness**: the area between the curve and the late-fusion reference's curve
+  shifted to the same clean score (> 0: degrades more gracefully than late fusion).
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from modalyze.analysis.stats import Draws, score_with_ci
+from modalyze.data.batching import EncodedDataset, make_loader
+from modalyze.data.corruptions import corrupt, corruptions_for
+from modalyze.data.featurizers import Featurizer, Features
+from modalyze.errors import ModalyzeError
+from modalyze.experts import ProductOfExperts
+
+DEFAULT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
+Log = Callable[[str], None]
+
+
+def expert_outputs(name: str, expert: nn.Module, batch: dict[str, Any], members: bool) -> dict[str, torch.Tensor]:
+    """Log-probabilities [B, C] of an expert, keyed by its name; with ``members`` also those of the
+    intra and inter experts inside a product (all from one forward pass)."""
+    if isinstance(expert, ProductOfExperts):
+        parts = expert.expert_log_probs(batch)
+        return {name: expert.combine(parts, batch), **(parts if members else {})}
+    return {name: expert(batch)}
+
+
+def modalities_used(name: str, modalities: list[str]) -> list[str]:
+    """The modalities an expert reads: its own for ``intra:<m>``, all of them otherwise."""
+    return [name.split(":", 1)[1]] if name.startswith("intra:") else modalities
+
+
+def subsets(modalities: list[str]) -> list[tuple[str, ...]]:
+    """Modality subsets for the missing-modality matrix, largest first."""
+    m = len(modalities)
+    if m <= 6:
+        sizes = range(m, 0, -1)
+        return [c for k in sizes for c in combinations(modalities, k)]
+    all_but_one = [tuple(x for x in modalities if x != drop) for drop in modalities]
+    return [tuple(modalities), *all_but_one, *[(x,) for x in modalities]]
+
+
+class Evaluator:
+    """Scores a set of experts on one test split under altered presence masks or features."""
+
+    def __init__(self, experts: dict[str, nn.Module], data: EncodedDataset, members: bool = False,
+                 bootstrap: int = 400, seed: int = 0, batch_size: int = 1024):
+        self.experts = {n: e.eval() for n, e in experts.items()}
+        self.data, self.members, self.batch_size = data, members, batch_size
+        self.y = data.targets.numpy()
+        self.draws = Draws.make(len(self.y), bootstrap, seed)
+
+    @torch.no_grad()
+    def correct(self, data: EncodedDataset) -> dict[str, np.ndarray]:
+        """Per expert (and member), a bool [N]: was the row's prediction right."""
+        parts: dict[str, list[torch.Tensor]] = {}
+        for batch in make_loader(data, self.batch_size, shuffle=False):
+            for name, expert in self.experts.items():
+                for key, log_probs in expert_outputs(name, expert, batch, self.members).items():
+                    parts.setdefault(key, []).append(log_probs.argmax(-1))
+        return {k: torch.cat(v).numpy() == self.y for k, v in parts.items()}
+
+
+def keep_only(data: EncodedDataset, kept: tuple[str, ...]) -> EncodedDataset:
+    """The same rows with every modality outside ``kept`` marked absent."""
+    features = {m: f if m in kept else Features(f.tensors, torch.zeros_like(f.present), f.index)
+                for m, f in data.features.items()}
+    return EncodedDataset(features, data.targets)
+
+
+def missing_matrix(evaluator: Evaluator, modalities: list[str], clean: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """One entry per subset: ``{"present": [...], "scores": {expert: {"score", "ci"}}}``."""
+    out = []
+    for kept in subsets(modalities):
+        correct = clean if len(kept) == len(modalities) else evaluator.correct(keep_only(evaluator.data, kept))
+        scores = {k: score_with_ci(c[None], evaluator.draws) for k, c in correct.items()
+                  if set(modalities_used(k, modalities)) & set(kept)}
+        out.append({"present": list(kept), "scores": scores})
+    return out
+
+
+def corruption_curves(evaluator: Evaluator, featurizers: dict[str, Featurizer], frame: pd.DataFrame,
+                      levels: list[float], clean: dict[str, np.ndarray], seed: int, reference: str | None,
+                      log: Log) -> list[dict[str, Any]]:
+    """One entry per (modality, corruption): scores per level for every expert reading that modality."""
+    modalities = list(featurizers)
+    out = []
+    for m, featurizer in featurizers.items():
+        for corruption in corruptions_for(featurizer.kind):
+            curves: dict[str, list[float]] = {}
+            for level in levels:
+                if level == 0:
+                    correct = clean
+                else:
+                    features = corrupt(featurizer, frame, corruption.name, level, seed)
+                    correct = evaluator.correct(EncodedDataset({**evaluator.data.features, m: features},
+                                                               evaluator.data.targets))
+                for name, hits in correct.items():
+                    if m in modalities_used(name, modalities):
+                        curves.setdefault(name, []).append(float(hits.mean()))
+            log(f"robustness: {m} / {corruption.name} done")
+            joint = [n for n in curves if len(modalities_used(n, modalities)) == len(modalities)]
+            out.append({"modality": m, "kind": featurizer.kind, "corruption": corruption.name,
+                        "extreme": corruption.extreme, "curves": curves,
+                        "summary": summarize_curves(levels, curves, reference, joint)})
+    return out
+
+
+def summarize_curves(levels: list[float], curves: dict[str, list[float]], reference: str | None,
+                     joint: list[str]) -> dict[str, Any]:
+    """Clean score and relative robustness per expert; effective robustness for the ``joint`` experts
+    (those reading every modality, comparable with the late-fusion reference) when it has a curve."""
+    x = np.asarray(levels, dtype=float)
+    span = float(x[-1] - x[0]) or 1.0
+    ref = np.asarray(curves[reference]) if reference in curves else None
+    out = {}
+    for name, ys in curves.items():
+        y = np.asarray(ys)
+        clean = float(y[0])
+        entry = {"clean": clean, "area": float(np.trapezoid(y, x) / span),
+                 "relative": float(np.trapezoid(y / clean, x) / span) if clean > 0 else 0.0}
+        if ref is not None and name in joint:
+            shifted = ref - ref[0] + clean  # the reference, moved to this expert's clean score
+            entry["effective"] = float(np.trapezoid(y - shifted, x) / span)
+        out[name] = entry
+    return out
+
+
+def check_levels(levels: list[float]) -> list[float]:
+    """Sorted unique levels in [0, 1], starting at 0 (the clean score every summary needs)."""
+    bad = [v for v in levels if not 0 <= v <= 1]
+    if bad:
+        raise ModalyzeError(f"option noise-levels: {bad[0]} is outside [0, 1]")
+    out = sorted({0.0, *map(float, levels)})
+    if len(out) < 2:
+        raise ModalyzeError("option noise-levels: give at least one level above 0")
+    return out
+
+
+def robustness(experts: dict[str, nn.Module], featurizers: dict[str, Featurizer], test: EncodedDataset,
+               frame: pd.DataFrame, reference: str | None, levels: list[float] = DEFAULT_LEVELS,
+               members: bool = False, seed: int = 0, bootstrap: int = 400, log: Log = print) -> dict[str, Any]:
+    """The missing-modality matrix and the corruption curves of ``experts`` on the test split.
+
+    ``reference`` names the late-fusion expert (a key of ``experts``, or a member with ``members``)
+    that effective robustness is measured against; ``None`` leaves effective robustness out.
+    """
+    levels = check_levels(list(levels))
+    evaluator = Evaluator(experts, test, members=members, bootstrap=bootstrap, seed=seed)
+    modalities = list(featurizers)
+    log("robustness: scoring every subset of modalities")
+    clean = evaluator.correct(test)
+    matrix = missing_matrix(evaluator, modalities, clean)
+    curves = corruption_curves(evaluator, featurizers, frame, levels, clean, seed, reference, log)
+    return {"levels": levels, "seed": seed, "n_test": int(len(test)), "reference": reference,
+            "experts": list(matrix[0]["scores"]), "missing": matrix, "corruptions": curves}
+
