@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modalyze.errors import ModalyzeError
 from modalyze.experts import ModelConfig, build_expert, list_models, product_of_experts
+from modalyze.fusion import list_fusions
 
 
 def _direct(log_probs: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -41,8 +43,8 @@ def test_product_with_no_active_expert_is_uniform():
     torch.testing.assert_close(out.exp(), torch.full((1, 4), 0.25))
 
 
-def _config(model: str) -> ModelConfig:
-    return ModelConfig(model=model, n_classes=3, dim=8, modalities={
+def _config(model: str, fusion: str = "late") -> ModelConfig:
+    return ModelConfig(model=model, n_classes=3, dim=8, fusion=fusion, modalities={
         "a": {"kind": "vector", "info": {"dim": 4}, "encoder": {}},
         "b": {"kind": "vector", "info": {"dim": 5}, "encoder": {}},
     })
@@ -76,9 +78,21 @@ def test_i2m2_is_the_product_of_its_experts_and_drops_absent_intra_experts():
     torch.testing.assert_close(out[1], expected_row1)
 
 
-def test_inter_expert_uses_learned_missing_embedding():
+@pytest.mark.parametrize("fusion", list_fusions())
+def test_every_fusion_inside_i2m2_gives_normalised_log_probs_and_learns(fusion):
     torch.manual_seed(0)
-    model = build_expert(_config("inter")).eval()
+    model = build_expert(_config("i2m2", fusion))
+    batch = {**_batch([True, False, True, True]), "y": torch.tensor([0, 1, 2, 1])}
+    out = model(batch)
+    torch.testing.assert_close(out.exp().sum(-1), torch.ones(4))
+    torch.nn.functional.nll_loss(out, batch["y"]).backward()
+    assert all(p.grad is not None for p in model.inter.fusion.parameters()), "every fusion parameter gets a gradient"
+
+
+@pytest.mark.parametrize("fusion", list_fusions())
+def test_inter_expert_uses_learned_missing_embedding(fusion):
+    torch.manual_seed(0)
+    model = build_expert(_config("inter", fusion)).eval()
     batch = _batch([False, False])
     with torch.no_grad():
         first = model(batch)
