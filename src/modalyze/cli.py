@@ -219,6 +219,41 @@ def analyze(
     console.print(f"wrote {out / 'profile.json'} and {out / 'report.html'}")
 
 
+@app.command()
+def compare(
+    data: DataArg,
+    fusions: Annotated[Optional[str], typer.Option(
+        help="Comma-separated fusion blocks (default: all of late, early, cross-attention, tensor, low-rank).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>-compare); rerun to resume.")] = None,
+    budget: Annotated[str, typer.Option(help="fast, standard or thorough: epochs and bootstrap size as in analyze.")] = "fast",
+    seed: SeedOpt = 0,
+    dim: DimOpt = 64,
+    accelerator: AcceleratorOpt = "cpu",
+    devices: DevicesOpt = "1",
+    unreadable: UnreadableOpt = "error",
+    option: OptionOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Train the inter expert and i2m2 with each fusion block on one split: compare.json/.csv/.html."""
+    from modalyze.workflows import compare_to_dir
+
+    out = out or Path("reports") / f"{Path(data).stem}-compare"
+    chosen = [f.strip() for f in fusions.split(",") if f.strip()] if fusions else None
+    result = compare_to_dir(data, out, fusions=chosen, budget=budget, seed=seed, dim=dim, accelerator=accelerator,
+                            devices=_devices(devices), unreadable=unreadable, progress=progress,
+                            dataset_options=_options(option),
+                            log=lambda line: console.print(line, markup=False, highlight=False))
+    table = RichTable(title=f"{result['dataset']}: test {result['metric']} by fusion ({result['n_test']} rows)")
+    for col in ("fusion", "model", "score", "95% interval", "params", "train", "ms/row", "train MB"):
+        table.add_column(col, justify="left" if col in ("fusion", "model") else "right")
+    for r in result["rows"]:
+        table.add_row(r["fusion"], r["model"], f"{r['score']:.4f}", f"{r['ci'][0]:.4f}–{r['ci'][1]:.4f}",
+                      f"{r['params']:,}", f"{r['train_time_s']:.0f} s", f"{r['latency_ms_per_row']:.3f}",
+                      f"{r['train_memory_mb']:.0f}")
+    console.print(table)
+    console.print(f"wrote {out / 'compare.json'}, {out / 'compare.csv'} and {out / 'compare.html'}")
+
+
 def _profile_table(profile: Any) -> RichTable:
     table = RichTable(title=f"{profile.dataset}: test {profile.metric} (chance {profile.chance:.3f})")
     for col in ("expert", "score", "95% interval", "strength"):

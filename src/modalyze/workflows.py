@@ -121,3 +121,17 @@ def analyze_to_dir(data: str | Path, out: str | Path, **options: Any):
     profile.save(out)
     write_report(profile.to_dict(), out)
     return profile
+
+
+def compare_to_dir(data: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
+    """Compare fusion blocks; write ``compare.json``, ``compare.csv`` and ``compare.html`` into ``out``."""
+    from modalyze.analysis.compare import compare
+    from modalyze.report.html import write_compare_report
+
+    result = compare(data, out=out, **options)
+    out = Path(out)
+    write_json(out / "compare.json", result)
+    pd.DataFrame(result["rows"]).assign(ci_low=lambda t: t["ci"].str[0], ci_high=lambda t: t["ci"].str[1]) \
+        .drop(columns="ci").to_csv(out / "compare.csv", index=False)
+    write_compare_report(result, out)
+    return result

@@ -121,3 +121,21 @@ def robustness_charts(robustness: dict[str, Any]) -> list[str]:
         axes[0][-1].legend(frameon=False, fontsize=8, loc="lower left")
         figures.append(_svg(fig))
     return figures
+
+
+def compare_chart(result: dict[str, Any]) -> str:
+    """Test score with 95% interval per fusion, inter and i2m2 side by side."""
+    fusions = list(dict.fromkeys(r["fusion"] for r in result["rows"]))
+    fig, ax = plt.subplots(figsize=(7, 0.55 * len(fusions) + 1.2))
+    height = 0.38
+    for offset, model in ((-height / 2, "inter"), (height / 2, "i2m2")):
+        entries = [next(r for r in result["rows"] if r["fusion"] == f and r["model"] == model) for f in fusions]
+        ax.barh([i + offset for i in range(len(fusions))], [e["score"] for e in entries], height,
+                xerr=_errors(entries), color=PALETTE[model], capsize=3, label=model)
+    ax.set_yticks(range(len(fusions)), fusions)
+    ax.invert_yaxis()
+    low = min(r["ci"][0] for r in result["rows"])
+    ax.set_xlim(max(0.0, low - 0.05), 1)
+    ax.set_xlabel(f"test {result['metric']} (bars: 95% interval)")
+    ax.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False, ncols=2)
+    return _svg(fig)

@@ -32,6 +32,11 @@ def render_robustness(result: dict[str, Any]) -> str:
     return _ENV.get_template("robustness.html.j2").render(r=result, charts=charts.robustness_charts(result))
 
 
+def render_compare(result: dict[str, Any]) -> str:
+    """HTML text for the result of ``modalyze compare``."""
+    return _ENV.get_template("compare.html.j2").render(c=result, chart=charts.compare_chart(result))
+
+
 def _write(text: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -44,3 +49,7 @@ def write_report(profile: dict[str, Any], directory: str | Path) -> Path:
 
 def write_robustness_report(result: dict[str, Any], directory: str | Path) -> Path:
     return _write(render_robustness(result), Path(directory) / "robustness.html")
+
+
+def write_compare_report(result: dict[str, Any], directory: str | Path) -> Path:
+    return _write(render_compare(result), Path(directory) / "compare.html")

@@ -1,0 +1,131 @@
+"""Fusion comparison: the inter expert and I2M2 with each fusion block, on one split and one budget.
+
+The intra experts are trained once and shared; each fusion gets its own inter expert, and I2M2 is
+fine-tuned from the intra experts and that inter expert (the recipe of the dependency study). Per
+(fusion, model) it records the test score with a bootstrap interval, the parameter count, the
+training time (I2M2: including its members), the inference latency per row and the memory one
+training step needs. Finished experts are on disk; a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from modalyze.analysis.stats import Draws, score_with_ci
+from modalyze.analysis.store import ExpertStore
+from modalyze.analysis.study import BUDGETS
+from modalyze.classifier import Classifier
+from modalyze.data import load_dataset
+from modalyze.data.batching import EncodedDataset, make_loader
+from modalyze.data.featurizers import Features
+from modalyze.data.prepare import prepare
+from modalyze.errors import ModalyzeError
+from modalyze.fusion import list_fusions
+from modalyze.run import versions
+from modalyze.train import predict_log_probs
+from modalyze.train.task import ExpertTask
+
+COMPARE_SCHEMA = "modalyze.compare/1"
+Log = Callable[[str], None]
+
+
+def compare(data: str | Path, fusions: list[str] | None = None, budget: str = "fast", out: str | Path | None = None,
+            seed: int = 0, dim: int = 64, accelerator: str = "cpu", devices: int | str = 1, unreadable: str = "error",
+            progress: bool = True, dataset_options: dict[str, Any] | None = None, log: Log = print) -> dict[str, Any]:
+    """Train and measure every fusion in ``fusions`` (default: all registered); returns the table as a dict."""
+    fusions = list(fusions or list_fusions())
+    unknown = [f for f in fusions if f not in list_fusions()]
+    if unknown:
+        raise ModalyzeError(f"option fusions: unknown fusion '{unknown[0]}' (registered: {', '.join(list_fusions())})")
+    if budget not in BUDGETS:
+        raise ModalyzeError(f"option budget={budget!r}: use one of {', '.join(BUDGETS)}")
+    plan = BUDGETS[budget]
+    spec, table = load_dataset(data, seed=seed, **(dataset_options or {}))
+    prepared = prepare(spec, table, unreadable)
+    if "test" not in prepared.splits or "val" not in prepared.splits:
+        raise ModalyzeError(f"{spec.name}: the comparison needs rows in the val and test splits")
+    params = dict(dim=dim, seed=seed, patience=plan.patience, accelerator=accelerator, devices=devices,
+                  progress=progress, unreadable=unreadable)
+    settings = {"dataset": spec.name, "seed": seed, "budget": budget, "dim": dim,
+                "dataset_options": dataset_options or {}, "purpose": "compare"}
+    test = prepared.splits["test"]
+    y = test.targets.numpy()
+    draws = Draws.make(len(y), plan.bootstrap, seed)
+
+    def fit(model: str, fusion: str = "late", init: list[Classifier] | None = None) -> Callable[[], Classifier]:
+        epochs, steps = (plan.finetune_epochs, 0) if init else (plan.max_epochs, plan.min_steps)
+        return lambda: Classifier(model=model, fusion=fusion, max_epochs=epochs, min_steps=steps, init=init,
+                                  **params).fit_prepared(spec, prepared)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        store = ExpertStore(Path(out) / "experts" if out else Path(scratch), settings)
+        intra = []
+        for m in spec.modalities:
+            clf, fresh = store.get(0, f"intra:{m}", fit(f"intra:{m}"))
+            log(f"intra:{m}: {'trained' if fresh else 'resumed'}")
+            intra.append(clf)
+        intra_time = sum(c.history_["train_time_s"] for c in intra)
+        for fusion in fusions:
+            inter, fresh = store.get(0, f"inter-{fusion}", fit("inter", fusion))
+            log(f"{fusion}: inter {'trained' if fresh else 'resumed'}")
+            i2m2, fresh = store.get(0, f"i2m2-{fusion}", fit("i2m2", fusion, [*intra, inter]))
+            log(f"{fusion}: i2m2 {'trained' if fresh else 'resumed'}")
+            inter_time = inter.history_["train_time_s"]
+            for model, clf, train_time in (("inter", inter, inter_time),
+                                           ("i2m2", i2m2, intra_time + inter_time + i2m2.history_["train_time_s"])):
+                log_probs = store.test_log_probs(0, f"{model}-{fusion}", clf, test)
+                rows.append({"fusion": fusion, "model": model,
+                             **score_with_ci((log_probs.argmax(1) == y)[None], draws),
+                             "params": clf.n_parameters, "train_time_s": train_time,
+                             "epochs": len(clf.history_["epochs"]),
+                             "latency_ms_per_row": latency_ms(clf.expert_, test),
+                             "train_memory_mb": training_memory_mb(clf.expert_, prepared.splits["train"],
+                                                                   clf.batch_size)})
+    return {"schema": COMPARE_SCHEMA, "dataset": spec.name, "metric": "accuracy", "n_test": int(len(y)),
+            "budget": budget, "seed": seed, "dim": dim, "rows": rows, "versions": versions()}
+
+
+def latency_ms(expert: torch.nn.Module, data: EncodedDataset, batch_size: int = 512, repeats: int = 5) -> float:
+    """Inference milliseconds per row over the test split (best of ``repeats`` passes, after a warm-up)."""
+    predict_log_probs(expert, _head(data, batch_size), batch_size)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predict_log_probs(expert, data, batch_size)
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best / max(len(data), 1)
+
+
+def _head(data: EncodedDataset, n: int) -> EncodedDataset:
+    rows = torch.arange(min(n, len(data)))
+    features = {m: Features(f.tensors, f.present[rows], rows if f.index is None else f.index[rows])
+                for m, f in data.features.items()}
+    return EncodedDataset(features, None if data.targets is None else data.targets[rows])
+
+
+def training_memory_mb(expert: torch.nn.Module, train: EncodedDataset, batch_size: int) -> float:
+    """Memory one training step needs, counted rather than sampled (so it depends neither on the
+    allocator nor on what else the process holds): 4 × the parameter bytes (weights, gradients and
+    AdamW's two moments) + every activation the forward pass saves for backward, at ``batch_size`` rows."""
+    batch = next(iter(make_loader(train, batch_size, shuffle=False)))
+    params = {p.untyped_storage().data_ptr() for p in expert.parameters()}
+    saved: dict[int, int] = {}  # storage address -> bytes (views and repeats of one tensor count once)
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    expert.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        ExpertTask(expert)._loss(batch)
+    expert.eval()
+    param_bytes = sum(p.numel() * p.element_size() for p in expert.parameters())
+    return (4 * param_bytes + sum(saved.values())) / 2**20
