@@ -121,3 +121,40 @@ def test_easy_vqa_question_types(question, answer, expected):
 def test_load_spec_paths_are_relative_to_the_spec_file(tiny_spec):
     spec = load_spec(tiny_spec)
     assert spec.base_dir == str(tiny_spec.parent.resolve())
+
+
+def test_timeseries_cells_columns_masks_and_errors():
+    import torch
+
+    from modalyze.errors import ModalyzeError
+
+    frame = pd.DataFrame({"s": [[1.0, 2.0, 3.0], "4 5", "[6, null, 8, 9]", "", np.array([[1.0], [2.0]])]})
+    f = create_featurizer("timeseries", ["s"]).fit(frame)
+    feats = f.transform(frame)
+    assert feats.tensors["values"].shape == (5, 4, 1) and f.spec_info == {"channels": 1}
+    assert feats.tensors["steps"].tolist()[:3] == [[True, True, True, False], [True, True, False, False],
+                                                  [True, False, True, True]]
+    assert feats.present.tolist() == [True, True, True, False, True], "an empty cell is a missing row"
+    assert float(feats.tensors["values"][2, 1, 0]) == 0.0, "an empty step is masked and reads as 0"
+    state = json.loads(json.dumps(f.state()))
+    again = Featurizer.from_state(state).transform(frame)
+    assert torch.equal(again.tensors["values"], feats.tensors["values"])
+
+    steps = pd.DataFrame({"t0": [1.0, 2.0], "t1": [3.0, None], "t2": [5.0, None]})
+    g = create_featurizer("timeseries", ["t0", "t1", "t2"]).fit(steps)
+    assert g.transform(steps).tensors["steps"].tolist() == [[True, True, True], [True, False, False]], \
+        "one column per step; trailing empty cells make a row shorter"
+
+    two = pd.DataFrame({"s": ["[[1, 2], [3, 4]]", "[[5, 6]]"]})
+    assert create_featurizer("timeseries", ["s"]).fit(two).spec_info == {"channels": 2}
+    with pytest.raises(ModalyzeError, match="row 1, column 's': 'a b' is not a numeric sequence"):
+        f.transform(pd.DataFrame({"s": ["1 2", "a b"]}))
+    with pytest.raises(ModalyzeError, match="row 0, column 's': a sequence with 2 channels"):
+        f.transform(two)
+
+
+def test_synthetic_timeseries_variant():
+    spec, table = load_dataset("synthetic-synergy", form="timeseries", rows=200, steps=16)
+    assert spec.name == "synthetic-synergy-timeseries"
+    assert {m.kind for m in spec.modalities.values()} == {"timeseries"}
+    assert len(table.frame["a"].iloc[0]) == 16

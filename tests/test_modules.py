@@ -16,8 +16,9 @@ ROWS = pd.DataFrame({
     "cat": ["x", "y", None, "x"],
     "v0": [0.1, 0.2, 0.3, 0.4],
     "v1": [1.0, 0.0, 1.0, 0.0],
+    "seq": [[0.1, 0.5, 0.2], "1 2 3 4 5 6", None, "[0.3, null, 0.1]"],
 })
-KIND_COLUMNS = {"text": ["text"], "tabular": ["num", "cat"], "vector": ["v0", "v1"]}
+KIND_COLUMNS = {"text": ["text"], "tabular": ["num", "cat"], "vector": ["v0", "v1"], "timeseries": ["seq"]}
 
 
 def _encoder_inputs(kind: str, tmp_path) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -38,16 +39,19 @@ def _encoder_inputs(kind: str, tmp_path) -> tuple[dict, dict[str, torch.Tensor]]
     return featurizer.spec_info, feats.take(torch.arange(4))
 
 
-@pytest.mark.parametrize("kind", list_encoders())
-def test_encoder_shapes_backward_determinism(kind, tmp_path):
+VARIANTS = [(kind, {}) for kind in list_encoders()] + [("timeseries", {"arch": "gru"})]
+
+
+@pytest.mark.parametrize("kind,options", VARIANTS)
+def test_encoder_shapes_backward_determinism(kind, options, tmp_path):
     info, x = _encoder_inputs(kind, tmp_path)
     torch.manual_seed(0)
-    first = create_encoder(kind, info, dim=8).eval()
+    first = create_encoder(kind, info, dim=8, **options).eval()
     torch.manual_seed(0)
-    again = create_encoder(kind, info, dim=8).eval()
+    again = create_encoder(kind, info, dim=8, **options).eval()
     assert torch.equal(first(x).pooled, again(x).pooled), "same seed must give the same encoder and output"
 
-    encoder = create_encoder(kind, info, dim=8)
+    encoder = create_encoder(kind, info, dim=8, **options)
     out = encoder(x)
     assert isinstance(out, EncoderOutput)
     assert out.pooled.shape == (4, 8)

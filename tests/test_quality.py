@@ -9,8 +9,8 @@ from modalyze.data import load_dataset
 from modalyze.data.prepare import prepare
 
 
-def _test_accuracies(name: str, models: list[str], **kw) -> dict[str, float]:
-    spec, table = load_dataset(name, seed=0)
+def _test_accuracies(name: str, models: list[str], dataset_options: dict | None = None, **kw) -> dict[str, float]:
+    spec, table = load_dataset(name, seed=0, **(dataset_options or {}))
     prepared = prepare(spec, table)
     out = {}
     for model in models:
@@ -26,9 +26,10 @@ def test_digits_halves():
     assert acc["inter"] >= 0.95 and acc["i2m2"] >= 0.95
 
 
-def test_synthetic_synergy_needs_both_modalities():
-    acc = _test_accuracies("synthetic-synergy", ["intra:a", "intra:b", "inter"])
-    print("synthetic-synergy test accuracy:", acc)
+@pytest.mark.parametrize("form", ["vector", "timeseries"])
+def test_synthetic_synergy_needs_both_modalities(form):
+    acc = _test_accuracies("synthetic-synergy", ["intra:a", "intra:b", "inter"], {"form": form})
+    print(f"synthetic-synergy ({form}) test accuracy:", acc)
     chance = 0.5
     assert abs(acc["intra:a"] - chance) <= 0.05 and abs(acc["intra:b"] - chance) <= 0.05
     assert acc["inter"] >= 0.90

@@ -14,7 +14,7 @@ import yaml
 
 from modalyze.errors import ModalyzeError
 
-KINDS = ("image", "text", "tabular", "vector")
+KINDS = ("image", "text", "tabular", "vector", "timeseries")
 _MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout"}
 _TOP_KEYS = {"name", "source", "target", "modalities", "slices", "split", "builtin"}
 

@@ -123,8 +123,18 @@ _STRUCTURES: dict[str, tuple[str, dict[str, list[str]], Callable[[dict[str, np.n
 }
 
 
-def synthetic(structure: str, seed: int = 0, rows: int = 4000, dims: int = 8, noise: float = 0.5) -> tuple[Spec, pd.DataFrame]:
-    """Two vector modalities ``a`` and ``b`` whose dependency structure with ``y`` is known."""
+def synthetic(structure: str, seed: int = 0, rows: int = 4000, dims: int = 8, noise: float = 0.5,
+              form: str = "vector", steps: int = 32) -> tuple[Spec, pd.DataFrame]:
+    """Two modalities ``a`` and ``b`` whose dependency structure with ``y`` is known.
+
+    ``form="vector"``: each modality is ``dims`` columns. ``form="timeseries"``: each modality is one
+    column of sequences of ``steps`` steps, x_t = Σ_j v_j · w_j(t) where v is the same noisy vector
+    and the w_j are sine and cosine waves of distinct frequencies (so the same information, in time).
+    """
+    if form not in ("vector", "timeseries"):
+        raise ModalyzeError(f"option form={form!r}: use 'vector' or 'timeseries'")
+    if form == "timeseries" and steps < dims:
+        raise ModalyzeError(f"option steps={steps}: a timeseries needs at least dims={dims} steps")
     if structure not in _STRUCTURES:
         raise ModalyzeError(f"unknown synthetic structure '{structure}' (one of {', '.join(_STRUCTURES)})")
     if dims < 2:
@@ -138,15 +148,26 @@ def synthetic(structure: str, seed: int = 0, rows: int = 4000, dims: int = 8, no
         directions = np.linalg.qr(rng.standard_normal((dims, dims)))[0][:, : len(modality_bits)].T  # [k, dims]
         signal = sum(((2 * bits[b] - 1)[:, None] * directions[i]) for i, b in enumerate(modality_bits))
         x = signal + noise * rng.standard_normal((rows, dims))
-        for j in range(dims):
-            columns[f"{modality}_{j}"] = x[:, j]
+        if form == "timeseries":
+            columns[modality] = list(x @ _waves(dims, steps))  # one [steps] array per row
+        else:
+            for j in range(dims):
+                columns[f"{modality}_{j}"] = x[:, j]
     frame = pd.DataFrame(columns)
     frame["y"] = label(bits)
-    spec = Spec(name=f"synthetic-{structure}", target="y", split=SplitSpec(val=0.15, test=0.25, seed=seed),
-                modalities={"a": ModalitySpec("vector", ["a_*"]), "b": ModalitySpec("vector", ["b_*"])})
-    return spec, frame
+    modality = {m: ModalitySpec("timeseries", [m]) if form == "timeseries" else ModalitySpec("vector", [f"{m}_*"])
+                for m in ("a", "b")}
+    name = f"synthetic-{structure}" + ("-timeseries" if form == "timeseries" else "")
+    return Spec(name=name, target="y", split=SplitSpec(val=0.15, test=0.25, seed=seed), modalities=modality), frame
+
+
+def _waves(dims: int, steps: int) -> np.ndarray:
+    """[dims, steps]: sine and cosine waves of frequencies 1, 2, ... (orthogonal over the steps)."""
+    t = np.arange(steps) / steps
+    wave = (np.sin, np.cos)
+    return np.stack([wave[j % 2](2 * np.pi * (j // 2 + 1) * t) for j in range(dims)])
 
 
 for _name, (_summary, _, _) in _STRUCTURES.items():
     register_dataset(f"synthetic-{_name}", f"synthetic, known ground truth: {_summary}; "
-                     "options rows, dims, noise")(lambda seed=0, _s=_name, **kw: synthetic(_s, seed=seed, **kw))
+                     "options rows, dims, noise, form=vector|timeseries, steps")(lambda seed=0, _s=_name, **kw: synthetic(_s, seed=seed, **kw))

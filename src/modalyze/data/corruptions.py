@@ -161,3 +161,13 @@ def _vector_noise(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng
     x = feats.tensors["x"]  # [N, D], standardised on train
     noisy = x + torch.from_numpy(rng.normal(0.0, level, x.shape)).float() * feats.present.view(-1, 1)
     return Features({**feats.tensors, "x": noisy}, feats.present, feats.index)
+
+
+# --- timeseries: standardised steps and their mask ---
+
+@register_corruption("timeseries", "dropped-steps", "every step dropped: the modality is absent")
+def _timeseries_drop(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    feats = featurizer.transform(frame)
+    steps = feats.tensors["steps"] & torch.from_numpy(rng.random(tuple(feats.tensors["steps"].shape)) >= level)
+    values = feats.tensors["values"] * steps.unsqueeze(-1)  # [N, T, C], dropped steps read as padding
+    return Features({"values": values, "steps": steps}, steps.any(1), feats.index)

@@ -7,6 +7,7 @@ ending in ``_``) and returns self, ``transform(frame)`` returns :class:`Features
 
 from __future__ import annotations
 
+import json
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -261,6 +262,87 @@ class VectorFeaturizer(Featurizer):
                                 "(a vector row must be complete, or empty as a whole to mark it missing)")
         vec = np.where(isnan, 0.0, (values - np.array(self.mean_)) / np.array(self.std_))
         return Features({"x": torch.tensor(vec, dtype=torch.float32)}, torch.from_numpy(~isnan.all(axis=1)))
+
+
+@register_featurizer("timeseries")
+class TimeSeriesFeaturizer(Featurizer):
+    """Numeric sequences -> values [N, T, C] standardised per channel, and a step mask [N, T].
+
+    One column of arrays (a list, a NumPy array, or text such as "0.1 0.4 0.2" or "[[1, 2], [3, 4]]"
+    for C channels), or one column per step (trailing empty cells make a row shorter). An empty
+    step inside a sequence is masked; a row with no steps is missing. T is the longest sequence of
+    the rows transformed together: nothing is truncated.
+    """
+
+    def fit(self, frame: pd.DataFrame) -> TimeSeriesFeaturizer:
+        sequences = [s for s in self._sequences(frame) if s is not None]
+        channels = {s.shape[1] for s in sequences}
+        if len(channels) > 1:
+            raise ModalyzeError(f"column '{self.columns[0]}': sequences have different channel counts {sorted(channels)}")
+        steps = np.concatenate(sequences) if sequences else np.zeros((0, 1))
+        self.channels_ = int(steps.shape[1]) if sequences else 1
+        self.mean_ = np.nan_to_num(np.nanmean(steps, axis=0)).tolist() if len(steps) else [0.0] * self.channels_
+        std = np.nan_to_num(np.nanstd(steps, axis=0)) if len(steps) else np.ones(self.channels_)
+        self.std_ = np.where(std > 1e-8, std, 1.0).tolist()
+        return self
+
+    @property
+    def spec_info(self) -> dict[str, Any]:
+        return {"channels": self.channels_}
+
+    def _sequences(self, frame: pd.DataFrame) -> list[np.ndarray | None]:
+        """Per row a float array [T, C] (NaN = empty step), or None when the row has no steps."""
+        if len(self.columns) > 1:
+            values = _numeric(frame, self.columns)  # [N, T]
+            out = []
+            for row in values:
+                filled = np.flatnonzero(~np.isnan(row))
+                out.append(row[: filled[-1] + 1, None] if len(filled) else None)
+            return out
+        column = self.columns[0]
+        return [_parse_sequence(v, frame.index[i], column) for i, v in enumerate(frame[column].tolist())]
+
+    def transform(self, frame: pd.DataFrame) -> Features:
+        sequences = self._sequences(frame)
+        length = max([len(s) for s in sequences if s is not None] or [1])
+        values = np.zeros((len(frame), length, self.channels_), dtype=np.float32)
+        steps = np.zeros((len(frame), length), dtype=bool)
+        for i, seq in enumerate(sequences):
+            if seq is None:
+                continue
+            if seq.shape[1] != self.channels_:
+                raise ModalyzeError(f"row {frame.index[i]}, column '{self.columns[0]}': a sequence with "
+                                    f"{seq.shape[1]} channels (the training rows have {self.channels_})")
+            filled = ~np.isnan(seq).any(axis=1)
+            values[i, : len(seq)] = np.where(filled[:, None], (seq - self.mean_) / self.std_, 0.0)
+            steps[i, : len(seq)] = filled
+        return Features({"values": torch.from_numpy(values), "steps": torch.from_numpy(steps)},
+                        torch.from_numpy(steps.any(axis=1)))
+
+
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def _parse_sequence(value: Any, row: Any, column: str) -> np.ndarray | None:
+    """A cell -> float [T, C], or None for an empty cell; a clear error for anything else."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            value = json.loads(text) if text.startswith("[") else [float(v) for v in _SEPARATORS.split(text) if v]
+        except ValueError:
+            raise ModalyzeError(f"row {row}, column '{column}': {value[:40]!r} is not a numeric sequence") from None
+    elif value is None or (np.isscalar(value) and pd.isna(value)):
+        return None
+    try:
+        seq = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ModalyzeError(f"row {row}, column '{column}': not a numeric sequence") from None
+    if seq.ndim == 0 or seq.ndim > 2:
+        raise ModalyzeError(f"row {row}, column '{column}': a sequence must be 1-D (steps) or 2-D (steps × channels)")
+    seq = seq.reshape(len(seq), -1)
+    return seq if len(seq) and not np.isnan(seq).all() else None
 
 
 def _is_numeric_column(values: pd.Series, mostly: float = 0.9) -> bool:
