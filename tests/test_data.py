@@ -158,3 +158,40 @@ def test_synthetic_timeseries_variant():
     assert spec.name == "synthetic-synergy-timeseries"
     assert {m.kind for m in spec.modalities.values()} == {"timeseries"}
     assert len(table.frame["a"].iloc[0]) == 16
+
+
+def test_audio_files_resampled_to_log_mel_and_bad_files_named(tmp_path):
+    import soundfile
+
+    from modalyze.errors import ModalyzeError
+
+    t = np.arange(16000) / 16000
+    soundfile.write(str(tmp_path / "a.flac"), 0.5 * np.sin(2 * np.pi * 440 * t), 16000)  # 1 s at 16 kHz
+    soundfile.write(str(tmp_path / "b.wav"), 0.5 * np.sin(2 * np.pi * 880 * np.arange(4000) / 8000), 8000)  # 0.5 s, 8 kHz
+    (tmp_path / "c.wav").write_text("not audio")
+    frame = pd.DataFrame({"clip": ["a.flac", "b.wav", ""]})
+    f = create_featurizer("audio", ["clip"], base_dir=tmp_path, sample_rate=8000, n_fft=256, hop=128).fit(frame)
+    feats = f.transform(frame)
+    assert feats.tensors["mel"].shape == (3, 40, 8000 // 128 + 1), "resampled to 8 kHz, padded to the longest clip"
+    assert feats.tensors["frames"].sum(1).tolist() == [63, 32, 0] and feats.present.tolist() == [True, True, False]
+    mel = feats.tensors["mel"]
+    assert mel[0, :, :60].mean(1).argmax() < mel[1, :, :30].mean(1).argmax(), "440 Hz sits in a lower mel band than 880 Hz"
+    with pytest.raises(ModalyzeError, match=r"c.wav: row 0, column 'clip': audio file is not a readable audio file"):
+        f.transform(pd.DataFrame({"clip": ["c.wav"]}))
+    with pytest.raises(ModalyzeError, match=r"none.wav: row 0, column 'clip': audio file does not exist"):
+        f.transform(pd.DataFrame({"clip": ["none.wav"]}))
+    lenient = Featurizer.from_state(f.state(), tmp_path, unreadable="missing")
+    assert lenient.transform(pd.DataFrame({"clip": ["c.wav", "b.wav"]})).present.tolist() == [False, True]
+
+
+def test_av_digits_writes_real_files(tmp_path, monkeypatch):
+    import soundfile
+
+    monkeypatch.setenv("MODALYZE_CACHE", str(tmp_path))
+    spec, table = load_dataset("av-digits")
+    row = table.frame.iloc[0]
+    info = soundfile.info(row["audio"])
+    assert info.samplerate == 8000 and info.frames == 3200 and info.format == "WAV"
+    assert {m.kind for m in spec.modalities.values()} == {"image", "audio"} and len(table.frame) == 1797
+    again = load_dataset("av-digits")[1].frame
+    assert again["audio"].tolist() == table.frame["audio"].tolist(), "a seed gives the same files"

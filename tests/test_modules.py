@@ -33,8 +33,18 @@ def _encoder_inputs(kind: str, tmp_path) -> tuple[dict, dict[str, torch.Tensor]]
             Image.new("RGB", (20, 12), (60 * i, 100, 200)).save(tmp_path / f"{i}.png")
             paths.append(f"{i}.png")
         frame, columns = pd.DataFrame({"p": paths}), ["p"]
-    featurizer = create_featurizer(kind, columns, base_dir=tmp_path, size=16).fit(frame) if kind == "image" else \
-        create_featurizer(kind, columns).fit(frame)
+    options: dict = {}
+    if kind == "image":
+        options = {"base_dir": tmp_path, "size": 16}
+    if kind == "audio":
+        import numpy as np
+        import soundfile
+
+        for i, seconds in enumerate((0.5, 0.2, 0.05, 0.3)):
+            soundfile.write(str(tmp_path / f"{i}.wav"), np.sin(np.arange(int(8000 * seconds)) * (0.1 + i)), 8000)
+        frame, columns = pd.DataFrame({"a": [f"{i}.wav" for i in range(4)]}), ["a"]
+        options = {"base_dir": tmp_path, "sample_rate": 8000, "n_fft": 256, "hop": 128}
+    featurizer = create_featurizer(kind, columns, **options).fit(frame)
     feats = featurizer.transform(frame)
     return featurizer.spec_info, feats.take(torch.arange(4))
 

@@ -35,6 +35,13 @@ def test_synthetic_synergy_needs_both_modalities(form):
     assert acc["inter"] >= 0.90
 
 
+def test_av_digits_each_modality_is_imperfect_and_together_they_are_not():
+    acc = _test_accuracies("av-digits", ["intra:image", "intra:audio", "inter", "i2m2"])
+    print("av-digits test accuracy:", acc)
+    assert 0.5 <= acc["intra:image"] <= 0.9 and 0.5 <= acc["intra:audio"] <= 0.9
+    assert acc["inter"] >= 0.95 and acc["i2m2"] >= 0.95
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model,low,high", [
     ("i2m2", 0.97, 1.0), ("inter", 0.95, 1.0), ("intra:question", 0.66, 0.678), ("intra:image", 0.0, 0.48)])

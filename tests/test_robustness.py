@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ from modalyze import Classifier
 from modalyze.analysis.robustness import check_levels, subsets, summarize_curves
 from modalyze.data import load_dataset
 from modalyze.data.corruptions import CORRUPTIONS, corrupt, corruptions_for
-from modalyze.data.featurizers import UNK
+from modalyze.data.featurizers import UNK, create_featurizer
 from modalyze.data.prepare import prepare
 from modalyze.errors import ModalyzeError
 from modalyze.spec import KINDS
@@ -35,14 +36,29 @@ def _same(a, b) -> bool:
                                                                   b.take(torch.arange(len(b)))[k]) for k in a.tensors))
 
 
-def _modality_of(kind: str) -> str:
-    return {"image": "image", "text": "note", "tabular": "patient"}[kind]
+def _kind_data(kind: str, tiny, tmp_path):
+    """A fitted featurizer of ``kind`` and rows for it."""
+    if kind in ("image", "text", "tabular"):
+        featurizers, frame = tiny
+        return featurizers[{"image": "image", "text": "note", "tabular": "patient"}[kind]], frame
+    if kind == "audio":
+        import soundfile
+
+        rng = np.random.default_rng(0)
+        for i in range(6):
+            soundfile.write(str(tmp_path / f"{i}.wav"), 0.3 * np.sin(np.arange(2000) * (0.2 + 0.1 * i))
+                            + 0.01 * rng.standard_normal(2000), 8000)
+        frame = pd.DataFrame({"clip": [f"{i}.wav" for i in range(6)]})
+        return create_featurizer("audio", ["clip"], base_dir=tmp_path, sample_rate=8000, n_fft=256, hop=128) \
+            .fit(frame), frame
+    spec, table = load_dataset("synthetic-redundant", rows=300, form="timeseries" if kind == "timeseries" else "vector")
+    prepared = prepare(spec, table)
+    return prepared.featurizers["a"], prepared.frames["test"]
 
 
-@pytest.mark.parametrize("name", [n for n in CORRUPTIONS.names() if not n.startswith("vector/")])
-def test_corruption_level_zero_is_identity_and_a_seed_fixes_the_damage(name, tiny):
-    featurizers, frame = tiny
-    featurizer = featurizers[_modality_of(name.split("/")[0])]
+@pytest.mark.parametrize("name", CORRUPTIONS.names())
+def test_corruption_level_zero_is_identity_and_a_seed_fixes_the_damage(name, tiny, tmp_path):
+    featurizer, frame = _kind_data(name.split("/")[0], tiny, tmp_path)
     clean = featurizer.transform(frame)
     assert _same(corrupt(featurizer, frame, name, 0.0, seed=1), clean)
     assert _same(corrupt(featurizer, frame, name, 0.6, seed=1), corrupt(featurizer, frame, name, 0.6, seed=1))
@@ -74,12 +90,17 @@ def test_corruption_extremes_are_as_documented(tiny):
     assert not torch.equal(moved, kept)
 
 
-def test_vector_noise_and_registry_coverage():
-    spec, table = load_dataset("synthetic-redundant", rows=300)
-    prepared = prepare(spec, table)
-    featurizer, frame = prepared.featurizers["a"], prepared.frames["test"]
+def test_vector_timeseries_and_audio_extremes_and_registry_coverage(tiny, tmp_path):
+    featurizer, frame = _kind_data("vector", tiny, tmp_path)
     diff = corrupt(featurizer, frame, "gaussian-noise", 1.0).tensors["x"] - featurizer.transform(frame).tensors["x"]
     assert 0.9 < float(diff.std()) < 1.1, "level 1: noise with each feature's standard deviation"
+    series, series_frame = _kind_data("timeseries", tiny, tmp_path)
+    assert not corrupt(series, series_frame, "dropped-steps", 1.0).present.any(), "no steps left: absent"
+    half = corrupt(series, series_frame, "dropped-steps", 0.5).tensors["steps"].float().mean()
+    assert 0.4 < float(half) < 0.6
+    audio, audio_frame = _kind_data("audio", tiny, tmp_path)
+    clean, noisy = audio.transform(audio_frame).tensors["mel"], corrupt(audio, audio_frame, "additive-noise", 1.0).tensors["mel"]
+    assert noisy.std(2).mean() < clean.std(2).mean(), "noise fills the spectrogram: bands lose their structure"
     assert all(corruptions_for(kind) for kind in KINDS), "every modality kind has corruptions"
     with pytest.raises(ModalyzeError, match="outside"):
         corrupt(featurizer, frame, "gaussian-noise", 1.5)

@@ -14,7 +14,7 @@ import yaml
 
 from modalyze.errors import ModalyzeError
 
-KINDS = ("image", "text", "tabular", "vector", "timeseries")
+KINDS = ("image", "text", "tabular", "vector", "timeseries", "audio")
 _MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout"}
 _TOP_KEYS = {"name", "source", "target", "modalities", "slices", "split", "builtin"}
 
@@ -137,7 +137,7 @@ def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:
         columns = [str(c) for c in raw["columns"]]
     else:
         raise ModalyzeError(f"{where}: needs 'column: NAME' or a non-empty 'columns: [...]'")
-    if raw["kind"] in ("image", "text") and len(columns) != 1:
+    if raw["kind"] in ("image", "text", "audio") and len(columns) != 1:
         raise ModalyzeError(f"{where}: kind {raw['kind']} reads exactly one column")
     encoder = raw.get("encoder") or {}
     if not isinstance(encoder, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from modalyze.data import audio  # noqa: F401  (registers the audio featurizer)
 from modalyze.data.builtin import is_builtin, list_datasets, load_builtin
 from modalyze.data.table import Table, load_table
 from modalyze.errors import ModalyzeError

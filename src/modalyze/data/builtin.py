@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -171,3 +173,54 @@ def _waves(dims: int, steps: int) -> np.ndarray:
 for _name, (_summary, _, _) in _STRUCTURES.items():
     register_dataset(f"synthetic-{_name}", f"synthetic, known ground truth: {_summary}; "
                      "options rows, dims, noise, form=vector|timeseries, steps")(lambda seed=0, _s=_name, **kw: synthetic(_s, seed=seed, **kw))
+
+
+# --- av-digits --------------------------------------------------------------------------------------
+# scikit-learn's digit images paired with synthesised audio clips written as real files. Digit d sounds
+# as a tone at PAIR_TONES[d // 2] Hz for the whole clip; odd digits add a quieter PARITY_TONE. Both
+# files carry noise: the image alone confuses similar-looking digits, the audio alone hears the pair
+# of d but often misses the parity tone, and together they resolve each other's confusions.
+
+PAIR_TONES = (300.0, 500.0, 700.0, 900.0, 1100.0)
+PARITY_TONE = 2200.0
+
+
+@register_dataset("av-digits", "scikit-learn's digits as noisy 32x32 images + synthesised tone clips written "
+                  "as wav files -> digit; options image_noise, audio_noise, parity_level, sample_rate")
+def _av_digits(seed: int = 0, image_noise: float = 0.2, audio_noise: float = 1.0, parity_level: float = 0.18,
+               sample_rate: int = 8000, seconds: float = 0.4) -> tuple[Spec, pd.DataFrame]:
+    import soundfile
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    params = dict(seed=seed, image_noise=image_noise, audio_noise=audio_noise, parity_level=parity_level,
+                  sample_rate=sample_rate, seconds=seconds)
+    root = cache_dir() / ("av-digits-" + "-".join(f"{k}{v}" for k, v in params.items()))
+    done = root / "complete"
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sample_rate * seconds)) / sample_rate
+    rows = []
+    for i, (pixels, digit) in enumerate(zip(bunch.images, bunch.target)):
+        image_path, audio_path = root / f"{i:04d}.png", root / f"{i:04d}.wav"
+        noisy = pixels / 16.0 + image_noise * rng.standard_normal(pixels.shape)  # [8, 8]
+        tone = np.sin(2 * np.pi * PAIR_TONES[digit // 2] * t + rng.uniform(0, 2 * np.pi))
+        if digit % 2:
+            tone = tone + parity_level * np.sin(2 * np.pi * PARITY_TONE * t + rng.uniform(0, 2 * np.pi))
+        clip = 0.3 * (tone + audio_noise * rng.standard_normal(len(t)))
+        if not done.exists():  # the draws above always run, so a seed gives the same files
+            root.mkdir(parents=True, exist_ok=True)
+            gray = (np.clip(noisy, 0, 1) * 255).astype(np.uint8)
+            Image.fromarray(gray).resize((32, 32), Image.NEAREST).convert("RGB").save(image_path)
+            soundfile.write(str(audio_path), np.clip(clip, -1, 1).astype(np.float32), sample_rate, subtype="PCM_16")
+        rows.append({"image": str(image_path), "audio": str(audio_path), "digit": int(digit)})
+    done.touch()
+    spec = Spec(name="av-digits", target="digit", split=SplitSpec(val=0.15, test=0.2, seed=seed), modalities={
+        "image": ModalitySpec("image", ["image"], options={"size": 32}),
+        "audio": ModalitySpec("audio", ["audio"], options={"sample_rate": sample_rate, "n_fft": 256, "hop": 128})})
+    return spec, pd.DataFrame(rows)
+
+
+def cache_dir() -> Path:
+    """Where built-in datasets write generated files: $MODALYZE_CACHE, else ~/.cache/modalyze."""
+    return Path(os.environ.get("MODALYZE_CACHE") or Path.home() / ".cache" / "modalyze")

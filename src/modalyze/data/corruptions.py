@@ -171,3 +171,13 @@ def _timeseries_drop(featurizer: Featurizer, frame: pd.DataFrame, level: float, 
     steps = feats.tensors["steps"] & torch.from_numpy(rng.random(tuple(feats.tensors["steps"].shape)) >= level)
     values = feats.tensors["values"] * steps.unsqueeze(-1)  # [N, T, C], dropped steps read as padding
     return Features({"values": values, "steps": steps}, steps.any(1), feats.index)
+
+
+# --- audio: waveform samples, before the spectrogram ---
+
+@register_corruption("audio", "additive-noise", "white noise at 4 × the clip's RMS (about −12 dB SNR)")
+def _audio_noise(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    def perturb(samples: np.ndarray) -> np.ndarray:
+        rms = float(np.sqrt(np.mean(samples ** 2))) if len(samples) else 0.0
+        return (samples + rng.normal(0.0, 4 * level * rms, samples.shape)).astype(np.float32)
+    return featurizer.transform(frame, perturb=perturb)
