@@ -196,6 +196,9 @@ def analyze(
     min_slice_rows: Annotated[int, typer.Option(help="Slice values with fewer test rows are not reported.")] = 50,
     modality_dropout: Annotated[float, typer.Option(
         help="Modality dropout of the i2m2 fine-tuning (the intra and inter experts train without it).")] = 0.2,
+    groupings: Annotated[Optional[Path], typer.Option(
+        help="A YAML file of alternative groupings of the columns into modalities: studies each (and the "
+             "spec's own) and compares them.")] = None,
     accelerator: AcceleratorOpt = "cpu",
     devices: DevicesOpt = "1",
     unreadable: UnreadableOpt = "error",
@@ -203,14 +206,24 @@ def analyze(
     progress: ProgressOpt = True,
 ) -> None:
     """Measure each modality's contribution alone and together: profile.json, report.html, a verdict."""
-    from modalyze.workflows import analyze_to_dir
+    from modalyze.workflows import analyze_groupings_to_dir, analyze_to_dir
 
     out = out or Path("reports") / Path(data).stem
-    profile = analyze_to_dir(data, out, budget=budget, seed=seed, fusion=fusion, dim=dim,
-                             min_slice_rows=min_slice_rows, modality_dropout=modality_dropout, accelerator=accelerator,
-                             devices=_devices(devices), unreadable=unreadable,
-                             progress=progress, dataset_options=_options(option),
-                             log=lambda line: console.print(line, markup=False, emoji=False, highlight=False))
+    options = dict(budget=budget, seed=seed, fusion=fusion, dim=dim, min_slice_rows=min_slice_rows,
+                   modality_dropout=modality_dropout, accelerator=accelerator, devices=_devices(devices),
+                   unreadable=unreadable, progress=progress, dataset_options=_options(option),
+                   log=lambda line: console.print(line, markup=False, emoji=False, highlight=False))
+    if groupings is not None:
+        from modalyze.analysis.profile import Profile
+
+        result = analyze_groupings_to_dir(data, groupings, out, **options)
+        for name, profile in result["profiles"].items():
+            console.print(f"\n[bold]grouping {name}[/bold]: verdict [bold]{profile['verdict']}[/bold]")
+            console.print(_profile_table(Profile(**profile)))
+        console.print(f"\nrecommended grouping: [bold]{result['recommended']}[/bold]\n{result['reason']}")
+        console.print(f"wrote {out / 'groupings.json'}, {out / 'groupings.html'} and one report per grouping")
+        return
+    profile = analyze_to_dir(data, out, **options)
     console.print(_profile_table(profile))
     for column, values in profile.slices.items():
         for value, s in values.items():

@@ -15,7 +15,8 @@ import yaml
 from modalyze.errors import ModalyzeError
 
 KINDS = ("image", "text", "tabular", "vector", "timeseries", "audio")
-_MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout"}
+_MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout", "view"}
+CHANNELS = ("r", "g", "b")
 _TOP_KEYS = {"name", "source", "target", "modalities", "slices", "split", "builtin"}
 
 
@@ -90,7 +91,7 @@ def _parse(raw: Any, origin: str, base_dir: str | None) -> Spec:
         raise ModalyzeError(f"{origin}: missing required key 'source'")
     if not isinstance(raw["modalities"], dict) or not raw["modalities"]:
         raise ModalyzeError(f"{origin}: 'modalities' names no modality; declare at least one")
-    modalities = {str(n): _parse_modality(str(n), m, origin) for n, m in raw["modalities"].items()}
+    modalities = parse_modalities(raw["modalities"], origin)
     split = raw.get("split") or {}
     if not isinstance(split, dict) or set(split) - {"val", "test", "seed", "column"}:
         raise ModalyzeError(f"{origin}: 'split' must be {{val, test, seed}} or {{column: NAME}}")
@@ -116,6 +117,40 @@ def _parse(raw: Any, origin: str, base_dir: str | None) -> Spec:
         base_dir=base_dir or str(raw.get("base_dir", ".")),
         builtin=raw.get("builtin"),
     )
+
+
+def parse_modalities(raw: dict[str, Any], origin: str) -> dict[str, ModalitySpec]:
+    """A ``modalities:`` mapping -> validated specs, each declared view expanded into its modalities."""
+    out: dict[str, ModalitySpec] = {}
+    for name, entry in raw.items():
+        for part, spec in _expand_view(str(name), entry, origin).items():
+            if part in out:
+                raise ModalyzeError(f"{origin}: modality '{part}' is declared twice")
+            out[part] = spec
+    return out
+
+
+def _expand_view(name: str, raw: Any, origin: str) -> dict[str, ModalitySpec]:
+    """``view: channels`` -> modalities <name>_r/_g/_b; ``view: {patches: n}`` -> <name>_p<row><col> (n × n).
+
+    Each part reads the same column; the image featurizer extracts its part (option ``view``).
+    """
+    view = raw.get("view") if isinstance(raw, dict) else None
+    spec = _parse_modality(name, {k: v for k, v in raw.items() if k != "view"} if isinstance(raw, dict) else raw, origin)
+    if view is None:
+        return {name: spec}
+    where = f"{origin}: modality '{name}'"
+    if spec.kind != "image":
+        raise ModalyzeError(f"{where}: 'view' applies to image modalities, not {spec.kind}")
+    if view == "channels":
+        parts = {f"{name}_{c}": {"channel": i} for i, c in enumerate(CHANNELS)}
+    elif isinstance(view, dict) and set(view) == {"patches"} and isinstance(view["patches"], int) and 2 <= view["patches"] <= 4:
+        n = view["patches"]
+        parts = {f"{name}_p{r}{c}": {"patch": [r, c, n]} for r in range(n) for c in range(n)}
+    else:
+        raise ModalyzeError(f"{where}: 'view' must be 'channels' or {{patches: N}} with N from 2 to 4, not {view!r}")
+    return {part: ModalitySpec(spec.kind, spec.columns, {**spec.options, "view": v}, spec.encoder, spec.dropout)
+            for part, v in parts.items()}
 
 
 def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:

@@ -123,6 +123,21 @@ def analyze_to_dir(data: str | Path, out: str | Path, **options: Any):
     return profile
 
 
+def analyze_groupings_to_dir(data: str | Path, groupings: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
+    """The study for the spec's grouping and each one in ``groupings`` (a YAML file): one profile and
+    report per grouping under ``out/<name>/``, and ``groupings.json`` + ``groupings.html`` side by side."""
+    from modalyze.analysis.groupings import analyze_groupings, load_groupings
+    from modalyze.report.html import write_groupings_report, write_report
+
+    result = analyze_groupings(data, load_groupings(groupings), out, **options)
+    for name, profile in result["profiles"].items():
+        write_json(Path(out) / name / "profile.json", profile)
+        write_report(profile, Path(out) / name)
+    write_json(Path(out) / "groupings.json", result)
+    write_groupings_report(result, out)
+    return result
+
+
 def compare_to_dir(data: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
     """Compare fusion blocks; write ``compare.json``, ``compare.csv`` and ``compare.html`` into ``out``."""
     from modalyze.analysis.compare import compare

@@ -17,9 +17,11 @@ __all__ = ["load_dataset", "list_datasets", "Table"]
 def load_dataset(source: str | Path | Spec, seed: int = 0, **params: Any) -> tuple[Spec, Table]:
     """A built-in name, a spec file, or a :class:`Spec` -> the spec and its validated, split table."""
     if isinstance(source, Spec):
-        if source.builtin:
+        if source.builtin:  # the built-in's rows, read through this spec (it may regroup the columns)
             builtin_params = {k: v for k, v in source.builtin["params"].items() if k != "seed"}
-            return load_dataset(source.builtin["name"], seed=source.builtin["params"].get("seed", seed), **builtin_params)
+            _, frame = load_builtin(source.builtin["name"], seed=source.builtin["params"].get("seed", seed),
+                                    **builtin_params)
+            return source, load_table(source, frame)
         return source, load_table(source)
     text = str(source)
     if is_builtin(text):

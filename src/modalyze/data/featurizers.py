@@ -120,7 +120,20 @@ class ImageFeaturizer(Featurizer):
 
     @property
     def spec_info(self) -> dict[str, Any]:
-        return {"size": self.size, "mean": self.mean_, "std": self.std_}
+        view = self.options.get("view") or {}
+        size = self.size // view["patch"][2] if "patch" in view else self.size
+        return {"size": size, "mean": self.mean_, "std": self.std_}
+
+    def _view(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The declared view of decoded pixels [U, 3, S, S]: one channel (as grey) or one patch of a grid."""
+        view = self.options.get("view") or {}
+        if "channel" in view:
+            return pixels[:, [view["channel"]] * 3]  # [U, 3, S, S]
+        if "patch" in view:
+            row, col, n = view["patch"]
+            step = self.size // n
+            return pixels[:, :, row * step:(row + 1) * step, col * step:(col + 1) * step].contiguous()  # [U, 3, S/n, S/n]
+        return pixels
 
     def transform(self, frame: pd.DataFrame) -> Features:
         column = self.columns[0]
@@ -148,7 +161,7 @@ class ImageFeaturizer(Featurizer):
             index[row] = slot[key]
         pixels = torch.from_numpy(np.stack(images)) if images else torch.zeros(0, 3, self.size, self.size, dtype=torch.uint8)
         pixels = torch.cat([pixels, torch.zeros(1, *pixels.shape[1:], dtype=torch.uint8)])  # slot -1: blank
-        return Features({"pixels": pixels}, torch.from_numpy(~missing), torch.from_numpy(index))
+        return Features({"pixels": self._view(pixels)}, torch.from_numpy(~missing), torch.from_numpy(index))
 
     def _load(self, path: Path, row: Any, column: str) -> np.ndarray | None:
         try:

@@ -37,6 +37,11 @@ def render_compare(result: dict[str, Any]) -> str:
     return _ENV.get_template("compare.html.j2").render(c=result, chart=charts.compare_chart(result))
 
 
+def render_groupings(result: dict[str, Any]) -> str:
+    """HTML text comparing the profiles of alternative groupings."""
+    return _ENV.get_template("groupings.html.j2").render(g=result)
+
+
 def _write(text: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -53,3 +58,7 @@ def write_robustness_report(result: dict[str, Any], directory: str | Path) -> Pa
 
 def write_compare_report(result: dict[str, Any], directory: str | Path) -> Path:
     return _write(render_compare(result), Path(directory) / "compare.html")
+
+
+def write_groupings_report(result: dict[str, Any], directory: str | Path) -> Path:
+    return _write(render_groupings(result), Path(directory) / "groupings.html")
