@@ -15,6 +15,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from modalyze.data import load_dataset
 from modalyze.data.featurizers import Featurizer
 from modalyze.data.prepare import Prepared, encode, prepare
+from modalyze.data.pretrained import PRETRAINED_KEYS
 from modalyze.data.table import Table, load_table
 from modalyze.errors import ModalyzeError
 from modalyze.experts import ModelConfig, build_expert, parse_model_name
@@ -80,7 +81,8 @@ class Classifier:
         self.spec_, self.classes_, self.featurizers_ = spec, prepared.classes, prepared.featurizers
         self.config_ = ModelConfig(
             model=self.model, n_classes=len(prepared.classes), dim=self.dim, fusion=self.fusion,
-            modalities={m: {"kind": s.kind, "info": prepared.featurizers[m].spec_info, "encoder": s.encoder}
+            modalities={m: {"kind": prepared.featurizers[m].kind, "info": prepared.featurizers[m].spec_info,
+                            "encoder": {k: v for k, v in s.encoder.items() if k not in PRETRAINED_KEYS}}
                         for m, s in spec.modalities.items()})
         L.seed_everything(self.seed, verbose=False)  # initial weights depend on the seed alone
         self.expert_ = build_expert(self.config_)

@@ -30,6 +30,11 @@ DropoutHelp = ("Rate at which each modality is hidden per training row, so the m
                "it (a spec's per-modality 'dropout:' overrides it).")
 
 
+def _log(line: str) -> None:
+    """Progress lines from the library, printed as plain text (no markup, no emoji codes like :question:)."""
+    console.print(line, markup=False, emoji=False, highlight=False)
+
+
 def _devices(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
@@ -165,7 +170,7 @@ def robustness(
 
     out = out or run / "robustness"
     result = robustness_to_dir(run, out, _levels(noise_levels), reference, seed, bootstrap,
-                               log=lambda line: console.print(line, markup=False, highlight=False))
+                               log=_log)
     table = RichTable(title=f"{result['model']} on {result['dataset']}: test accuracy with modalities missing")
     table.add_column("present")
     for expert in result["experts"]:
@@ -212,7 +217,7 @@ def analyze(
     options = dict(budget=budget, seed=seed, fusion=fusion, dim=dim, min_slice_rows=min_slice_rows,
                    modality_dropout=modality_dropout, accelerator=accelerator, devices=_devices(devices),
                    unreadable=unreadable, progress=progress, dataset_options=_options(option),
-                   log=lambda line: console.print(line, markup=False, emoji=False, highlight=False))
+                   log=_log)
     if groupings is not None:
         from modalyze.analysis.profile import Profile
 
@@ -255,7 +260,7 @@ def compare(
     result = compare_to_dir(data, out, fusions=chosen, budget=budget, seed=seed, dim=dim, accelerator=accelerator,
                             devices=_devices(devices), unreadable=unreadable, progress=progress,
                             dataset_options=_options(option),
-                            log=lambda line: console.print(line, markup=False, highlight=False))
+                            log=_log)
     table = RichTable(title=f"{result['dataset']}: test {result['metric']} by fusion ({result['n_test']} rows)")
     for col in ("fusion", "model", "score", "95% interval", "params", "train", "ms/row", "train MB"):
         table.add_column(col, justify="left" if col in ("fusion", "model") else "right")

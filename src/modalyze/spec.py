@@ -175,8 +175,12 @@ def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:
     if raw["kind"] in ("image", "text", "audio") and len(columns) != 1:
         raise ModalyzeError(f"{where}: kind {raw['kind']} reads exactly one column")
     encoder = raw.get("encoder") or {}
+    if encoder == "minilm":
+        encoder = {"hf": "minilm", "freeze": True}
     if not isinstance(encoder, dict):
-        raise ModalyzeError(f"{where}: 'encoder' must be a mapping of encoder options")
+        raise ModalyzeError(f"{where}: 'encoder' must be a mapping of encoder options, or 'minilm'")
+    if "hf" in encoder and raw["kind"] not in ("text", "image", "audio"):
+        raise ModalyzeError(f"{where}: pretrained encoders ('hf') exist for text, image and audio, not {raw['kind']}")
     dropout = raw.get("dropout")
     if dropout is not None and (isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1):
         raise ModalyzeError(f"{where}: 'dropout' must be a rate in [0, 1), not {dropout!r}")

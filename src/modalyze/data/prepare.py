@@ -13,7 +13,8 @@ from modalyze.data.batching import EncodedDataset
 from modalyze.data.featurizers import Featurizer, create_featurizer
 from modalyze.data.table import SPLITS, Table
 from modalyze.errors import ModalyzeError
-from modalyze.spec import Spec
+from modalyze.data.pretrained import PRETRAINED_KEYS
+from modalyze.spec import ModalitySpec, Spec
 
 
 @dataclass
@@ -30,11 +31,17 @@ def fit_featurizers(spec: Spec, table: Table, unreadable: str = "error") -> dict
     train = table.part("train")
     if len(train) == 0:
         raise ModalyzeError(f"{spec.name}: the train split has no rows")
-    return {
-        name: create_featurizer(m.kind, table.columns[name], base_dir=table.base_dir,
-                                unreadable=unreadable, **m.options).fit(train)
-        for name, m in spec.modalities.items()
-    }
+    return {name: _featurizer(m, table.columns[name], table.base_dir, unreadable).fit(train)
+            for name, m in spec.modalities.items()}
+
+
+def _featurizer(m: ModalitySpec, columns: list[str], base_dir: str, unreadable: str) -> Featurizer:
+    """The kind's featurizer, or the pretrained one when the modality names a pretrained encoder."""
+    if "hf" in m.encoder:
+        options = {k: m.encoder[k] for k in PRETRAINED_KEYS if k in m.encoder}
+        return create_featurizer("pretrained", columns, base_dir=base_dir, unreadable=unreadable,
+                                 source_kind=m.kind, **options)
+    return create_featurizer(m.kind, columns, base_dir=base_dir, unreadable=unreadable, **m.options)
 
 
 def encode(featurizers: dict[str, Featurizer], frame: pd.DataFrame, classes: list[Any] | None = None,
