@@ -1,0 +1,113 @@
+"""Contrastive losses over L2-normalised embeddings of paired rows (row i of every modality is one
+example): CLIP's symmetric InfoNCE, SigLIP's pairwise sigmoid loss, Symile's multilinear InfoNCE for
+three or more modalities, and anchor / pairwise sums of InfoNCE (ImageBind-style).
+
+Temperatures are learnable parameters of :class:`ContrastiveLoss`: CLIP starts at τ = 0.07 with the
+logit scale 1/τ clamped at 100; SigLIP starts at scale 10 and bias −10.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modalyze.errors import ModalyzeError
+from modalyze.registry import Registry
+
+MAX_LOGIT_SCALE = 100.0
+Embeddings = dict[str, torch.Tensor]  # modality -> [B, D], L2-normalised
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE: cross-entropy of a→b and b→a over the batch, the diagonal being the match."""
+    logits = scale * a @ b.T  # [B, B]
+    target = torch.arange(len(a), device=a.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def sigmoid_pairs(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """SigLIP: every pair (i, j) is a binary problem, positive on the diagonal; summed over j, mean over i."""
+    logits = scale * a @ b.T + bias  # [B, B]
+    signs = 2 * torch.eye(len(a), device=a.device) - 1  # +1 on the diagonal, −1 elsewhere
+    return -F.logsigmoid(signs * logits).sum(1).mean()
+
+
+def symile(xs: list[torch.Tensor], scale: torch.Tensor) -> torch.Tensor:
+    """Symile: for each modality as the target, logits[i, j] = scale · MIP(x_target[j], others[i]) where
+    MIP is the multilinear inner product Σ_d Π_m x_m[d]; cross-entropy over j, averaged over targets."""
+    losses = []
+    target = torch.arange(len(xs[0]), device=xs[0].device)
+    for k in range(len(xs)):
+        others = torch.stack([x for m, x in enumerate(xs) if m != k]).prod(0)  # [B, D]: elementwise product
+        logits = scale * others @ xs[k].T  # [B, B]
+        losses.append(F.cross_entropy(logits, target))
+    return torch.stack(losses).mean()
+
+
+LossFn = Callable[["ContrastiveLoss", Embeddings], torch.Tensor]
+LOSSES: Registry[LossFn] = Registry("contrastive loss")
+
+
+class ContrastiveLoss(nn.Module):
+    """A registered contrastive loss with its learnable temperature (and SigLIP's bias)."""
+
+    def __init__(self, name: str, modalities: list[str], anchor: str | None = None):
+        super().__init__()
+        self.fn = LOSSES.get(name)
+        self.name, self.modalities, self.anchor = name, list(modalities), anchor
+        if name == "symile" and len(modalities) < 3:
+            raise ModalyzeError(f"loss symile needs 3 or more modalities (found {len(modalities)}); use clip or siglip")
+        if name == "anchor" and anchor not in modalities:
+            raise ModalyzeError(f"loss anchor: option anchor={anchor!r} must name a modality ({', '.join(modalities)})")
+        if name in ("clip", "siglip") and len(modalities) != 2:
+            raise ModalyzeError(f"loss {name} aligns exactly 2 modalities (found {len(modalities)}); "
+                                "use anchor, pairwise or symile")
+        init = math.log(10.0) if name == "siglip" else math.log(1 / 0.07)
+        self.log_scale = nn.Parameter(torch.tensor(init))
+        self.bias = nn.Parameter(torch.tensor(-10.0)) if name == "siglip" else None
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """exp(log_scale); for the InfoNCE family clamped at 100 (CLIP's guard against collapse)."""
+        scale = self.log_scale.exp()
+        return scale if self.name == "siglip" else scale.clamp(max=MAX_LOGIT_SCALE)
+
+    def forward(self, embeddings: Embeddings) -> torch.Tensor:
+        return self.fn(self, embeddings)
+
+
+def _register(name: str) -> Callable[[LossFn], LossFn]:
+    return LOSSES.register(name)
+
+
+@_register("clip")
+def _clip(loss: ContrastiveLoss, z: Embeddings) -> torch.Tensor:
+    a, b = (z[m] for m in loss.modalities)
+    return info_nce(a, b, loss.scale)
+
+
+@_register("siglip")
+def _siglip(loss: ContrastiveLoss, z: Embeddings) -> torch.Tensor:
+    a, b = (z[m] for m in loss.modalities)
+    return sigmoid_pairs(a, b, loss.scale, loss.bias)
+
+
+@_register("symile")
+def _symile(loss: ContrastiveLoss, z: Embeddings) -> torch.Tensor:
+    return symile([z[m] for m in loss.modalities], loss.scale)
+
+
+@_register("anchor")
+def _anchor(loss: ContrastiveLoss, z: Embeddings) -> torch.Tensor:
+    others = [m for m in loss.modalities if m != loss.anchor]
+    return torch.stack([info_nce(z[loss.anchor], z[m], loss.scale) for m in others]).mean()
+
+
+@_register("pairwise")
+def _pairwise(loss: ContrastiveLoss, z: Embeddings) -> torch.Tensor:
+    return torch.stack([info_nce(z[a], z[b], loss.scale) for a, b in combinations(loss.modalities, 2)]).sum()
