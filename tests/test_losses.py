@@ -24,8 +24,8 @@ def _log_softmax_row(row: np.ndarray, i: int) -> float:
 def test_clip_is_symmetric_info_nce_with_learnable_temperature():
     a, b = _normalised(5, 4, seed=1), _normalised(5, 4, seed=2)
     loss = ContrastiveLoss("clip", ["image", "text"]).double()
-    assert math.isclose(float(loss.scale), 1 / 0.07, rel_tol=1e-6), "temperature starts at 0.07"
-    s = float(loss.scale)  # 1/0.07 as stored in the parameter's precision
+    assert math.isclose(float(loss.scale.detach()), 1 / 0.07, rel_tol=1e-6), "temperature starts at 0.07"
+    s = float(loss.scale.detach())  # 1/0.07 as stored in the parameter's precision
     sim = (a @ b.T).numpy()
     direct = -np.mean([_log_softmax_row(s * sim[i], i) for i in range(5)]) / 2 \
         - np.mean([_log_softmax_row(s * sim[:, j], j) for j in range(5)]) / 2
@@ -40,7 +40,7 @@ def test_clip_logit_scale_is_clamped_at_100():
     loss = ContrastiveLoss("clip", ["x", "y"]).double()
     with torch.no_grad():
         loss.log_scale.fill_(math.log(1000.0))
-    assert float(loss.scale) == 100.0
+    assert float(loss.scale.detach()) == 100.0
     at_100 = ContrastiveLoss("clip", ["x", "y"]).double()
     with torch.no_grad():
         at_100.log_scale.fill_(math.log(100.0))
@@ -50,13 +50,13 @@ def test_clip_logit_scale_is_clamped_at_100():
 def test_siglip_is_the_pairwise_sigmoid_loss_with_scale_and_bias():
     a, b = _normalised(4, 3, seed=5), _normalised(4, 3, seed=6)
     loss = ContrastiveLoss("siglip", ["image", "text"]).double()
-    assert math.isclose(float(loss.scale), 10.0, rel_tol=1e-6) and float(loss.bias) == -10.0
+    assert math.isclose(float(loss.scale.detach()), 10.0, rel_tol=1e-6) and float(loss.bias.detach()) == -10.0
     sim = (a @ b.T).numpy()
     direct = 0.0
     for i in range(4):
         for j in range(4):
             z = 1.0 if i == j else -1.0
-            direct -= math.log(1 / (1 + math.exp(-z * (float(loss.scale) * sim[i, j] - 10.0))))
+            direct -= math.log(1 / (1 + math.exp(-z * (float(loss.scale.detach()) * sim[i, j] - 10.0))))
     assert math.isclose(float(loss({"image": a, "text": b})), direct / 4, rel_tol=1e-9)
     value = loss({"image": a, "text": b})
     value.backward()
@@ -66,7 +66,7 @@ def test_siglip_is_the_pairwise_sigmoid_loss_with_scale_and_bias():
 def test_symile_uses_the_multilinear_inner_product_averaged_over_targets():
     xs = [_normalised(4, 3, seed=s) for s in (7, 8, 9)]
     loss = ContrastiveLoss("symile", ["a", "b", "c"]).double()
-    s = float(loss.scale)
+    s = float(loss.scale.detach())
     direct = 0.0
     for k in range(3):
         others = [x.numpy() for m, x in enumerate(xs) if m != k]

@@ -23,6 +23,9 @@ KIND_COLUMNS = {"text": ["text"], "tabular": ["num", "cat"], "vector": ["v0", "v
 
 def _encoder_inputs(kind: str, tmp_path) -> tuple[dict, dict[str, torch.Tensor]]:
     """A fitted featurizer's info and a 4-row batch for any registered kind."""
+    if kind == "pretrained":  # the frozen path (features from the cache); test_pretrained runs real towers
+        torch.manual_seed(0)
+        return {"hidden": 12, "freeze": True, "hf": "", "source_kind": "text"}, {"x": torch.randn(4, 12)}
     frame = ROWS
     columns = KIND_COLUMNS.get(kind)
     if kind == "image":

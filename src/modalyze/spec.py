@@ -63,19 +63,24 @@ class Spec:
         return _parse(raw, origin, base_dir=None)
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read a YAML spec file; relative paths in it resolve against the file's directory."""
+def read_yaml(path: str | Path, what: str = "spec") -> Any:
+    """Parse a YAML file safely; a missing file or malformed YAML is a one-line error with the line."""
     path = Path(path)
     if not path.exists():
-        raise ModalyzeError(f"{path}: spec file does not exist")
+        raise ModalyzeError(f"{path}: {what} file does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ModalyzeError(f"{path}: malformed YAML{where}: {problem}") from None
-    return _parse(raw, str(path), base_dir=str(path.resolve().parent))
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read a YAML spec file; relative paths in it resolve against the file's directory."""
+    raw = read_yaml(path)
+    return _parse(raw, str(path), base_dir=str(Path(path).resolve().parent))
 
 
 def _parse(raw: Any, origin: str, base_dir: str | None) -> Spec:

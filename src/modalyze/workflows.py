@@ -99,7 +99,8 @@ def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: li
                                 f"not {ref.model} with {ref.fusion} fusion")
         if ref.featurizer_states() != clf.featurizer_states():
             raise ModalyzeError(f"option reference {reference}: trained on another dataset, split or seed than {run}")
-        experts[ref_name := "reference (late fusion)"] = ref.expert_
+        ref_name = "reference (late fusion)"
+        experts[ref_name] = ref.expert_
     prepared = clf.training_data()
     if "test" not in prepared.splits:
         raise ModalyzeError(f"{run}: its dataset has no test rows to measure robustness on")

@@ -18,26 +18,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from modalyze.analysis.profile import Profile
 from modalyze.analysis.study import analyze
 from modalyze.data import load_dataset
 from modalyze.errors import ModalyzeError
-from modalyze.spec import ModalitySpec, parse_modalities
+from modalyze.spec import ModalitySpec, parse_modalities, read_yaml
 
 DECLARED = "declared"
 
 
 def load_groupings(path: str | Path) -> dict[str, dict[str, ModalitySpec]]:
     """Read and validate a groupings YAML file."""
-    path = Path(path)
-    if not path.exists():
-        raise ModalyzeError(f"{path}: groupings file does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ModalyzeError(f"{path}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
+    raw = read_yaml(path, "groupings")
     groupings = raw.get("groupings") if isinstance(raw, dict) else None
     if not isinstance(groupings, dict) or not groupings:
         raise ModalyzeError(f"{path}: expected 'groupings:' mapping names to modalities mappings")
