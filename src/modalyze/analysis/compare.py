@@ -125,7 +125,7 @@ def training_memory_mb(expert: torch.nn.Module, train: EncodedDataset, batch_siz
 
     expert.train()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        ExpertTask(expert)._loss(batch)
+        ExpertTask(expert).compute_loss(batch)
     expert.eval()
     param_bytes = sum(p.numel() * p.element_size() for p in expert.parameters())
     return (4 * param_bytes + sum(saved.values())) / 2**20

@@ -36,7 +36,7 @@ class ExpertTask(L.LightningModule):
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.expert(batch)
 
-    def _loss(self, batch: Batch, aux: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def compute_loss(self, batch: Batch, aux: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean NLL of the expert's output; with ``aux`` (a product of experts) plus the members' NLL."""
         if aux:
             parts = self.expert.expert_log_probs(batch)
@@ -61,12 +61,12 @@ class ExpertTask(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         if self.modality_dropout:
             batch = {**batch, "present": drop_modalities(batch["present"], self.modality_dropout)}
-        loss, _ = self._loss(batch, aux=bool(self.aux_weight) and hasattr(self.expert, "combine"))
+        loss, _ = self.compute_loss(batch, aux=bool(self.aux_weight) and hasattr(self.expert, "combine"))
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["y"]))
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss, log_probs = self._loss(batch)
+        loss, log_probs = self.compute_loss(batch)
         acc = (log_probs.argmax(-1) == batch["y"]).float().mean()
         n = len(batch["y"])
         self.log("val_loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
