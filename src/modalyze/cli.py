@@ -272,6 +272,131 @@ def compare(
     console.print(f"wrote {out / 'compare.json'}, {out / 'compare.csv'} and {out / 'compare.html'}")
 
 
+@app.command()
+def align(
+    data: DataArg,
+    loss: Annotated[str, typer.Option(help="clip, siglip (2 modalities), symile (3+), anchor or pairwise.")] = "clip",
+    anchor: Annotated[Optional[str], typer.Option(help="For --loss anchor: the modality every other is aligned to.")] = None,
+    lock: Annotated[Optional[list[str]], typer.Option(help="Freeze this modality's tower (LiT); repeatable.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/<dataset>-align-<loss>).")] = None,
+    dim: DimOpt = 64,
+    embed_dim: Annotated[int, typer.Option(help="Width of the shared embedding space.")] = 64,
+    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = 60,
+    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Pairs per batch (the negatives of each pair).")] = 256,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    seed: SeedOpt = 0,
+    accelerator: AcceleratorOpt = "cpu",
+    devices: DevicesOpt = "1",
+    unreadable: UnreadableOpt = "error",
+    option: OptionOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Contrastive alignment of the modalities; writes a run with retrieval, modality gap and align.html."""
+    from modalyze.workflows import align_to_dir
+
+    out = out or Path("runs") / f"{Path(data).stem}-align-{loss}"
+    metrics = align_to_dir(data, out, _options(option), loss=loss, anchor=anchor, lock=lock or [], dim=dim,
+                           embed_dim=embed_dim, max_epochs=max_epochs, patience=patience, batch_size=batch_size,
+                           lr=lr, seed=seed, accelerator=accelerator, devices=_devices(devices),
+                           unreadable=unreadable, progress=progress)
+    console.print(_retrieval_table(metrics["retrieval"], f"{loss} on {metrics['dataset']}: test retrieval"))
+    for pair, gap in metrics["gap"].items():
+        console.print(f"modality gap {pair}: centroid distance {gap['centroid_distance']:.3f}, "
+                      f"linear separability {gap['separability']:.3f}", highlight=False)
+    console.print(f"run written to {out} (align.html)")
+
+
+def _retrieval_table(results: dict[str, dict[str, float]], title: str) -> RichTable:
+    table = RichTable(title=title)
+    for col in ("direction", "R@1", "R@5", "R@10", "median rank", "mean rank"):
+        table.add_column(col, justify="left" if col == "direction" else "right")
+    for direction, r in results.items():
+        table.add_row(direction, *(f"{r[k]:.3f}" for k in ("R@1", "R@5", "R@10")), f"{r['median_rank']:.1f}",
+                      f"{r['mean_rank']:.1f}")
+    return table
+
+
+AlignRunArg = Annotated[Path, typer.Argument(help="A run directory written by `modalyze align`.")]
+GapShiftOpt = Annotated[float, typer.Option(
+    help="Also evaluate after moving the embeddings this fraction of the modality gap toward each other.")]
+
+
+@app.command()
+def zeroshot(
+    run: AlignRunArg,
+    column: Annotated[str, typer.Option(help="Test-row column holding the true label.")],
+    labels: Annotated[Optional[Path], typer.Option(help="A text file with one label per line (default: the column's values).")] = None,
+    template: Annotated[Optional[list[str]], typer.Option(help="Prompt with {} for the label; repeatable (averaged).")] = None,
+    modality: Annotated[Optional[str], typer.Option(help="The modality to classify (default: the non-text one).")] = None,
+    text: Annotated[Optional[str], typer.Option(help="The text modality whose tower embeds the prompts.")] = None,
+    gap_shift: GapShiftOpt = 0.0,
+) -> None:
+    """Zero-shot classification of test rows from label names through the text tower: top-1 and top-5."""
+    from modalyze.aligner import Aligner
+    from modalyze.analysis.alignment import zero_shot
+
+    names = None
+    if labels is not None:
+        if not labels.is_file():
+            raise ModalyzeError(f"{labels}: labels file does not exist")
+        names = [line.strip() for line in labels.read_text().splitlines() if line.strip()]
+    aligner = Aligner.load(run)
+    results = [zero_shot(aligner, column, names, template, text, modality)]
+    if gap_shift:
+        results.append(zero_shot(aligner, column, names, template, text, modality, gap_shift=gap_shift))
+    for r in results:
+        top_k = next(k for k in r if k.startswith("top") and k != "top1")
+        shift = f" (gap shift {r['gap_shift']})" if r["gap_shift"] else ""
+        console.print(f"zero-shot {r['column']} from {r['modality']}{shift}: top-1 {r['top1']:.3f}, "
+                      f"{top_k.replace('top', 'top-')} {r[top_k]:.3f} over {len(r['classes'])} classes, {r['n']} rows",
+                      highlight=False)
+
+
+@app.command()
+def retrieve(
+    run: AlignRunArg,
+    query: Annotated[str, typer.Option(help="Query modality, or several joined by commas (e.g. a,b).")],
+    gallery: Annotated[str, typer.Option(help="Gallery modality.")],
+    match: Annotated[Optional[str], typer.Option(
+        help="Column whose equal values make gallery rows true matches (default: identical gallery content).")] = None,
+    gap_shift: GapShiftOpt = 0.0,
+) -> None:
+    """Cross-modal retrieval on the test pairs: Recall@1/5/10, median and mean rank."""
+    from modalyze.aligner import Aligner
+    from modalyze.analysis.alignment import retrieve as retrieve_pairs
+
+    aligner = Aligner.load(run)
+    queries = [q.strip() for q in query.split(",") if q.strip()]
+    results = {f"{'+'.join(queries)}→{gallery}": retrieve_pairs(aligner, queries, gallery, match=match)}
+    if gap_shift:
+        results[f"{'+'.join(queries)}→{gallery} (gap shift {gap_shift})"] = retrieve_pairs(
+            aligner, queries, gallery, gap_shift, match=match)
+    console.print(_retrieval_table(results, f"retrieval on {aligner.spec_.name} (test pairs)"))
+
+
+@app.command()
+def embed(
+    run: AlignRunArg,
+    rows: Annotated[Path, typer.Argument(help="Rows to embed: .csv, .parquet or .jsonl with the spec's columns.")],
+    out: Annotated[Path, typer.Option(help="Where to write the embeddings (.parquet: one list column per modality).")]
+        = Path("embeddings.parquet"),
+) -> None:
+    """Embed new rows with a trained aligner; absent modalities give empty cells."""
+    import pandas as pd
+
+    from modalyze.aligner import Aligner
+    from modalyze.data.table import read_source
+
+    aligner = Aligner.load(run)
+    frame = read_source(rows)
+    z = aligner.embed(aligner.encode(frame, base_dir=rows.resolve().parent))
+    table = pd.DataFrame({m: [None if row[0] != row[0] else row.tolist() for row in v] for m, v in z.items()})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out, index=False)
+    console.print(f"{len(table)} rows × {len(z)} modalities embedded to {out}")
+
+
 def _profile_table(profile: Any) -> RichTable:
     table = RichTable(title=f"{profile.dataset}: test {profile.metric} (chance {profile.chance:.3f})")
     for col in ("expert", "score", "95% interval", "strength"):

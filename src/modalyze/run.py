@@ -78,14 +78,17 @@ def load_weights(module: nn.Module, path: Path) -> None:
         raise ModalyzeError(f"{path}: weights do not match the model ({'missing' if missing else 'unexpected'} '{name}')")
 
 
-def check_run_dir(path: str | Path) -> Path:
+def check_run_dir(path: str | Path, schema: str = RUN_SCHEMA) -> Path:
     """The run directory, or a one-line error saying why it is not one."""
     path = Path(path)
     if not path.is_dir():
         raise ModalyzeError(f"{path}: run directory does not exist")
     config = path / "config.json"
-    if not config.exists() or read_json(config).get("schema") != RUN_SCHEMA:
-        raise ModalyzeError(f"{path}: not a modalyze run directory (no {config.name} with schema {RUN_SCHEMA})")
+    found = read_json(config).get("schema") if config.exists() else None
+    if found != schema:
+        kind = {"modalyze.run/1": "a classifier run (modalyze train)", "modalyze.aligner/1": "an aligner run (modalyze align)"}
+        raise ModalyzeError(f"{path}: not a modalyze run directory of this kind (needs {config.name} with schema "
+                            f"{schema}{'; this is ' + kind[found] if found in kind else ''})")
     if not (path / "weights.safetensors").exists():
         raise ModalyzeError(f"{path}: run directory has no weights.safetensors (was training interrupted?)")
     return path

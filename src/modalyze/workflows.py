@@ -151,3 +151,27 @@ def compare_to_dir(data: str | Path, out: str | Path, **options: Any) -> dict[st
         .drop(columns="ci").to_csv(out / "compare.csv", index=False)
     write_compare_report(result, out)
     return result
+
+
+def align_to_dir(data: str | Path, out: str | Path, dataset_options: dict[str, Any] | None = None,
+                 **params: Any) -> dict[str, Any]:
+    """Train an :class:`~modalyze.aligner.Aligner`, evaluate retrieval in every direction and the
+    modality gap on the test pairs, write the run directory with ``metrics.json`` and ``align.html``."""
+    from modalyze.aligner import Aligner
+    from modalyze.analysis.alignment import gaps, paired_test_embeddings, retrieve
+    from modalyze.report.html import write_align_report
+
+    aligner = Aligner(**params).fit(data, **(dataset_options or {}))
+    names = list(aligner.spec_.modalities)
+    retrieval = {f"{q}→{g}": retrieve(aligner, [q], g) for q in names for g in names if q != g}
+    if len(names) > 2:  # each modality from all the others together
+        retrieval.update({f"{'+'.join(n for n in names if n != g)}→{g}": retrieve(aligner, [n for n in names if n != g], g)
+                          for g in names})
+    z, _ = paired_test_embeddings(aligner)
+    metrics = {"dataset": aligner.spec_.name, "loss": aligner.loss, "modalities": names, "lock": aligner.lock,
+               "n_test_pairs": int(len(next(iter(z.values())))), "retrieval": retrieval, "gap": gaps(aligner),
+               "train_time_s": aligner.history_["train_time_s"], "epochs": len(aligner.history_["epochs"]),
+               "logit_scale": float(aligner.model_.loss.scale.detach())}
+    aligner.save(out, metrics)
+    write_align_report(metrics, aligner.history_, z, out)
+    return metrics

@@ -15,8 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
+
+from modalyze.errors import ModalyzeError
 
 
 def ranks(scores: np.ndarray, query_groups: np.ndarray, gallery_groups: np.ndarray) -> np.ndarray:
@@ -60,3 +63,107 @@ def shift_along_gap(a: np.ndarray, b: np.ndarray, fraction: float) -> tuple[np.n
     a, b = _normalise(a), _normalise(b)
     gap = a.mean(0) - b.mean(0)
     return _normalise(a - fraction * gap / 2), _normalise(b + fraction * gap / 2)
+
+
+# --- evaluating a trained aligner -------------------------------------------------------------------
+
+def _content(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Each row's raw content of a modality, as one string: rows with identical content share a group."""
+    return frame[columns].astype(str).agg("\x1f".join, axis=1).to_numpy()
+
+
+def _shift(z: np.ndarray, gap: np.ndarray, amount: float) -> np.ndarray:
+    return _normalise(z + amount * gap / 2)
+
+
+def paired_test_embeddings(aligner: Any) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Embeddings of the test rows where every modality is present, and those rows."""
+    prepared = aligner.training_data()
+    if "test" not in prepared.splits:
+        raise ModalyzeError(f"{aligner.spec_.name}: no test rows to evaluate on")
+    z = aligner.embed(prepared.splits["test"])
+    complete = ~np.isnan(np.stack(list(z.values()))).any(axis=(0, 2))  # [N]
+    return {m: v[complete] for m, v in z.items()}, prepared.frames["test"][complete]
+
+
+def retrieve(aligner: Any, query: list[str], gallery: str, gap_shift: float = 0.0,
+             match: str | None = None) -> dict[str, float]:
+    """Retrieve ``gallery`` items from ``query`` modalities on the test pairs (see the module docstring).
+
+    True matches share the gallery modality's raw content, or, with ``match``, the value of that
+    column (e.g. a label or an identifier of the underlying item).
+
+    Several query modalities are combined as the loss combines them: the multilinear product of
+    their embeddings for symile, the sum of cosine similarities otherwise.
+    """
+    names = list(aligner.spec_.modalities)
+    for m in [*query, gallery]:
+        if m not in names:
+            raise ModalyzeError(f"option query/gallery: '{m}' is not a modality ({', '.join(names)})")
+    if gallery in query:
+        raise ModalyzeError("option gallery: the gallery modality cannot also be a query modality")
+    z, frame = paired_test_embeddings(aligner)
+    if gap_shift:
+        for q in query:  # move each query modality and the gallery toward each other
+            gap = z[q].mean(0) - z[gallery].mean(0)
+            z = {**z, q: _shift(z[q], -gap, gap_shift), gallery: _shift(z[gallery], gap, gap_shift / len(query))}
+    if len(query) > 1 and aligner.loss == "symile":
+        scores = np.prod([z[q] for q in query], axis=0) @ z[gallery].T
+    else:
+        scores = sum(z[q] @ z[gallery].T for q in query)
+    if match is not None and match not in frame.columns:
+        raise ModalyzeError(f"option match: '{match}' is not a column of the test rows")
+    groups = _content(frame, [match] if match else aligner.featurizers_[gallery].columns)
+    return retrieval_metrics(scores, groups, groups)
+
+
+def gaps(aligner: Any) -> dict[str, dict[str, float]]:
+    """The modality gap of every pair of modalities on the test pairs."""
+    z, _ = paired_test_embeddings(aligner)
+    names = list(z)
+    out = {}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            gap = modality_gap(z[a], z[b])
+            out[f"{a}|{b}"] = {k: v for k, v in gap.items() if k != "gap_vector"}
+    return out
+
+
+def zero_shot(aligner: Any, column: str, labels: list[str] | None = None, templates: list[str] | None = None,
+              text: str | None = None, target: str | None = None, gap_shift: float = 0.0) -> dict[str, Any]:
+    """Classify the ``target`` modality's test rows by the nearest label prompt through the ``text`` tower.
+
+    Truth is ``column`` of the test rows; classes are ``labels`` (default: the column's distinct
+    values); each class embedding is the renormalised mean over ``templates`` ("{}" = the label).
+    """
+    kinds = {m: s.kind for m, s in aligner.spec_.modalities.items()}
+    text = text or next((m for m, k in kinds.items() if k == "text"), None)
+    if text not in kinds or kinds[text] != "text":
+        raise ModalyzeError(f"zero-shot needs a text modality (option text; modalities: {', '.join(kinds)})")
+    target = target or next((m for m in kinds if m != text), None)
+    if target not in kinds or target == text:
+        raise ModalyzeError(f"option modality: name the modality to classify ({', '.join(m for m in kinds if m != text)})")
+    templates = templates or ["{}"]
+    if any("{}" not in t for t in templates):
+        raise ModalyzeError("option template: every template needs a {} where the label goes")
+    z, frame = paired_test_embeddings(aligner)
+    if column not in frame.columns:
+        raise ModalyzeError(f"option column: '{column}' is not a column of the test rows")
+    truth = frame[column].astype(str).to_numpy()
+    classes = list(labels) if labels else sorted(set(truth))
+    unknown = sorted(set(truth) - set(classes))
+    if unknown:
+        raise ModalyzeError(f"column '{column}' has value {unknown[0]!r}, which is not among the labels")
+    prompts = np.stack([aligner.embed_values(text, [t.format(c) for t in templates]).mean(0) for c in classes])
+    prompts = _normalise(prompts)  # [C, E]
+    images = z[target]
+    if gap_shift:
+        gap = z[target].mean(0) - z[text].mean(0)
+        images, prompts = _shift(images, -gap, gap_shift), _shift(prompts, gap, gap_shift)
+    order = np.argsort(-(images @ prompts.T), axis=1)  # [N, C]
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[t] for t in truth])
+    k = min(5, len(classes))
+    return {"top1": float((order[:, 0] == y).mean()), f"top{k}": float((order[:, :k] == y[:, None]).any(1).mean()),
+            "classes": classes, "templates": templates, "n": int(len(y)), "column": column, "modality": target,
+            "gap_shift": gap_shift}

@@ -224,3 +224,82 @@ def _av_digits(seed: int = 0, image_noise: float = 0.2, audio_noise: float = 1.0
 def cache_dir() -> Path:
     """Where built-in datasets write generated files: $MODALYZE_CACHE, else ~/.cache/modalyze."""
     return Path(os.environ.get("MODALYZE_CACHE") or Path.home() / ".cache" / "modalyze")
+
+
+# --- easy-vqa-captions --------------------------------------------------------------------------------
+
+_COLORS = ("black", "blue", "brown", "gray", "green", "red", "teal", "yellow")
+
+
+def _caption_facts(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """The colour and shape of one easy-vqa image, read off its questions and answers.
+
+    "what color is the triangle?" -> blue gives both; a yes/no question names a present value when
+    it is affirmed ("is there a red shape?" -> yes) or its negation is denied ("is there not a red
+    shape?" -> no).
+    """
+    facts: dict[str, str] = {}
+    for question, answer in pairs:
+        words = re.findall(r"[a-z]+", question.lower())
+        named = {"color": [w for w in words if w in _COLORS], "shape": [w for w in words if w in _SHAPES]}
+        if answer in _COLORS or answer in _SHAPES:
+            facts["color" if answer in _COLORS else "shape"] = answer
+            for key, values in named.items():
+                if values and (key == "shape" or answer not in _COLORS):
+                    facts.setdefault(key, values[0])
+        elif (answer == "yes") != ("not" in words or "no" in words):
+            for key, values in named.items():
+                if values:
+                    facts.setdefault(key, values[0])
+    return facts
+
+
+@register_dataset("easy-vqa-captions", "easy-VQA images paired with the caption of their colour and shape "
+                  "(\"a blue triangle\"), derived from the dataset's own questions and answers")
+def _easy_vqa_captions(seed: int = 0, val: float = 0.1) -> tuple[Spec, pd.DataFrame]:
+    import easy_vqa
+
+    rows = []
+    for split, questions, paths in (("train", easy_vqa.get_train_questions, easy_vqa.get_train_image_paths),
+                                    ("test", easy_vqa.get_test_questions, easy_vqa.get_test_image_paths)):
+        texts, answers, image_ids = questions()
+        files = paths()
+        pairs: dict[int, list[tuple[str, str]]] = {}
+        for q, a, i in zip(texts, answers, image_ids):
+            pairs.setdefault(i, []).append((q, a))
+        for i, image_pairs in sorted(pairs.items()):
+            facts = _caption_facts(image_pairs)
+            if len(facts) < 2:  # the questions never name its colour or shape: no caption can be derived
+                continue
+            rows.append({"image": files[i], "caption": f"a {facts['color']} {facts['shape']}",
+                         "color": facts["color"], "shape": facts["shape"], "split": split})
+    frame = pd.DataFrame(rows)
+    train = np.flatnonzero(frame["split"].to_numpy() == "train")
+    _, val_rows = stratified_split(train, frame["shape"].to_numpy()[train], val, seed)
+    frame.loc[val_rows, "split"] = "val"
+    spec = Spec(name="easy-vqa-captions", target="shape", split=SplitSpec(column="split"),
+                modalities={"image": ModalitySpec("image", ["image"]), "caption": ModalitySpec("text", ["caption"])})
+    return spec, frame
+
+
+@register_dataset("synthetic-xor3", "synthetic triples for Symile: bit vectors a and b, c = a XOR b, each "
+                  "pairwise independent of the others; options rows, bits, dims, noise")
+def _synthetic_xor3(seed: int = 0, rows: int = 4000, bits: int = 6, dims: int = 16, noise: float = 0.3
+                    ) -> tuple[Spec, pd.DataFrame]:
+    """Three vector modalities; only the joint of all three carries information (target: c's first bit)."""
+    if dims < bits:
+        raise ModalyzeError(f"option dims={dims}: needs at least bits={bits} dimensions")
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, 2, (rows, bits)), rng.integers(0, 2, (rows, bits))
+    columns: dict[str, np.ndarray] = {}
+    for name, value in (("a", a), ("b", b), ("c", a ^ b)):
+        directions = np.linalg.qr(rng.standard_normal((dims, dims)))[0][:, :bits].T  # [bits, dims]
+        x = (2 * value - 1) @ directions + noise * rng.standard_normal((rows, dims))
+        for j in range(dims):
+            columns[f"{name}_{j}"] = x[:, j]
+        columns[f"{name}_bits"] = ["".join(map(str, r)) for r in value]
+    frame = pd.DataFrame(columns)
+    frame["y"] = (a ^ b)[:, 0]
+    spec = Spec(name="synthetic-xor3", target="y", split=SplitSpec(val=0.15, test=0.25, seed=seed),
+                modalities={m: ModalitySpec("vector", [f"{m}_[0-9]*"]) for m in ("a", "b", "c")})
+    return spec, frame

@@ -139,3 +139,40 @@ def compare_chart(result: dict[str, Any]) -> str:
     ax.set_xlabel(f"test {result['metric']} (bars: 95% interval)")
     ax.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False, ncols=2)
     return _svg(fig)
+
+
+def align_curves(epochs: list[dict[str, float]]) -> str:
+    """Training and validation loss per epoch, and the logit scale (1 / temperature) beside them."""
+    fig, (loss_ax, scale_ax) = plt.subplots(1, 2, figsize=(8, 2.8))
+    x = [e["epoch"] + 1 for e in epochs]
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        loss_ax.plot(x, [e.get(key, float("nan")) for e in epochs], marker="o", markersize=3, label=label)
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("contrastive loss")
+    loss_ax.legend(frameon=False, fontsize=8)
+    scale_ax.plot(x, [e.get("logit_scale", float("nan")) for e in epochs], marker="o", markersize=3,
+                  color=PALETTE["inter"])
+    scale_ax.set_xlabel("epoch")
+    scale_ax.set_ylabel("logit scale (1 / temperature)")
+    return _svg(fig)
+
+
+def projection_chart(embeddings: dict[str, Any], limit: int = 500) -> str:
+    """The first two principal components of the test embeddings, one colour per modality."""
+    import numpy as np
+    from sklearn.decomposition import PCA
+
+    names = list(embeddings)
+    parts = [np.asarray(embeddings[m])[:limit] for m in names]
+    points = PCA(2, random_state=0).fit_transform(np.concatenate(parts))
+    fig, ax = plt.subplots(figsize=(5, 4))
+    start = 0
+    colors = ["#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2", "#E45756"]
+    for i, (name, part) in enumerate(zip(names, parts)):
+        ax.scatter(points[start:start + len(part), 0], points[start:start + len(part), 1], s=6, alpha=0.6,
+                   color=colors[i % len(colors)], label=name)
+        start += len(part)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.legend(frameon=False, fontsize=8, markerscale=2)
+    return _svg(fig)

@@ -42,6 +42,12 @@ def render_groupings(result: dict[str, Any]) -> str:
     return _ENV.get_template("groupings.html.j2").render(g=result)
 
 
+def render_align(metrics: dict[str, Any], history: dict[str, Any], embeddings: dict[str, Any]) -> str:
+    """HTML text for an aligner run: loss and temperature curves, metrics, a 2-D projection."""
+    figures = {"curves": charts.align_curves(history["epochs"]), "projection": charts.projection_chart(embeddings)}
+    return _ENV.get_template("align.html.j2").render(m=metrics, charts=figures)
+
+
 def _write(text: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -62,3 +68,8 @@ def write_compare_report(result: dict[str, Any], directory: str | Path) -> Path:
 
 def write_groupings_report(result: dict[str, Any], directory: str | Path) -> Path:
     return _write(render_groupings(result), Path(directory) / "groupings.html")
+
+
+def write_align_report(metrics: dict[str, Any], history: dict[str, Any], embeddings: dict[str, Any],
+                       directory: str | Path) -> Path:
+    return _write(render_align(metrics, history, embeddings), Path(directory) / "align.html")

@@ -79,6 +79,14 @@ def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, se
     L.seed_everything(settings.seed, workers=True, verbose=False)
     rates = {m: settings.modality_dropout for m in train.features} | (dropout_rates or {})
     task = ExpertTask(expert, settings.lr, settings.weight_decay, only_present, settings.aux_weight, rates)
+    history = fit_task(task, train, val, settings)
+    expert.cpu()
+    return history
+
+
+def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings) -> dict[str, Any]:
+    """Fit any task logging ``val_loss`` with early stopping; the best epoch's weights are restored."""
+    L.seed_everything(settings.seed, workers=True, verbose=False)
     best = BestWeights()
     trainer = L.Trainer(
         max_epochs=settings.max_epochs, min_steps=settings.min_steps, accelerator=settings.accelerator, devices=settings.devices,
@@ -90,7 +98,7 @@ def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, se
     trainer.fit(task, make_loader(train, settings.batch_size, shuffle=True, seed=settings.seed),
                 make_loader(val, 4 * settings.batch_size, shuffle=False))
     seconds = time.perf_counter() - start
-    expert.cpu()
+    task.cpu()
     return {"epochs": best.history, "train_time_s": seconds, "best_val_loss": best.best,
             "samples_per_s": len(train) * len(best.history) / seconds if seconds else 0.0}
 

@@ -1,0 +1,211 @@
+"""Contrastive alignment: one embedding space for several modalities, learned from paired rows.
+
+``Aligner(loss="clip").fit("easy-vqa-captions")`` trains one encoder per modality (the same encoders,
+featurizers and specs as the classifiers, pretrained ones included) with a projection head to a
+shared width and L2-normalised outputs, under a loss from :mod:`modalyze.losses`. ``lock`` freezes a
+tower (LiT). Only rows with every modality present are pairs; the others are left out of training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modalyze.data import load_dataset
+from modalyze.data.batching import Batch, EncodedDataset, make_loader
+from modalyze.data.featurizers import Featurizer
+from modalyze.data.prepare import Prepared, encode, prepare
+from modalyze.data.pretrained import PRETRAINED_KEYS
+from modalyze.encoders import create_encoder
+from modalyze.errors import ModalyzeError
+from modalyze.losses import ContrastiveLoss
+from modalyze.run import check_run_dir, load_weights, read_json, save_weights, versions, write_json
+from modalyze.spec import Spec
+from modalyze.train import TrainSettings
+from modalyze.train.engine import fit_task
+
+ALIGNER_SCHEMA = "modalyze.aligner/1"
+
+
+@dataclass
+class AlignConfig:
+    modalities: dict[str, dict[str, Any]]  # name -> {"kind", "info", "encoder"}, as in ModelConfig
+    loss: str = "clip"
+    anchor: str | None = None
+    lock: list[str] = field(default_factory=list)
+    dim: int = 64  # encoder width
+    embed_dim: int = 64  # shared embedding width
+
+
+class AlignerModel(nn.Module):
+    """Per modality: encoder -> linear projection -> L2 normalisation; plus the loss and its temperature."""
+
+    def __init__(self, cfg: AlignConfig):
+        super().__init__()
+        self.encoders = nn.ModuleDict({m: create_encoder(s["kind"], s["info"], dim=cfg.dim, **s.get("encoder", {}))
+                                       for m, s in cfg.modalities.items()})
+        self.heads = nn.ModuleDict({m: nn.Linear(cfg.dim, cfg.embed_dim) for m in cfg.modalities})
+        self.loss = ContrastiveLoss(cfg.loss, list(cfg.modalities), cfg.anchor)
+        for m in cfg.lock:
+            for p in [*self.encoders[m].parameters(), *self.heads[m].parameters()]:
+                p.requires_grad_(False)
+
+    def embed(self, batch: Batch, modalities: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """Normalised embeddings [B, E] per modality."""
+        return {m: F.normalize(self.heads[m](self.encoders[m](batch["x"][m]).pooled), dim=-1)
+                for m in (modalities or list(self.encoders))}
+
+
+def complete_rows(batch: Batch) -> Batch:
+    """The rows of a batch where every modality is present (the pairs)."""
+    keep = torch.stack(list(batch["present"].values())).all(0)  # [B]
+    return {"x": {m: {k: v[keep] for k, v in x.items()} for m, x in batch["x"].items()},
+            "present": {m: p[keep] for m, p in batch["present"].items()}}
+
+
+class AlignTask(L.LightningModule):
+    def __init__(self, model: AlignerModel, lr: float, weight_decay: float):
+        super().__init__()
+        self.model, self.lr, self.weight_decay = model, lr, weight_decay
+
+    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+        pairs = complete_rows(batch)
+        loss = self.model.loss(self.model.embed(pairs))
+        n = len(next(iter(pairs["present"].values())))
+        self.log(f"{stage}_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=n)
+        if stage == "val":
+            self.log("logit_scale", self.model.loss.scale, on_step=False, on_epoch=True, batch_size=n)
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW([p for p in self.parameters() if p.requires_grad], lr=self.lr,
+                                 weight_decay=self.weight_decay)
+
+
+class Aligner:
+    """Contrastive alignment of a spec's modalities (scikit-learn style: options here, data in ``fit``)."""
+
+    def __init__(self, loss: str = "clip", *, anchor: str | None = None, lock: list[str] | None = None,
+                 dim: int = 64, embed_dim: int = 64, seed: int = 0, max_epochs: int = 60, patience: int = 5,
+                 min_steps: int = 300, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 accelerator: str = "cpu", devices: int | str = 1, progress: bool = True, unreadable: str = "error"):
+        self.loss, self.anchor, self.lock = loss, anchor, list(lock or [])
+        self.dim, self.embed_dim, self.seed = dim, embed_dim, seed
+        self.max_epochs, self.patience, self.min_steps = max_epochs, patience, min_steps
+        self.batch_size, self.lr, self.weight_decay = batch_size, lr, weight_decay
+        self.accelerator, self.devices, self.progress, self.unreadable = accelerator, devices, progress, unreadable
+
+    def settings(self) -> TrainSettings:
+        return TrainSettings(max_epochs=self.max_epochs, patience=self.patience, min_steps=self.min_steps,
+                             batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay, seed=self.seed,
+                             accelerator=self.accelerator, devices=self.devices, progress=self.progress)
+
+    def fit(self, data: str | Path | Spec, **dataset_options: Any) -> Aligner:
+        spec, table = load_dataset(data, seed=self.seed, **dataset_options)
+        return self.fit_prepared(spec, prepare(spec, table, self.unreadable))
+
+    def fit_prepared(self, spec: Spec, prepared: Prepared) -> Aligner:
+        unknown = [m for m in self.lock + ([self.anchor] if self.anchor else []) if m not in spec.modalities]
+        if unknown:
+            raise ModalyzeError(f"option lock/anchor: '{unknown[0]}' is not a modality of {spec.name} "
+                                f"({', '.join(spec.modalities)})")
+        if "val" not in prepared.splits:
+            raise ModalyzeError(f"{spec.name}: the val split has no rows (early stopping needs validation rows)")
+        self.spec_, self.featurizers_, self.classes_ = spec, prepared.featurizers, prepared.classes
+        self.config_ = AlignConfig(
+            modalities={m: {"kind": prepared.featurizers[m].kind, "info": prepared.featurizers[m].spec_info,
+                            "encoder": {k: v for k, v in s.encoder.items() if k not in PRETRAINED_KEYS}}
+                        for m, s in spec.modalities.items()},
+            loss=self.loss, anchor=self.anchor, lock=self.lock, dim=self.dim, embed_dim=self.embed_dim)
+        L.seed_everything(self.seed, verbose=False)
+        self.model_ = AlignerModel(self.config_)
+        task = AlignTask(self.model_, self.lr, self.weight_decay)
+        self.history_ = fit_task(task, prepared.splits["train"], prepared.splits["val"], self.settings())
+        self.model_.eval()
+        self.prepared_ = prepared
+        return self
+
+    # --- embedding --------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def embed(self, data: EncodedDataset, batch_size: int = 512) -> dict[str, np.ndarray]:
+        """Normalised embeddings [N, E] per modality; rows where a modality is absent get NaN there."""
+        self.model_.eval()
+        parts: dict[str, list[torch.Tensor]] = {}
+        for batch in make_loader(data, batch_size, shuffle=False):
+            for m, z in self.model_.embed(batch).items():
+                parts.setdefault(m, []).append(torch.where(batch["present"][m].unsqueeze(-1), z, torch.nan))
+        return {m: torch.cat(v).numpy() for m, v in parts.items()}
+
+    def encode(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> EncodedDataset:
+        featurizers = self.featurizers_ if base_dir is None else {
+            m: Featurizer.from_state(f.state(), base_dir, f.unreadable) for m, f in self.featurizers_.items()}
+        missing = [c for f in featurizers.values() for c in f.columns if c not in frame.columns]
+        if missing:
+            raise ModalyzeError(f"column '{missing[0]}' does not exist in the rows to embed")
+        return encode(featurizers, frame)
+
+    @torch.no_grad()
+    def embed_values(self, modality: str, values: list[Any]) -> np.ndarray:
+        """Embeddings [len(values), E] of raw values of one modality (e.g. label prompts for the text tower)."""
+        featurizer = self.featurizers_[modality]
+        if len(featurizer.columns) != 1:
+            raise ModalyzeError(f"modality '{modality}' reads several columns; embed rows instead")
+        feats = featurizer.transform(pd.DataFrame({featurizer.columns[0]: values}))
+        batch = {"x": {modality: feats.take(torch.arange(len(values)))}}
+        return self.model_.eval().embed(batch, [modality])[modality].numpy()
+
+    def training_data(self) -> Prepared:
+        if getattr(self, "prepared_", None) is None:
+            _, table = load_dataset(self.spec_, seed=self.seed)
+            self.prepared_ = prepare(self.spec_, table, self.unreadable, self.featurizers_, self.classes_)
+        return self.prepared_
+
+    # --- persistence --------------------------------------------------------------------------------
+
+    def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        write_json(path / "featurizers.json", {m: f.state() for m, f in self.featurizers_.items()})
+        save_weights(self.model_, path / "weights.safetensors")
+        write_json(path / "history.json", self.history_)
+        if metrics is not None:
+            write_json(path / "metrics.json", metrics)
+        write_json(path / "config.json", {
+            "schema": ALIGNER_SCHEMA, "model": asdict(self.config_), "spec": self.spec_.to_dict(),
+            "classes": self.classes_, "train": self.settings().to_dict(), "unreadable": self.unreadable,
+            "versions": versions()})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Aligner:
+        path = check_run_dir(path, ALIGNER_SCHEMA)
+        config = read_json(path / "config.json")
+        model = config["model"]
+        train = {k: v for k, v in config["train"].items() if k not in ("aux_weight", "modality_dropout")}
+        obj = cls(loss=model["loss"], anchor=model["anchor"], lock=model["lock"], dim=model["dim"],
+                  embed_dim=model["embed_dim"], unreadable=config["unreadable"], **train)
+        obj.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
+        obj.classes_ = config["classes"]
+        obj.config_ = AlignConfig(**model)
+        obj.featurizers_ = {m: Featurizer.from_state(s, obj.spec_.base_dir, obj.unreadable)
+                            for m, s in read_json(path / "featurizers.json").items()}
+        obj.model_ = AlignerModel(obj.config_)
+        load_weights(obj.model_, path / "weights.safetensors")
+        obj.model_.eval()
+        obj.history_ = read_json(path / "history.json")
+        return obj
