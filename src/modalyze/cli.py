@@ -348,9 +348,11 @@ def zeroshot(
     for r in results:
         top_k = next(k for k in r if k.startswith("top") and k != "top1")
         shift = f" (gap shift {r['gap_shift']})" if r["gap_shift"] else ""
+        gap = r["centroid_distance"]
         console.print(f"zero-shot {r['column']} from {r['modality']}{shift}: top-1 {r['top1']:.3f}, "
-                      f"{top_k.replace('top', 'top-')} {r[top_k]:.3f} over {len(r['classes'])} classes, {r['n']} rows",
-                      highlight=False)
+                      f"{top_k.replace('top', 'top-')} {r[top_k]:.3f} over {len(r['classes'])} classes, {r['n']} rows; "
+                      f"modality gap (centroid distance) {gap['after']:.3f}"
+                      + (f" (was {gap['before']:.3f})" if r["gap_shift"] else ""), highlight=False)
 
 
 @app.command()

@@ -156,14 +156,16 @@ def zero_shot(aligner: Any, column: str, labels: list[str] | None = None, templa
         raise ModalyzeError(f"column '{column}' has value {unknown[0]!r}, which is not among the labels")
     prompts = np.stack([aligner.embed_values(text, [t.format(c) for t in templates]).mean(0) for c in classes])
     prompts = _normalise(prompts)  # [C, E]
-    images = z[target]
+    images, texts = z[target], z[text]
+    gap = images.mean(0) - texts.mean(0)
+    before = float(np.linalg.norm(gap))
     if gap_shift:
-        gap = z[target].mean(0) - z[text].mean(0)
-        images, prompts = _shift(images, -gap, gap_shift), _shift(prompts, gap, gap_shift)
+        images, texts, prompts = _shift(images, -gap, gap_shift), _shift(texts, gap, gap_shift), _shift(prompts, gap, gap_shift)
     order = np.argsort(-(images @ prompts.T), axis=1)  # [N, C]
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[t] for t in truth])
     k = min(5, len(classes))
     return {"top1": float((order[:, 0] == y).mean()), f"top{k}": float((order[:, :k] == y[:, None]).any(1).mean()),
             "classes": classes, "templates": templates, "n": int(len(y)), "column": column, "modality": target,
-            "gap_shift": gap_shift}
+            "gap_shift": gap_shift, "centroid_distance": {"before": before,
+                                                          "after": float(np.linalg.norm(images.mean(0) - texts.mean(0)))}}
