@@ -98,3 +98,30 @@ def test_perfect_alignment_has_lower_loss_than_random():
 def test_bad_loss_settings_are_clear_errors(name, modalities, anchor, message):
     with pytest.raises(ModalyzeError, match=message):
         ContrastiveLoss(name, modalities, anchor=anchor)
+
+
+def test_duplicates_are_positives_not_negatives():
+    """Two rows with the same caption: InfoNCE spreads the target over both, SigLIP labels both +1."""
+    from modalyze.losses.contrastive import info_nce, same_rows, sigmoid_pairs
+
+    a, b = _normalised(3, 4, seed=15), _normalised(3, 4, seed=16)
+    ids = torch.tensor([[5, 6], [5, 6], [7, 8]])  # rows 0 and 1 hold the same caption
+    same = same_rows({"ids": ids})
+    assert same.tolist() == [[True, True, False], [True, True, False], [False, False, True]]
+    s = 10.0
+    logits = s * (a @ b.T).numpy()
+    target = np.array([[0.5, 0.5, 0], [0.5, 0.5, 0], [0, 0, 1]])
+
+    def soft_ce(lg):
+        log_p = lg - np.log(np.exp(lg).sum(1, keepdims=True))
+        return -(target * log_p).sum(1).mean()
+
+    direct = (soft_ce(logits) + soft_ce(logits.T)) / 2
+    assert math.isclose(float(info_nce(a, b, torch.tensor(s, dtype=torch.float64), same)), direct, rel_tol=1e-9)
+    plain = float(info_nce(a, b, torch.tensor(s, dtype=torch.float64)))
+    assert math.isclose(float(info_nce(a, b, torch.tensor(s, dtype=torch.float64), torch.eye(3, dtype=torch.bool))),
+                        plain, rel_tol=1e-12), "without duplicates it is CLIP's loss"
+    signs = 2 * same.double().numpy() - 1
+    sig = -np.log(1 / (1 + np.exp(-signs * (logits - 10.0)))).sum(1).mean()
+    assert math.isclose(float(sigmoid_pairs(a, b, torch.tensor(s, dtype=torch.float64), torch.tensor(-10.0, dtype=torch.float64), same)),
+                        sig, rel_tol=1e-9)

@@ -27,6 +27,7 @@ from modalyze.data.pretrained import PRETRAINED_KEYS
 from modalyze.encoders import create_encoder
 from modalyze.errors import ModalyzeError
 from modalyze.losses import ContrastiveLoss
+from modalyze.losses.contrastive import same_rows
 from modalyze.run import check_run_dir, load_weights, read_json, save_weights, versions, write_json
 from modalyze.spec import Spec
 from modalyze.train import TrainSettings
@@ -78,7 +79,8 @@ class AlignTask(L.LightningModule):
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
         pairs = complete_rows(batch)
-        loss = self.model.loss(self.model.embed(pairs))
+        same = {m: same_rows(x) for m, x in pairs["x"].items()}  # duplicates (e.g. one caption twice) are positives
+        loss = self.model.loss(self.model.embed(pairs), same)
         n = len(next(iter(pairs["present"].values())))
         self.log(f"{stage}_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=n)
         if stage == "val":

@@ -23,18 +23,36 @@ MAX_LOGIT_SCALE = 100.0
 Embeddings = dict[str, torch.Tensor]  # modality -> [B, D], L2-normalised
 
 
-def info_nce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE: cross-entropy of a→b and b→a over the batch, the diagonal being the match."""
+def info_nce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor,
+             positives: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE: cross-entropy of a→b and b→a over the batch, the diagonal being the match.
+
+    ``positives`` (bool [B, B], the diagonal included) marks further true pairs, e.g. two rows with
+    the same caption: the target then spreads evenly over a row's positives instead of treating its
+    duplicates as negatives. Without duplicates it is the identity and the loss is CLIP's.
+    """
     logits = scale * a @ b.T  # [B, B]
-    target = torch.arange(len(a), device=a.device)
+    if positives is None:
+        target = torch.arange(len(a), device=a.device)
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    target = positives.float() / positives.sum(1, keepdim=True)  # [B, B], rows sum to 1 (symmetric mask)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def sigmoid_pairs(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """SigLIP: every pair (i, j) is a binary problem, positive on the diagonal; summed over j, mean over i."""
+def sigmoid_pairs(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
+                  positives: torch.Tensor | None = None) -> torch.Tensor:
+    """SigLIP: every pair (i, j) is a binary problem, positive on the diagonal (or where ``positives``);
+    summed over j, mean over i."""
     logits = scale * a @ b.T + bias  # [B, B]
-    signs = 2 * torch.eye(len(a), device=a.device) - 1  # +1 on the diagonal, −1 elsewhere
-    return -F.logsigmoid(signs * logits).sum(1).mean()
+    same = positives.float() if positives is not None else torch.eye(len(a), device=a.device)
+    return -F.logsigmoid((2 * same - 1) * logits).sum(1).mean()
+
+
+def same_rows(x: dict[str, torch.Tensor]) -> torch.Tensor:
+    """bool [B, B]: rows whose inputs for one modality are identical (duplicates of one item)."""
+    flat = torch.cat([v.reshape(len(v), -1).float() for v in x.values()], 1)  # [B, F]
+    _, group = torch.unique(flat, dim=0, return_inverse=True)  # [B]
+    return group[:, None] == group[None, :]
 
 
 def symile(xs: list[torch.Tensor], scale: torch.Tensor) -> torch.Tensor:
@@ -49,7 +67,12 @@ def symile(xs: list[torch.Tensor], scale: torch.Tensor) -> torch.Tensor:
     return torch.stack(losses).mean()
 
 
-LossFn = Callable[["ContrastiveLoss", Embeddings], torch.Tensor]
+Same = dict[str, torch.Tensor]  # modality -> bool [B, B]: rows with identical inputs
+LossFn = Callable[["ContrastiveLoss", Embeddings, Same], torch.Tensor]
+
+
+def _positives(same: Same, a: str, b: str) -> torch.Tensor | None:
+    return same[a] | same[b] if a in same and b in same else None
 LOSSES: Registry[LossFn] = Registry("contrastive loss")
 
 
@@ -77,8 +100,10 @@ class ContrastiveLoss(nn.Module):
         scale = self.log_scale.exp()
         return scale if self.name == "siglip" else scale.clamp(max=MAX_LOGIT_SCALE)
 
-    def forward(self, embeddings: Embeddings) -> torch.Tensor:
-        return self.fn(self, embeddings)
+    def forward(self, embeddings: Embeddings, same: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``same`` (modality -> bool [B, B] from :func:`same_rows`) makes duplicates positives of each
+        other: rows i and j are a true pair for modalities a and b when their a or their b inputs match."""
+        return self.fn(self, embeddings, same or {})
 
 
 def _register(name: str) -> Callable[[LossFn], LossFn]:
@@ -86,28 +111,30 @@ def _register(name: str) -> Callable[[LossFn], LossFn]:
 
 
 @_register("clip")
-def _clip(loss: ContrastiveLoss, z: Embeddings) -> torch.Tensor:
-    a, b = (z[m] for m in loss.modalities)
-    return info_nce(a, b, loss.scale)
+def _clip(loss: ContrastiveLoss, z: Embeddings, same: Same) -> torch.Tensor:
+    a, b = loss.modalities
+    return info_nce(z[a], z[b], loss.scale, _positives(same, a, b))
 
 
 @_register("siglip")
-def _siglip(loss: ContrastiveLoss, z: Embeddings) -> torch.Tensor:
-    a, b = (z[m] for m in loss.modalities)
-    return sigmoid_pairs(a, b, loss.scale, loss.bias)
+def _siglip(loss: ContrastiveLoss, z: Embeddings, same: Same) -> torch.Tensor:
+    a, b = loss.modalities
+    return sigmoid_pairs(z[a], z[b], loss.scale, loss.bias, _positives(same, a, b))
 
 
 @_register("symile")
-def _symile(loss: ContrastiveLoss, z: Embeddings) -> torch.Tensor:
+def _symile(loss: ContrastiveLoss, z: Embeddings, same: Same) -> torch.Tensor:
     return symile([z[m] for m in loss.modalities], loss.scale)
 
 
 @_register("anchor")
-def _anchor(loss: ContrastiveLoss, z: Embeddings) -> torch.Tensor:
+def _anchor(loss: ContrastiveLoss, z: Embeddings, same: Same) -> torch.Tensor:
     others = [m for m in loss.modalities if m != loss.anchor]
-    return torch.stack([info_nce(z[loss.anchor], z[m], loss.scale) for m in others]).mean()
+    return torch.stack([info_nce(z[loss.anchor], z[m], loss.scale, _positives(same, loss.anchor, m))
+                        for m in others]).mean()
 
 
 @_register("pairwise")
-def _pairwise(loss: ContrastiveLoss, z: Embeddings) -> torch.Tensor:
-    return torch.stack([info_nce(z[a], z[b], loss.scale) for a, b in combinations(loss.modalities, 2)]).sum()
+def _pairwise(loss: ContrastiveLoss, z: Embeddings, same: Same) -> torch.Tensor:
+    return torch.stack([info_nce(z[a], z[b], loss.scale, _positives(same, a, b))
+                        for a, b in combinations(loss.modalities, 2)]).sum()
