@@ -91,3 +91,20 @@ def test_a_classifier_run_is_not_an_aligner_run(tiny_spec, tmp_path, capsys):
     run = Classifier(model="inter", **FAST).fit(tiny_spec).save(tmp_path / "clf")
     code, _, err = run_cli(["retrieve", str(run), "--query", "image", "--gallery", "note"], capsys)
     assert code == 2 and "this is a classifier run (modalyze train)" in err
+
+
+def test_lock_freezes_a_tower_while_the_other_learns():
+    import lightning as L
+    import torch
+
+    from modalyze.aligner import AlignerModel
+
+    aligner = Aligner(loss="clip", lock=["a"], max_epochs=3, min_steps=0, progress=False).fit("synthetic-redundant",
+                                                                                              rows=400)
+    L.seed_everything(0, verbose=False)  # fit seeds the same way before building the model
+    start = AlignerModel(aligner.config_)
+    for name, p in aligner.model_.encoders["a"].state_dict().items():
+        assert torch.equal(p, start.encoders["a"].state_dict()[name]), f"locked tower changed: {name}"
+    moved = [not torch.equal(p, start.encoders["b"].state_dict()[n]) for n, p in aligner.model_.encoders["b"].state_dict().items()]
+    assert any(moved), "the unlocked tower trains"
+    assert not any(p.requires_grad for p in aligner.model_.encoders["a"].parameters())
