@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modalyze.analysis.alignment import modality_gap, ranks, retrieval_metrics, shift_along_gap
+from modalyze.analysis.alignment import modality_gap, ranks, retrieval_metrics, same_group, shift_along_gap
 
 
 def test_ranks_recall_and_identical_captions():
@@ -15,19 +15,19 @@ def test_ranks_recall_and_identical_captions():
                        [0.5, 0.6, 0.4, 0.3]])   # query 2 (group c): 3 non-matches above it -> 4
     q = np.array(["a", "b", "c"])
     g = np.array(["a", "b", "b", "c"])
-    assert ranks(scores, q, g).tolist() == [1, 2, 4]
-    m = retrieval_metrics(scores, q, g, ks=(1, 2, 5))
+    assert ranks(scores, same_group(q, g)).tolist() == [1, 2, 4]
+    m = retrieval_metrics(scores, same_group(q, g), ks=(1, 2, 5))
     assert m == {"R@1": pytest.approx(1 / 3), "R@2": pytest.approx(2 / 3), "R@5": 1.0,
                  "median_rank": 2.0, "mean_rank": pytest.approx(7 / 3)}
 
 
 def test_a_tie_with_a_non_match_counts_against_the_query():
-    assert ranks(np.array([[0.5, 0.5]]), np.array([0]), np.array([1, 0])).tolist() == [2]
+    assert ranks(np.array([[0.5, 0.5]]), same_group(np.array([0]), np.array([1, 0]))).tolist() == [2]
 
 
 def test_a_query_without_a_match_is_an_error():
     with pytest.raises(ValueError, match="true match"):
-        ranks(np.zeros((1, 2)), np.array([5]), np.array([1, 2]))
+        ranks(np.zeros((1, 2)), same_group(np.array([5]), np.array([1, 2])))
 
 
 def test_modality_gap_and_shift():

@@ -1,7 +1,8 @@
 """Evaluating a shared embedding space: cross-modal retrieval and the modality gap.
 
-- **Retrieval**: a query's true matches are the gallery items of its group (identical captions share
-  a group, so retrieving any of them is a hit). Its rank is 1 + the number of non-matches scoring at
+- **Retrieval**: a query's true matches are the gallery rows that share its row's content in the query
+  or in the gallery modality (identical captions count as one item in both directions), or, with
+  ``match``, the same value of that column. Its rank is 1 + the number of non-matches scoring at
   least as high as its best match (a tie with a non-match counts against it). Recall@K is the share of
   queries ranked ≤ K; median and mean rank summarise the rest.
 - **Modality gap** (Liang et al., 2022): the distance between the centroids of two modalities'
@@ -22,19 +23,22 @@ from sklearn.model_selection import cross_val_score
 from modalyze.errors import ModalyzeError
 
 
-def ranks(scores: np.ndarray, query_groups: np.ndarray, gallery_groups: np.ndarray) -> np.ndarray:
-    """Rank [Q] of each query's best true match; scores [Q, G], groups: any comparable labels."""
-    match = query_groups[:, None] == gallery_groups[None, :]  # [Q, G]
+def same_group(query_groups: np.ndarray, gallery_groups: np.ndarray) -> np.ndarray:
+    """bool [Q, G]: gallery item j is a true match of query i when their groups are equal."""
+    return np.asarray(query_groups)[:, None] == np.asarray(gallery_groups)[None, :]
+
+
+def ranks(scores: np.ndarray, match: np.ndarray) -> np.ndarray:
+    """Rank [Q] of each query's best true match; scores [Q, G], match bool [Q, G]."""
     if not match.any(1).all():
         raise ValueError("every query needs at least one true match in the gallery")
     best = np.where(match, scores, -np.inf).max(1)  # [Q]
     return 1 + (np.where(match, -np.inf, scores) >= best[:, None]).sum(1)
 
 
-def retrieval_metrics(scores: np.ndarray, query_groups: np.ndarray, gallery_groups: np.ndarray,
-                      ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+def retrieval_metrics(scores: np.ndarray, match: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
     """Recall@K for each K, median and mean rank."""
-    r = ranks(scores, np.asarray(query_groups), np.asarray(gallery_groups))
+    r = ranks(scores, match)
     out = {f"R@{k}": float((r <= k).mean()) for k in ks}
     out.update(median_rank=float(np.median(r)), mean_rank=float(r.mean()))
     return out
@@ -90,8 +94,8 @@ def retrieve(aligner: Any, query: list[str], gallery: str, gap_shift: float = 0.
              match: str | None = None) -> dict[str, float]:
     """Retrieve ``gallery`` items from ``query`` modalities on the test pairs (see the module docstring).
 
-    True matches share the gallery modality's raw content, or, with ``match``, the value of that
-    column (e.g. a label or an identifier of the underlying item).
+    True matches share the raw content of the gallery or a query modality with the query's row, or,
+    with ``match``, the value of that column (e.g. a label or an identifier of the underlying item).
 
     Several query modalities are combined as the loss combines them: the multilinear product of
     their embeddings for symile, the sum of cosine similarities otherwise.
@@ -113,8 +117,13 @@ def retrieve(aligner: Any, query: list[str], gallery: str, gap_shift: float = 0.
         scores = sum(z[q] @ z[gallery].T for q in query)
     if match is not None and match not in frame.columns:
         raise ModalyzeError(f"option match: '{match}' is not a column of the test rows")
-    groups = _content(frame, [match] if match else aligner.featurizers_[gallery].columns)
-    return retrieval_metrics(scores, groups, groups)
+    if match is not None:
+        groups = _content(frame, [match])
+        return retrieval_metrics(scores, same_group(groups, groups))
+    same = same_group(*[_content(frame, aligner.featurizers_[gallery].columns)] * 2)
+    for q in query:
+        same |= same_group(*[_content(frame, aligner.featurizers_[q].columns)] * 2)
+    return retrieval_metrics(scores, same)
 
 
 def gaps(aligner: Any) -> dict[str, dict[str, float]]:
