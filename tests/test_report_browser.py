@@ -85,3 +85,37 @@ def test_robustness_page_renders_offline_without_errors(profile, tmp_path):
         assert page.locator("#missing tr").count() == 4
 
     _load(write_robustness_report(result, tmp_path), check)
+
+
+def test_compare_groupings_and_align_pages_render_offline(profile, tmp_path):
+    import numpy as np
+
+    from modalyze.report.html import write_align_report, write_compare_report, write_groupings_report
+
+    rows = [{"fusion": f, "model": m, "score": 0.9, "ci": [0.88, 0.92], "params": 1000, "train_time_s": 3.0,
+             "latency_ms_per_row": 0.1, "train_memory_mb": 12.0} for f in ("late", "<b>x</b>") for m in ("inter", "i2m2")]
+    compare = {"dataset": profile["dataset"], "metric": "accuracy", "n_test": 10, "budget": "fast", "seed": 0,
+               "dim": 16, "rows": rows, "versions": {}}
+    groupings = {"dataset": profile["dataset"], "profiles": {"declared": profile, "<i>alt</i>": profile},
+                 "recommended": "declared", "reason": "r<script>"}
+    metrics = {"dataset": profile["dataset"], "loss": "clip", "modalities": ["a", "b"], "lock": [], "n_test_pairs": 4,
+               "retrieval": {"a→b": {"R@1": 0.5, "R@5": 1.0, "R@10": 1.0, "median_rank": 1.5, "mean_rank": 1.5}},
+               "gap": {"a|b": {"centroid_distance": 0.3, "separability": 0.9}}, "train_time_s": 1.0, "epochs": 2,
+               "logit_scale": 14.0}
+    history = {"epochs": [{"epoch": 0, "train_loss": 2.0, "val_loss": 2.1, "logit_scale": 14.2},
+                          {"epoch": 1, "train_loss": 1.5, "val_loss": 1.7, "logit_scale": 14.4}]}
+    rng = np.random.default_rng(0)
+    pages = {
+        write_compare_report(compare, tmp_path / "c"): ("#chart-compare", "#compare", "<b>x</b>"),
+        write_groupings_report(groupings, tmp_path / "g"): (None, "#groupings", "<i>alt</i>"),
+        write_align_report(metrics, history, {"a": rng.normal(size=(20, 4)), "b": rng.normal(size=(20, 4))},
+                           tmp_path / "a"): ("#chart-projection", "#retrieval", "a→b"),
+    }
+    for path, (chart, table, text) in pages.items():
+        def check(page, chart=chart, table=table, text=text):
+            if chart:
+                _chart_drawn(page, chart)
+            assert text in page.inner_text(table), "user strings appear as text"
+            assert "<script>alert('x')</script>" in page.inner_text("h1")
+
+        _load(path, check)
