@@ -12,9 +12,7 @@ import torch
 import yaml
 
 from modalyze import Classifier
-from modalyze.data import load_dataset
 from modalyze.data.featurizers import create_featurizer
-from modalyze.errors import ModalyzeError
 
 from .conftest import FAST
 from .test_bad_input import run_cli

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from modalyze.data.table import SPLIT_COLUMN, stratified_split
+from modalyze.data.table import stratified_split
 from modalyze.errors import ModalyzeError
 from modalyze.registry import Registry
 from modalyze.spec import ModalitySpec, Spec, SplitSpec
