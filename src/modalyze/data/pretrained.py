@@ -22,6 +22,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from modalyze.data.featurizers import Featurizer, Features, _empty, register_featurizer
+from modalyze.encoders.base import masked_mean
 from modalyze.errors import ModalyzeError
 
 PRETRAINED_KEYS = ("hf", "freeze", "max_len")  # encoder-spec keys the featurizer consumes
@@ -78,11 +79,6 @@ def pooled_output(tower: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> tu
     mask = inputs["attention_mask"].bool() if "attention_mask" in inputs else \
         torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
     return hidden, mask
-
-
-def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    weights = mask.unsqueeze(-1).to(tokens.dtype)
-    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 @register_featurizer("pretrained")

@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from modalyze.encoders.base import EncoderOutput, register_encoder
+from modalyze.encoders.base import EncoderOutput, downsample_mask, pooled_sequence, register_encoder
 
 
 @register_encoder("audio")
@@ -27,7 +26,4 @@ class AudioEncoder(nn.Module):
         frames = x["frames"]  # bool [B, T]
         maps = self.net(x["mel"].unsqueeze(1))  # [B, D, n_mels / 8, T / 8]
         tokens = self.norm(maps.mean(2).transpose(1, 2))  # [B, T', D]
-        mask = F.adaptive_max_pool1d(frames.float().unsqueeze(1), tokens.shape[1]).squeeze(1) > 0  # [B, T']
-        mask[:, 0] |= ~mask.any(1)  # a row without audio (absent) still exposes one token
-        weights = mask.unsqueeze(-1).float()
-        return EncoderOutput((tokens * weights).sum(1) / weights.sum(1), tokens, mask)
+        return pooled_sequence(tokens, downsample_mask(frames, tokens.shape[1]))

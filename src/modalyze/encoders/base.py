@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from modalyze.errors import ModalyzeError
@@ -47,6 +48,25 @@ def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers += [nn.GELU(), nn.Dropout(dropout)] if dropout else [nn.GELU()]
     return nn.Sequential(*layers)
+
+
+def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """tokens [B, T, D], mask bool [B, T] -> [B, D]: the mean over real tokens (0 for a row with none)."""
+    weights = mask.unsqueeze(-1).to(tokens.dtype)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+
+def pooled_sequence(tokens: torch.Tensor, mask: torch.Tensor) -> EncoderOutput:
+    """A sequence encoder's output: a row with no real token (an absent modality) still exposes its
+    first one, and the pooled vector is the masked mean. tokens [B, T, D], mask bool [B, T]."""
+    mask = mask.clone()
+    mask[:, 0] |= ~mask.any(1)
+    return EncoderOutput(masked_mean(tokens, mask), tokens, mask)
+
+
+def downsample_mask(mask: torch.Tensor, length: int) -> torch.Tensor:
+    """bool [B, T] -> [B, length]: a cell is real when any step it covers is."""
+    return F.adaptive_max_pool1d(mask.float().unsqueeze(1), length).squeeze(1) > 0
 
 
 def single_token(pooled: torch.Tensor) -> EncoderOutput:

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from modalyze.data.pretrained import load_tower, masked_mean, pooled_output
-from modalyze.encoders.base import EncoderOutput, mlp, register_encoder, single_token
+from modalyze.data.pretrained import load_tower, pooled_output
+from modalyze.encoders.base import EncoderOutput, masked_mean, mlp, register_encoder, single_token
 
 
 @register_encoder("pretrained")

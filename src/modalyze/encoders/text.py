@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from modalyze.encoders.base import EncoderOutput, register_encoder
+from modalyze.encoders.base import EncoderOutput, masked_mean, register_encoder
 
 
 @register_encoder("text")
@@ -27,6 +27,4 @@ class TextEncoder(nn.Module):
         attend[:, 0] = True  # an empty text still attends to one (padding) token: no all-masked rows
         tokens = self.embed(ids) + self.position[:, : ids.shape[1]]  # [B, T, D]
         tokens = self.norm(self.encoder(tokens, src_key_padding_mask=~attend))  # [B, T, D]
-        weights = attend.unsqueeze(-1).float()
-        pooled = (tokens * weights).sum(1) / weights.sum(1)  # [B, D]
-        return EncoderOutput(pooled, tokens, attend)
+        return EncoderOutput(masked_mean(tokens, attend), tokens, attend)

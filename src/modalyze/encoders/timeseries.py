@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from modalyze.encoders.base import EncoderOutput, register_encoder
+from modalyze.encoders.base import EncoderOutput, downsample_mask, pooled_sequence, register_encoder
 from modalyze.errors import ModalyzeError
 
 
@@ -39,10 +38,5 @@ class TimeSeriesEncoder(nn.Module):
             mask = steps
         else:
             tokens = self.net(inputs.transpose(1, 2)).transpose(1, 2)  # [B, T', D], T' ≈ T / 4
-            mask = F.adaptive_max_pool1d(steps.float().unsqueeze(1), tokens.shape[1]).squeeze(1) > 0  # [B, T']
-        tokens = self.norm(tokens)
-        mask = mask.clone()
-        mask[:, 0] |= ~mask.any(1)  # a row without steps (absent) still exposes one token
-        weights = mask.unsqueeze(-1).float()
-        pooled = (tokens * weights).sum(1) / weights.sum(1)  # [B, D]
-        return EncoderOutput(pooled, tokens, mask)
+            mask = downsample_mask(steps, tokens.shape[1])  # [B, T']
+        return pooled_sequence(self.norm(tokens), mask)

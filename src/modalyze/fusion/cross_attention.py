@@ -9,14 +9,8 @@ import math
 import torch
 from torch import nn
 
-from modalyze.encoders.base import EncoderOutput, mlp
+from modalyze.encoders.base import EncoderOutput, masked_mean, mlp
 from modalyze.fusion.base import register_fusion
-
-
-def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """tokens [B, T, D], mask bool [B, T] -> [B, D]."""
-    weights = mask.unsqueeze(-1).to(tokens.dtype)
-    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 class GatedCrossAttention(nn.Module):
