@@ -22,7 +22,7 @@ from torch import nn
 from modalyze.data import load_dataset
 from modalyze.data.batching import Batch, EncodedDataset, make_loader
 from modalyze.data.featurizers import Featurizer
-from modalyze.data.prepare import Prepared, encode, prepare
+from modalyze.data.prepare import Prepared, encode_new_rows, prepare
 from modalyze.data.pretrained import PRETRAINED_KEYS
 from modalyze.encoders import create_encoder
 from modalyze.errors import ModalyzeError
@@ -154,12 +154,7 @@ class Aligner:
         return {m: torch.cat(v).numpy() for m, v in parts.items()}
 
     def encode(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> EncodedDataset:
-        featurizers = self.featurizers_ if base_dir is None else {
-            m: Featurizer.from_state(f.state(), base_dir, f.unreadable) for m, f in self.featurizers_.items()}
-        missing = [c for f in featurizers.values() for c in f.columns if c not in frame.columns]
-        if missing:
-            raise ModalyzeError(f"column '{missing[0]}' does not exist in the rows to embed")
-        return encode(featurizers, frame)
+        return encode_new_rows(self.featurizers_, frame, base_dir)
 
     @torch.no_grad()
     def embed_values(self, modality: str, values: list[Any]) -> np.ndarray:

@@ -14,7 +14,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from modalyze.data import load_dataset
 from modalyze.data.featurizers import Featurizer
-from modalyze.data.prepare import Prepared, encode, prepare
+from modalyze.data.prepare import Prepared, encode_new_rows, prepare
 from modalyze.data.pretrained import PRETRAINED_KEYS
 from modalyze.data.table import Table, load_table
 from modalyze.errors import ModalyzeError
@@ -128,17 +128,7 @@ class Classifier:
         """Featurize new rows with the fitted featurizers; image paths resolve against ``base_dir``,
         and ``unreadable`` ('error' or 'missing') overrides how absent or unreadable files are treated."""
         self._check_fitted()
-        if unreadable not in (None, "error", "missing"):
-            raise ModalyzeError(f"option unreadable={unreadable!r}: use 'error' or 'missing'")
-        featurizers = self.featurizers_
-        if base_dir is not None or unreadable is not None:
-            featurizers = {m: Featurizer.from_state(f.state(), base_dir if base_dir is not None else f.base_dir,
-                                                    unreadable or f.unreadable) for m, f in featurizers.items()}
-        missing = [c for f in featurizers.values() for c in f.columns if c not in frame.columns]
-        if missing:
-            raise ModalyzeError(f"column '{missing[0]}' does not exist in the rows to predict "
-                                f"(needed by modality columns: {', '.join(c for f in featurizers.values() for c in f.columns)})")
-        return encode(featurizers, frame, self.classes_, self.spec_.target)
+        return encode_new_rows(self.featurizers_, frame, base_dir, unreadable, self.classes_, self.spec_.target)
 
     def predict_log_proba(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
         data = self.encode(frame, base_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,25 @@ def encode(featurizers: dict[str, Featurizer], frame: pd.DataFrame, classes: lis
     if target is not None and classes is not None and target in frame.columns:
         targets = torch.from_numpy(encode_targets(frame[target], classes))
     return EncodedDataset(features, targets)
+
+
+def encode_new_rows(featurizers: dict[str, Featurizer], frame: pd.DataFrame, base_dir: str | Path | None = None,
+                    unreadable: str | None = None, classes: list[Any] | None = None,
+                    target: str | None = None) -> EncodedDataset:
+    """Featurize rows a fitted model has not seen: file paths resolve against ``base_dir`` and
+    ``unreadable`` ('error' or 'missing') overrides how absent or unreadable files are treated; a
+    missing column is a one-line error."""
+    if unreadable not in (None, "error", "missing"):
+        raise ModalyzeError(f"option unreadable={unreadable!r}: use 'error' or 'missing'")
+    if base_dir is not None or unreadable is not None:
+        featurizers = {m: Featurizer.from_state(f.state(), base_dir if base_dir is not None else f.base_dir,
+                                                unreadable or f.unreadable) for m, f in featurizers.items()}
+    needed = [c for f in featurizers.values() for c in f.columns]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ModalyzeError(f"column '{missing[0]}' does not exist in the rows (needed by modality columns: "
+                            f"{', '.join(needed)})")
+    return encode(featurizers, frame, classes, target)
 
 
 def encode_targets(values: pd.Series, classes: list[Any]) -> np.ndarray:
