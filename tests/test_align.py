@@ -64,8 +64,9 @@ def test_zero_shot_from_label_names_on_tiny_text(tiny_spec, tmp_path, capsys):
     frame.to_csv(tmp_path / "data.csv", index=False)
     out = tmp_path / "run"
     code, _, err = run_cli(["align", str(tiny_spec), "--loss", "anchor", "--anchor", "note", "--dim", "16",
-                            "--max-epochs", "20", "--no-progress", "--out", str(out)], capsys)
+                            "--max-epochs", "20", "--word-dropout", "0.3", "--no-progress", "--out", str(out)], capsys)
     assert code == 0, err
+    assert Aligner.load(out).word_dropout == 0.3
     (tmp_path / "labels.txt").write_text("warm\ncool\n")
     code, stdout, err = run_cli(["zeroshot", str(out), "--column", "tone", "--labels", str(tmp_path / "labels.txt"),
                                  "--template", "sample {} tone", "--modality", "image", "--gap-shift", "1"], capsys)
@@ -77,6 +78,7 @@ def test_zero_shot_from_label_names_on_tiny_text(tiny_spec, tmp_path, capsys):
     (["align", "synthetic-redundant", "--loss", "symile"], "symile needs 3 or more modalities"),
     (["align", "synthetic-redundant", "--lock", "z"], "'z' is not a modality"),
     (["align", "synthetic-xor3", "--loss", "clip"], "exactly 2"),
+    (["align", "synthetic-redundant", "--word-dropout", "1"], "option word-dropout: 1.0 is not a probability"),
 ])
 def test_bad_alignment_options_are_one_line_errors(args, message, capsys):
     code, _, err = run_cli([*args, "--no-progress"], capsys)
@@ -108,3 +110,27 @@ def test_lock_freezes_a_tower_while_the_other_learns():
     moved = [not torch.equal(p, start.encoders["b"].state_dict()[n]) for n, p in aligner.model_.encoders["b"].state_dict().items()]
     assert any(moved), "the unlocked tower trains"
     assert not any(p.requires_grad for p in aligner.model_.encoders["a"].parameters())
+
+
+def test_word_dropout_deletes_words_and_keeps_order_padding_and_at_least_one_word():
+    import torch
+
+    from modalyze.train.task import drop_words
+
+    torch.manual_seed(0)
+    ids = torch.zeros(2000, 6, dtype=torch.long)
+    ids[:, :4] = torch.rand(2000, 48).argsort(1)[:, :4] + 2  # 4 distinct words per row, 2 padding
+    ids[0] = torch.tensor([7, 0, 0, 0, 0, 0])  # one word
+    ids[1] = 0  # an empty text
+    assert torch.equal(drop_words(ids, 0.0), ids)
+    out = drop_words(ids, 0.5)
+    lengths = (out != 0).sum(1)
+    assert out[1].eq(0).all() and out[0, 0] == 7, "an empty text stays empty; a lone word is never deleted"
+    assert (lengths[2:] >= 1).all() and (out[:, 4:] == 0).all()
+    for before, after, n in zip(ids[2:100], out[2:100], lengths[2:100]):
+        assert after[n:].eq(0).all(), "kept words are moved left, padding follows"
+        words = before.tolist()
+        positions = [words.index(w) for w in after[:n].tolist()]
+        assert positions == sorted(positions), "kept words stay in order"
+    # each word survives with probability 0.5, except where all four would go (then all stay: 1/16 of rows)
+    assert abs((lengths[2:].float().mean() - (2 + 4 / 16)).item()) < 0.1

@@ -49,3 +49,17 @@ def test_easy_vqa_targets(model, low, high):
     acc = _test_accuracies("easy-vqa", [model])[model]
     print(f"easy-vqa {model} test accuracy: {acc:.4f}")
     assert low <= acc <= high
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["clip", "siglip"])
+def test_easy_vqa_captions_zero_shot_and_retrieval_targets(loss):
+    """Issue 'alignment', what must be shown 1: shape and colour from label names alone, image→caption R@1."""
+    from modalyze.aligner import Aligner
+    from modalyze.analysis.alignment import retrieve, zero_shot
+
+    aligner = Aligner(loss=loss, word_dropout=0.2, progress=False).fit("easy-vqa-captions")
+    shape, color = (zero_shot(aligner, c, templates=["a {}"])["top1"] for c in ("shape", "color"))
+    recall = retrieve(aligner, ["image"], "caption")["R@1"]
+    print(f"easy-vqa-captions {loss}: zero-shot shape {shape:.3f}, colour {color:.3f}, image→caption R@1 {recall:.3f}")
+    assert shape >= 0.95 and color >= 0.95 and recall >= 0.90

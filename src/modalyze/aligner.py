@@ -4,6 +4,9 @@
 featurizers and specs as the classifiers, pretrained ones included) with a projection head to a
 shared width and L2-normalised outputs, under a loss from :mod:`modalyze.losses`. ``lock`` freezes a
 tower (LiT). Only rows with every modality present are pairs; the others are left out of training.
+``word_dropout`` deletes each word of the text modalities with that probability in training (random
+deletion), so the text tower also learns partial descriptions, such as a zero-shot prompt that names
+only the label ("a triangle" after "a red triangle" captions).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from modalyze.run import check_run_dir, load_weights, read_json, save_weights, v
 from modalyze.spec import Spec
 from modalyze.train import TrainSettings
 from modalyze.train.engine import fit_task
+from modalyze.train.task import drop_words
 
 ALIGNER_SCHEMA = "modalyze.aligner/1"
 
@@ -55,6 +59,7 @@ class AlignerModel(nn.Module):
                                        for m, s in cfg.modalities.items()})
         self.heads = nn.ModuleDict({m: nn.Linear(cfg.dim, cfg.embed_dim) for m in cfg.modalities})
         self.loss = ContrastiveLoss(cfg.loss, list(cfg.modalities), cfg.anchor)
+        self.kinds = {m: s["kind"] for m, s in cfg.modalities.items()}
         for m in cfg.lock:
             for p in [*self.encoders[m].parameters(), *self.heads[m].parameters()]:
                 p.requires_grad_(False)
@@ -73,12 +78,15 @@ def complete_rows(batch: Batch) -> Batch:
 
 
 class AlignTask(L.LightningModule):
-    def __init__(self, model: AlignerModel, lr: float, weight_decay: float):
+    def __init__(self, model: AlignerModel, lr: float, weight_decay: float, word_dropout: float = 0.0):
         super().__init__()
-        self.model, self.lr, self.weight_decay = model, lr, weight_decay
+        self.model, self.lr, self.weight_decay, self.word_dropout = model, lr, weight_decay, word_dropout
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
         pairs = complete_rows(batch)
+        if stage == "train" and self.word_dropout:
+            pairs["x"] = {m: {**x, "ids": drop_words(x["ids"], self.word_dropout)}
+                          if self.model.kinds[m] == "text" and "ids" in x else x for m, x in pairs["x"].items()}
         same = {m: same_rows(x) for m, x in pairs["x"].items()}  # duplicates (e.g. one caption twice) are positives
         loss = self.model.loss(self.model.embed(pairs), same)
         n = len(next(iter(pairs["present"].values())))
@@ -104,11 +112,15 @@ class Aligner:
     def __init__(self, loss: str = "clip", *, anchor: str | None = None, lock: list[str] | None = None,
                  dim: int = 64, embed_dim: int = 64, seed: int = 0, max_epochs: int = 60, patience: int = 5,
                  min_steps: int = 300, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 accelerator: str = "cpu", devices: int | str = 1, progress: bool = True, unreadable: str = "error"):
+                 word_dropout: float = 0.0, accelerator: str = "cpu", devices: int | str = 1, progress: bool = True,
+                 unreadable: str = "error"):
         self.loss, self.anchor, self.lock = loss, anchor, list(lock or [])
         self.dim, self.embed_dim, self.seed = dim, embed_dim, seed
         self.max_epochs, self.patience, self.min_steps = max_epochs, patience, min_steps
         self.batch_size, self.lr, self.weight_decay = batch_size, lr, weight_decay
+        if not 0 <= word_dropout < 1:
+            raise ModalyzeError(f"option word-dropout: {word_dropout} is not a probability in [0, 1)")
+        self.word_dropout = word_dropout
         self.accelerator, self.devices, self.progress, self.unreadable = accelerator, devices, progress, unreadable
 
     def settings(self) -> TrainSettings:
@@ -135,7 +147,7 @@ class Aligner:
             loss=self.loss, anchor=self.anchor, lock=self.lock, dim=self.dim, embed_dim=self.embed_dim)
         L.seed_everything(self.seed, verbose=False)
         self.model_ = AlignerModel(self.config_)
-        task = AlignTask(self.model_, self.lr, self.weight_decay)
+        task = AlignTask(self.model_, self.lr, self.weight_decay, self.word_dropout)
         self.history_ = fit_task(task, prepared.splits["train"], prepared.splits["val"], self.settings())
         self.model_.eval()
         self.prepared_ = prepared
@@ -184,8 +196,8 @@ class Aligner:
             write_json(path / "metrics.json", metrics)
         write_json(path / "config.json", {
             "schema": ALIGNER_SCHEMA, "model": asdict(self.config_), "spec": self.spec_.to_dict(),
-            "classes": self.classes_, "train": self.settings().to_dict(), "unreadable": self.unreadable,
-            "versions": versions()})
+            "classes": self.classes_, "train": self.settings().to_dict(), "word_dropout": self.word_dropout,
+            "unreadable": self.unreadable, "versions": versions()})
         return path
 
     @classmethod
@@ -195,7 +207,8 @@ class Aligner:
         model = config["model"]
         train = {k: v for k, v in config["train"].items() if k not in ("aux_weight", "modality_dropout")}
         obj = cls(loss=model["loss"], anchor=model["anchor"], lock=model["lock"], dim=model["dim"],
-                  embed_dim=model["embed_dim"], unreadable=config["unreadable"], **train)
+                  embed_dim=model["embed_dim"], unreadable=config["unreadable"],
+                  word_dropout=config.get("word_dropout", 0.0), **train)
         obj.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
         obj.classes_ = config["classes"]
         obj.config_ = AlignConfig(**model)

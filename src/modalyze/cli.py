@@ -285,6 +285,9 @@ def align(
     patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 5,
     batch_size: Annotated[int, typer.Option(help="Pairs per batch (the negatives of each pair).")] = 256,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    word_dropout: Annotated[float, typer.Option(
+        help="In training, delete each word of a text modality with this probability (teaches partial "
+             "descriptions such as zero-shot prompts).")] = 0.0,
     seed: SeedOpt = 0,
     accelerator: AcceleratorOpt = "cpu",
     devices: DevicesOpt = "1",
@@ -298,7 +301,7 @@ def align(
     out = out or Path("runs") / f"{Path(data).stem}-align-{loss}"
     metrics = align_to_dir(data, out, _options(option), loss=loss, anchor=anchor, lock=lock or [], dim=dim,
                            embed_dim=embed_dim, max_epochs=max_epochs, patience=patience, batch_size=batch_size,
-                           lr=lr, seed=seed, accelerator=accelerator, devices=_devices(devices),
+                           lr=lr, word_dropout=word_dropout, seed=seed, accelerator=accelerator, devices=_devices(devices),
                            unreadable=unreadable, progress=progress)
     console.print(_retrieval_table(metrics["retrieval"], f"{loss} on {metrics['dataset']}: test retrieval"))
     for pair, gap in metrics["gap"].items():

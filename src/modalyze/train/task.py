@@ -86,3 +86,13 @@ def drop_modalities(present: dict[str, torch.Tensor], rates: dict[str, float]) -
             for m, p in present.items()}
     emptied = ~torch.stack(list(kept.values())).any(0) & torch.stack(list(present.values())).any(0)  # [B]
     return {m: torch.where(emptied, present[m], k) for m, k in kept.items()}
+
+
+def drop_words(ids: torch.Tensor, rate: float) -> torch.Tensor:
+    """Token ids [B, T] with each word deleted with probability ``rate`` and the rest moved left, in order
+    (random deletion). A text that would lose every word keeps them all; padding (id 0) stays padding."""
+    real = ids != 0  # [B, T]
+    keep = real & (torch.rand(ids.shape, device=ids.device) >= rate)
+    keep = torch.where((real.any(1) & ~keep.any(1))[:, None], real, keep)
+    order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)  # kept tokens first, order preserved
+    return torch.gather(ids * keep, 1, order)
