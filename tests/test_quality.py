@@ -58,7 +58,7 @@ def test_easy_vqa_captions_zero_shot_and_retrieval_targets(loss):
     from modalyze.aligner import Aligner
     from modalyze.analysis.alignment import retrieve, zero_shot
 
-    aligner = Aligner(loss=loss, word_dropout=0.2, progress=False).fit("easy-vqa-captions")
+    aligner = Aligner(loss=loss, progress=False).fit("easy-vqa-captions")  # defaults: word dropout 0.2, patience 10
     shape, color = (zero_shot(aligner, c, templates=["a {}"])["top1"] for c in ("shape", "color"))
     recall = retrieve(aligner, ["image"], "caption")["R@1"]
     print(f"easy-vqa-captions {loss}: zero-shot shape {shape:.3f}, colour {color:.3f}, image→caption R@1 {recall:.3f}")

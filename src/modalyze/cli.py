@@ -282,12 +282,12 @@ def align(
     dim: DimOpt = 64,
     embed_dim: Annotated[int, typer.Option(help="Width of the shared embedding space.")] = 64,
     max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = 60,
-    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 5,
+    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Pairs per batch (the negatives of each pair).")] = 256,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
     word_dropout: Annotated[float, typer.Option(
         help="In training, delete each word of a text modality with this probability (teaches partial "
-             "descriptions such as zero-shot prompts).")] = 0.0,
+             "descriptions such as zero-shot prompts; 0 turns it off).")] = 0.2,
     seed: SeedOpt = 0,
     accelerator: AcceleratorOpt = "cpu",
     devices: DevicesOpt = "1",

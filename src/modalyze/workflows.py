@@ -169,6 +169,7 @@ def align_to_dir(data: str | Path, out: str | Path, dataset_options: dict[str, A
                           for g in names})
     z, _ = paired_test_embeddings(aligner)
     metrics = {"dataset": aligner.spec_.name, "loss": aligner.loss, "modalities": names, "lock": aligner.lock,
+               "word_dropout": aligner.word_dropout,
                "n_test_pairs": int(len(next(iter(z.values())))), "retrieval": retrieval, "gap": gaps(aligner),
                "train_time_s": aligner.history_["train_time_s"], "epochs": len(aligner.history_["epochs"]),
                "logit_scale": float(aligner.model_.loss.scale.detach())}
