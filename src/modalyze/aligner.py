@@ -25,9 +25,8 @@ from torch import nn
 
 from modalyze.data import load_dataset
 from modalyze.data.batching import Batch, EncodedDataset, make_loader
-from modalyze.data.featurizers import Featurizer
-from modalyze.data.prepare import Prepared, encode_new_rows, prepare
-from modalyze.data.pretrained import PRETRAINED_KEYS
+from modalyze.data.prepare import (Prepared, encode_new_rows, encoder_configs, featurizer_states,
+                                   featurizers_from_states, prepare, prepare_again)
 from modalyze.encoders import create_encoder
 from modalyze.errors import ModalyzeError
 from modalyze.losses import ContrastiveLoss
@@ -142,9 +141,7 @@ class Aligner:
             raise ModalyzeError(f"{spec.name}: the val split has no rows (early stopping needs validation rows)")
         self.spec_, self.featurizers_, self.classes_ = spec, prepared.featurizers, prepared.classes
         self.config_ = AlignConfig(
-            modalities={m: {"kind": prepared.featurizers[m].kind, "info": prepared.featurizers[m].spec_info,
-                            "encoder": {k: v for k, v in s.encoder.items() if k not in PRETRAINED_KEYS}}
-                        for m, s in spec.modalities.items()},
+            modalities=encoder_configs(spec, prepared.featurizers),
             loss=self.loss, anchor=self.anchor, lock=self.lock, dim=self.dim, embed_dim=self.embed_dim)
         L.seed_everything(self.seed, verbose=False)
         self.model_ = AlignerModel(self.config_)
@@ -181,8 +178,7 @@ class Aligner:
 
     def training_data(self) -> Prepared:
         if getattr(self, "prepared_", None) is None:
-            _, table = load_dataset(self.spec_, seed=self.seed)
-            self.prepared_ = prepare(self.spec_, table, self.unreadable, self.featurizers_, self.classes_)
+            self.prepared_ = prepare_again(self.spec_, self.seed, self.unreadable, self.featurizers_, self.classes_)
         return self.prepared_
 
     # --- persistence --------------------------------------------------------------------------------
@@ -190,7 +186,7 @@ class Aligner:
     def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        write_json(path / "featurizers.json", {m: f.state() for m, f in self.featurizers_.items()})
+        write_json(path / "featurizers.json", featurizer_states(self.featurizers_))
         save_weights(self.model_, path / "weights.safetensors")
         write_json(path / "history.json", self.history_)
         if metrics is not None:
@@ -213,8 +209,8 @@ class Aligner:
         obj.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
         obj.classes_ = config["classes"]
         obj.config_ = AlignConfig(**model)
-        obj.featurizers_ = {m: Featurizer.from_state(s, obj.spec_.base_dir, obj.unreadable)
-                            for m, s in read_json(path / "featurizers.json").items()}
+        obj.featurizers_ = featurizers_from_states(read_json(path / "featurizers.json"), obj.spec_.base_dir,
+                                                   obj.unreadable)
         obj.model_ = AlignerModel(obj.config_)
         load_weights(obj.model_, path / "weights.safetensors")
         obj.model_.eval()

@@ -13,9 +13,8 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 
 from modalyze.data import load_dataset
-from modalyze.data.featurizers import Featurizer
-from modalyze.data.prepare import Prepared, encode_new_rows, prepare
-from modalyze.data.pretrained import PRETRAINED_KEYS
+from modalyze.data.prepare import (Prepared, encode_new_rows, encoder_configs, featurizer_states,
+                                   featurizers_from_states, prepare, prepare_again)
 from modalyze.data.table import Table, load_table
 from modalyze.errors import ModalyzeError
 from modalyze.experts import ModelConfig, build_expert, parse_model_name
@@ -81,9 +80,7 @@ class Classifier:
         self.spec_, self.classes_, self.featurizers_ = spec, prepared.classes, prepared.featurizers
         self.config_ = ModelConfig(
             model=self.model, n_classes=len(prepared.classes), dim=self.dim, fusion=self.fusion,
-            modalities={m: {"kind": prepared.featurizers[m].kind, "info": prepared.featurizers[m].spec_info,
-                            "encoder": {k: v for k, v in s.encoder.items() if k not in PRETRAINED_KEYS}}
-                        for m, s in spec.modalities.items()})
+            modalities=encoder_configs(spec, prepared.featurizers))
         L.seed_everything(self.seed, verbose=False)  # initial weights depend on the seed alone
         self.expert_ = build_expert(self.config_)
         for run in self.init or []:
@@ -164,13 +161,12 @@ class Classifier:
         """The dataset this model was trained on, split and featurized as in training (reloaded after ``load``)."""
         self._check_fitted()
         if getattr(self, "prepared_", None) is None:
-            _, table = load_dataset(self.spec_, seed=self.seed)
-            self.prepared_ = prepare(self.spec_, table, self.unreadable, self.featurizers_, self.classes_)
+            self.prepared_ = prepare_again(self.spec_, self.seed, self.unreadable, self.featurizers_, self.classes_)
         return self.prepared_
 
     def featurizer_states(self) -> dict[str, Any]:
         """The fitted featurizers as JSON-able state: equal states mean the same data preparation."""
-        return {m: f.state() for m, f in self.featurizers_.items()}
+        return featurizer_states(self.featurizers_)
 
     # --- persistence ----------------------------------------------------------------------------
 
@@ -201,8 +197,8 @@ class Classifier:
         clf.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
         clf.classes_ = config["classes"]
         clf.config_ = ModelConfig(**config["model"])
-        states = read_json(path / "featurizers.json")
-        clf.featurizers_ = {m: Featurizer.from_state(s, clf.spec_.base_dir, clf.unreadable) for m, s in states.items()}
+        clf.featurizers_ = featurizers_from_states(read_json(path / "featurizers.json"), clf.spec_.base_dir,
+                                                   clf.unreadable)
         clf.expert_ = build_expert(clf.config_)
         load_weights(clf.expert_, path / "weights.safetensors")
         clf.expert_.eval()

@@ -337,7 +337,7 @@ def zeroshot(
 ) -> None:
     """Zero-shot classification of test rows from label names through the text tower: top-1 and top-5."""
     from modalyze.aligner import Aligner
-    from modalyze.analysis.alignment import zero_shot
+    from modalyze.analysis.alignment import paired_test_embeddings, zero_shot
 
     names = None
     if labels is not None:
@@ -345,9 +345,10 @@ def zeroshot(
             raise ModalyzeError(f"{labels}: labels file does not exist")
         names = [line.strip() for line in labels.read_text().splitlines() if line.strip()]
     aligner = Aligner.load(run)
-    results = [zero_shot(aligner, column, names, template, text, modality)]
+    pairs = paired_test_embeddings(aligner)
+    results = [zero_shot(aligner, column, names, template, text, modality, pairs=pairs)]
     if gap_shift:
-        results.append(zero_shot(aligner, column, names, template, text, modality, gap_shift=gap_shift))
+        results.append(zero_shot(aligner, column, names, template, text, modality, gap_shift=gap_shift, pairs=pairs))
     for r in results:
         top_k = next(k for k in r if k.startswith("top") and k != "top1")
         shift = f" (gap shift {r['gap_shift']})" if r["gap_shift"] else ""
@@ -369,14 +370,16 @@ def retrieve(
 ) -> None:
     """Cross-modal retrieval on the test pairs: Recall@1/5/10, median and mean rank."""
     from modalyze.aligner import Aligner
+    from modalyze.analysis.alignment import paired_test_embeddings
     from modalyze.analysis.alignment import retrieve as retrieve_pairs
 
     aligner = Aligner.load(run)
     queries = [q.strip() for q in query.split(",") if q.strip()]
-    results = {f"{'+'.join(queries)}→{gallery}": retrieve_pairs(aligner, queries, gallery, match=match)}
+    pairs = paired_test_embeddings(aligner)
+    results = {f"{'+'.join(queries)}→{gallery}": retrieve_pairs(aligner, queries, gallery, match=match, pairs=pairs)}
     if gap_shift:
         results[f"{'+'.join(queries)}→{gallery} (gap shift {gap_shift})"] = retrieve_pairs(
-            aligner, queries, gallery, gap_shift, match=match)
+            aligner, queries, gallery, gap_shift, match=match, pairs=pairs)
     console.print(_retrieval_table(results, f"retrieval on {aligner.spec_.name} (test pairs)"))
 
 

@@ -163,14 +163,15 @@ def align_to_dir(data: str | Path, out: str | Path, dataset_options: dict[str, A
 
     aligner = Aligner(**params).fit(data, **(dataset_options or {}))
     names = list(aligner.spec_.modalities)
-    retrieval = {f"{q}→{g}": retrieve(aligner, [q], g) for q in names for g in names if q != g}
+    pairs = paired_test_embeddings(aligner)  # embedded once for every metric below
+    retrieval = {f"{q}→{g}": retrieve(aligner, [q], g, pairs=pairs) for q in names for g in names if q != g}
     if len(names) > 2:  # each modality from all the others together
-        retrieval.update({f"{'+'.join(n for n in names if n != g)}→{g}": retrieve(aligner, [n for n in names if n != g], g)
-                          for g in names})
-    z, _ = paired_test_embeddings(aligner)
+        retrieval.update({f"{'+'.join(n for n in names if n != g)}→{g}":
+                          retrieve(aligner, [n for n in names if n != g], g, pairs=pairs) for g in names})
+    z, _ = pairs
     metrics = {"dataset": aligner.spec_.name, "loss": aligner.loss, "modalities": names, "lock": aligner.lock,
                "word_dropout": aligner.word_dropout,
-               "n_test_pairs": int(len(next(iter(z.values())))), "retrieval": retrieval, "gap": gaps(aligner),
+               "n_test_pairs": int(len(next(iter(z.values())))), "retrieval": retrieval, "gap": gaps(aligner, pairs),
                "train_time_s": aligner.history_["train_time_s"], "epochs": len(aligner.history_["epochs"]),
                "logit_scale": float(aligner.model_.loss.scale.detach())}
     aligner.save(out, metrics)

@@ -61,12 +61,17 @@ def modality_gap(a: np.ndarray, b: np.ndarray, seed: int = 0) -> dict[str, Any]:
             "gap_vector": gap.tolist()}
 
 
+def _shift(z: np.ndarray, gap: np.ndarray, amount: float) -> np.ndarray:
+    """``z`` moved by amount/2 of ``gap``, renormalised."""
+    return _normalise(z + amount * gap / 2)
+
+
 def shift_along_gap(a: np.ndarray, b: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Move ``a`` by −fraction/2 and ``b`` by +fraction/2 of the gap vector (fraction 1 aligns the
     centroids before renormalising), then renormalise both."""
     a, b = _normalise(a), _normalise(b)
     gap = a.mean(0) - b.mean(0)
-    return _normalise(a - fraction * gap / 2), _normalise(b + fraction * gap / 2)
+    return _shift(a, -gap, fraction), _shift(b, gap, fraction)
 
 
 # --- evaluating a trained aligner -------------------------------------------------------------------
@@ -76,11 +81,10 @@ def _content(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return frame[columns].astype(str).agg("\x1f".join, axis=1).to_numpy()
 
 
-def _shift(z: np.ndarray, gap: np.ndarray, amount: float) -> np.ndarray:
-    return _normalise(z + amount * gap / 2)
+Pairs = tuple[dict[str, np.ndarray], pd.DataFrame]  # embeddings [N, E] per modality, and those N rows
 
 
-def paired_test_embeddings(aligner: Any) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+def paired_test_embeddings(aligner: Any) -> Pairs:
     """Embeddings of the test rows where every modality is present, and those rows."""
     prepared = aligner.training_data()
     if "test" not in prepared.splits:
@@ -91,14 +95,15 @@ def paired_test_embeddings(aligner: Any) -> tuple[dict[str, np.ndarray], pd.Data
 
 
 def retrieve(aligner: Any, query: list[str], gallery: str, gap_shift: float = 0.0,
-             match: str | None = None) -> dict[str, float]:
+             match: str | None = None, pairs: Pairs | None = None) -> dict[str, float]:
     """Retrieve ``gallery`` items from ``query`` modalities on the test pairs (see the module docstring).
 
     True matches share the raw content of the gallery or a query modality with the query's row, or,
     with ``match``, the value of that column (e.g. a label or an identifier of the underlying item).
 
     Several query modalities are combined as the loss combines them: the multilinear product of
-    their embeddings for symile, the sum of cosine similarities otherwise.
+    their embeddings for symile, the sum of cosine similarities otherwise. ``pairs`` passes
+    :func:`paired_test_embeddings` computed once for several calls.
     """
     names = list(aligner.spec_.modalities)
     for m in [*query, gallery]:
@@ -106,7 +111,7 @@ def retrieve(aligner: Any, query: list[str], gallery: str, gap_shift: float = 0.
             raise ModalyzeError(f"option query/gallery: '{m}' is not a modality ({', '.join(names)})")
     if gallery in query:
         raise ModalyzeError("option gallery: the gallery modality cannot also be a query modality")
-    z, frame = paired_test_embeddings(aligner)
+    z, frame = pairs or paired_test_embeddings(aligner)
     if gap_shift:
         for q in query:  # move each query modality and the gallery toward each other
             gap = z[q].mean(0) - z[gallery].mean(0)
@@ -126,9 +131,9 @@ def retrieve(aligner: Any, query: list[str], gallery: str, gap_shift: float = 0.
     return retrieval_metrics(scores, same)
 
 
-def gaps(aligner: Any) -> dict[str, dict[str, float]]:
+def gaps(aligner: Any, pairs: Pairs | None = None) -> dict[str, dict[str, float]]:
     """The modality gap of every pair of modalities on the test pairs."""
-    z, _ = paired_test_embeddings(aligner)
+    z, _ = pairs or paired_test_embeddings(aligner)
     names = list(z)
     out = {}
     for i, a in enumerate(names):
@@ -139,7 +144,8 @@ def gaps(aligner: Any) -> dict[str, dict[str, float]]:
 
 
 def zero_shot(aligner: Any, column: str, labels: list[str] | None = None, templates: list[str] | None = None,
-              text: str | None = None, target: str | None = None, gap_shift: float = 0.0) -> dict[str, Any]:
+              text: str | None = None, target: str | None = None, gap_shift: float = 0.0,
+              pairs: Pairs | None = None) -> dict[str, Any]:
     """Classify the ``target`` modality's test rows by the nearest label prompt through the ``text`` tower.
 
     Truth is ``column`` of the test rows; classes are ``labels`` (default: the column's distinct
@@ -155,7 +161,7 @@ def zero_shot(aligner: Any, column: str, labels: list[str] | None = None, templa
     templates = templates or ["{}"]
     if any("{}" not in t for t in templates):
         raise ModalyzeError("option template: every template needs a {} where the label goes")
-    z, frame = paired_test_embeddings(aligner)
+    z, frame = pairs or paired_test_embeddings(aligner)
     if column not in frame.columns:
         raise ModalyzeError(f"option column: '{column}' is not a column of the test rows")
     truth = frame[column].astype(str).to_numpy()

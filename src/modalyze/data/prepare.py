@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from modalyze.data import load_dataset
 from modalyze.data.batching import EncodedDataset
 from modalyze.data.featurizers import Featurizer, create_featurizer
+from modalyze.data.pretrained import PRETRAINED_KEYS
 from modalyze.data.table import SPLITS, Table
 from modalyze.errors import ModalyzeError
-from modalyze.data.pretrained import PRETRAINED_KEYS
 from modalyze.spec import ModalitySpec, Spec
 
 
@@ -43,6 +44,24 @@ def _featurizer(m: ModalitySpec, columns: list[str], base_dir: str, unreadable: 
         return create_featurizer("pretrained", columns, base_dir=base_dir, unreadable=unreadable,
                                  source_kind=m.kind, **options)
     return create_featurizer(m.kind, columns, base_dir=base_dir, unreadable=unreadable, **m.options)
+
+
+def encoder_configs(spec: Spec, featurizers: dict[str, Featurizer]) -> dict[str, dict[str, Any]]:
+    """Per modality what its encoder is built from: the featurizer's kind and sizes, and the spec's
+    encoder options less the pretrained-loading keys (the featurizer has used those)."""
+    return {m: {"kind": featurizers[m].kind, "info": featurizers[m].spec_info,
+                "encoder": {k: v for k, v in s.encoder.items() if k not in PRETRAINED_KEYS}}
+            for m, s in spec.modalities.items()}
+
+
+def featurizer_states(featurizers: dict[str, Featurizer]) -> dict[str, Any]:
+    """The fitted featurizers as JSON-able state: equal states mean the same data preparation."""
+    return {m: f.state() for m, f in featurizers.items()}
+
+
+def featurizers_from_states(states: dict[str, Any], base_dir: str | Path, unreadable: str) -> dict[str, Featurizer]:
+    """The fitted featurizers back from :func:`featurizer_states` (a run's featurizers.json)."""
+    return {m: Featurizer.from_state(s, base_dir, unreadable) for m, s in states.items()}
 
 
 def encode(featurizers: dict[str, Featurizer], frame: pd.DataFrame, classes: list[Any] | None = None,
@@ -94,3 +113,11 @@ def prepare(spec: Spec, table: Table, unreadable: str = "error",
     frames = {s: table.part(s) for s in SPLITS}
     splits = {s: encode(featurizers, frames[s], classes, spec.target) for s in SPLITS if len(frames[s])}
     return Prepared(featurizers=featurizers, classes=classes, splits=splits, frames=frames)
+
+
+def prepare_again(spec: Spec, seed: int, unreadable: str, featurizers: dict[str, Featurizer],
+                  classes: list[Any]) -> Prepared:
+    """The dataset a saved model was trained on, split as in training and featurized with its fitted
+    featurizers (what evaluation needs after ``load``)."""
+    _, table = load_dataset(spec, seed=seed)
+    return prepare(spec, table, unreadable, featurizers, classes)

@@ -32,10 +32,8 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor,
     duplicates as negatives. Without duplicates it is the identity and the loss is CLIP's.
     """
     logits = scale * a @ b.T  # [B, B]
-    if positives is None:
-        target = torch.arange(len(a), device=a.device)
-        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-    target = positives.float() / positives.sum(1, keepdim=True)  # [B, B], rows sum to 1 (symmetric mask)
+    target = torch.arange(len(a), device=a.device) if positives is None else \
+        positives.float() / positives.sum(1, keepdim=True)  # [B, B], rows sum to 1 (symmetric mask)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
@@ -73,6 +71,8 @@ LossFn = Callable[["ContrastiveLoss", Embeddings, Same], torch.Tensor]
 
 def _positives(same: Same, a: str, b: str) -> torch.Tensor | None:
     return same[a] | same[b] if a in same and b in same else None
+
+
 LOSSES: Registry[LossFn] = Registry("contrastive loss")
 
 
@@ -106,35 +106,31 @@ class ContrastiveLoss(nn.Module):
         return self.fn(self, embeddings, same or {})
 
 
-def _register(name: str) -> Callable[[LossFn], LossFn]:
-    return LOSSES.register(name)
-
-
-@_register("clip")
+@LOSSES.register("clip")
 def _clip(loss: ContrastiveLoss, z: Embeddings, same: Same) -> torch.Tensor:
     a, b = loss.modalities
     return info_nce(z[a], z[b], loss.scale, _positives(same, a, b))
 
 
-@_register("siglip")
+@LOSSES.register("siglip")
 def _siglip(loss: ContrastiveLoss, z: Embeddings, same: Same) -> torch.Tensor:
     a, b = loss.modalities
     return sigmoid_pairs(z[a], z[b], loss.scale, loss.bias, _positives(same, a, b))
 
 
-@_register("symile")
+@LOSSES.register("symile")
 def _symile(loss: ContrastiveLoss, z: Embeddings, same: Same) -> torch.Tensor:
     return symile([z[m] for m in loss.modalities], loss.scale)
 
 
-@_register("anchor")
+@LOSSES.register("anchor")
 def _anchor(loss: ContrastiveLoss, z: Embeddings, same: Same) -> torch.Tensor:
     others = [m for m in loss.modalities if m != loss.anchor]
     return torch.stack([info_nce(z[loss.anchor], z[m], loss.scale, _positives(same, loss.anchor, m))
                         for m in others]).mean()
 
 
-@_register("pairwise")
+@LOSSES.register("pairwise")
 def _pairwise(loss: ContrastiveLoss, z: Embeddings, same: Same) -> torch.Tensor:
     return torch.stack([info_nce(z[a], z[b], loss.scale, _positives(same, a, b))
                         for a, b in combinations(loss.modalities, 2)]).sum()

@@ -76,7 +76,6 @@ def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, se
 
     ``dropout_rates`` (modality -> rate) overrides ``settings.modality_dropout`` per modality.
     """
-    L.seed_everything(settings.seed, workers=True, verbose=False)
     rates = {m: settings.modality_dropout for m in train.features} | (dropout_rates or {})
     task = ExpertTask(expert, settings.lr, settings.weight_decay, only_present, settings.aux_weight, rates)
     history = fit_task(task, train, val, settings)

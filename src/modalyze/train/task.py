@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modalyze.data.batching import Batch
+from modalyze.data.featurizers import PAD
 
 
 class ExpertTask(L.LightningModule):
@@ -90,8 +91,8 @@ def drop_modalities(present: dict[str, torch.Tensor], rates: dict[str, float]) -
 
 def drop_words(ids: torch.Tensor, rate: float) -> torch.Tensor:
     """Token ids [B, T] with each word deleted with probability ``rate`` and the rest moved left, in order
-    (random deletion). A text that would lose every word keeps them all; padding (id 0) stays padding."""
-    real = ids != 0  # [B, T]
+    (random deletion). A text that would lose every word keeps them all; padding stays padding."""
+    real = ids != PAD  # [B, T]
     keep = real & (torch.rand(ids.shape, device=ids.device) >= rate)
     keep = torch.where((real.any(1) & ~keep.any(1))[:, None], real, keep)
     order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)  # kept tokens first, order preserved
