@@ -31,6 +31,7 @@ from modalyze.encoders import create_encoder
 from modalyze.errors import ModalyzeError
 from modalyze.losses import ContrastiveLoss
 from modalyze.losses.contrastive import same_rows
+from modalyze.options import check_options
 from modalyze.run import check_run_dir, load_weights, read_json, save_weights, versions, write_json
 from modalyze.spec import Spec
 from modalyze.train import TrainSettings
@@ -118,8 +119,6 @@ class Aligner:
         self.dim, self.embed_dim, self.seed = dim, embed_dim, seed
         self.max_epochs, self.patience, self.min_steps = max_epochs, patience, min_steps
         self.batch_size, self.lr, self.weight_decay = batch_size, lr, weight_decay
-        if not 0 <= word_dropout < 1:
-            raise ModalyzeError(f"option word-dropout: {word_dropout} is not a probability in [0, 1)")
         self.word_dropout = word_dropout
         self.accelerator, self.devices, self.progress, self.unreadable = accelerator, devices, progress, unreadable
 
@@ -128,11 +127,18 @@ class Aligner:
                              batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay, seed=self.seed,
                              accelerator=self.accelerator, devices=self.devices, progress=self.progress)
 
+    def check_params(self) -> None:
+        """Validate the constructor's options (at fit time, as scikit-learn does)."""
+        check_options(loss=self.loss, dim=self.dim, embed_dim=self.embed_dim, word_dropout=self.word_dropout,
+                      unreadable=self.unreadable, **self.settings().to_dict())
+
     def fit(self, data: str | Path | Spec, **dataset_options: Any) -> Aligner:
+        self.check_params()
         spec, table = load_dataset(data, seed=self.seed, **dataset_options)
         return self.fit_prepared(spec, prepare(spec, table, self.unreadable))
 
     def fit_prepared(self, spec: Spec, prepared: Prepared) -> Aligner:
+        self.check_params()
         unknown = [m for m in self.lock + ([self.anchor] if self.anchor else []) if m not in spec.modalities]
         if unknown:
             raise ModalyzeError(f"option lock/anchor: '{unknown[0]}' is not a modality of {spec.name} "

@@ -18,6 +18,7 @@ from modalyze.data.prepare import (Prepared, encode_new_rows, encoder_configs, f
 from modalyze.data.table import Table, load_table
 from modalyze.errors import ModalyzeError
 from modalyze.experts import ModelConfig, build_expert, parse_model_name
+from modalyze.options import check_options
 from modalyze.run import (RUN_SCHEMA, check_run_dir, count_parameters, load_weights, read_json, save_weights,
                           versions, write_json)
 from modalyze.spec import Spec
@@ -65,13 +66,7 @@ class Classifier:
 
     def check_params(self) -> None:
         """Validate the constructor's options (scikit-learn style: at fit time, not in __init__)."""
-        if self.unreadable not in ("error", "missing"):
-            raise ModalyzeError(f"option unreadable={self.unreadable!r}: use 'error' or 'missing'")
-        for name in ("max_epochs", "batch_size", "dim"):
-            if int(getattr(self, name)) < 1:
-                raise ModalyzeError(f"option {name}={getattr(self, name)}: must be at least 1")
-        if not 0 <= float(self.modality_dropout) < 1:
-            raise ModalyzeError(f"option modality_dropout={self.modality_dropout}: must be a rate in [0, 1)")
+        check_options(dim=self.dim, fusion=self.fusion, unreadable=self.unreadable, **self.settings().to_dict())
 
     def fit_prepared(self, spec: Spec, prepared: Prepared) -> Classifier:
         """Train on data that is already featurized (lets a study share one featurization)."""

@@ -10,7 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from modalyze.errors import ModalyzeError
+try:  # recent Typer vendors Click; older releases use the click package
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors
+
+from modalyze.errors import Interrupted, ModalyzeError, raise_on_signals
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure which modalities matter, alone and together, and train models that use both.")
@@ -419,15 +424,26 @@ def _profile_table(profile: Any) -> RichTable:
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit status 2, never a traceback."""
+    """Entry point: user errors become one line on stderr and exit status 2, never a traceback;
+    SIGINT/SIGTERM end the command at once with 130/143 (finished work stays on disk)."""
+    raise_on_signals()
     try:
-        app()  # usage errors are reported by Typer itself (exit status 2)
+        code = typer.main.get_command(app).main(prog_name="modalyze", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError:
+        code = 2  # Click has printed the help
+    except click_errors.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "modalyze"
+        print(f"error: {exc.format_message()} (see '{where} --help')", file=sys.stderr)
+        code = 2
+    except typer.Abort:
+        code = 130
     except ModalyzeError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted: finished work is on disk; rerun to resume", file=sys.stderr)
-        sys.exit(130)
+        code = 2
+    except Interrupted as exc:
+        print(f"interrupted by {exc}: finished work is on disk; rerun the same command to resume", file=sys.stderr)
+        code = 128 + exc.signum
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

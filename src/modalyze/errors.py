@@ -1,5 +1,46 @@
-"""The one exception type users see: a one-line message naming the file, row, column or option."""
+"""The exceptions users see: a one-line message naming the file, row, column or option, or an interruption."""
+
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 
 class ModalyzeError(Exception):
     """Bad input or a bad request. The CLI prints ``error: <message>`` and exits with status 2."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived. A BaseException, so no ``except Exception`` (ours, Lightning's or a
+    library's) can swallow it; the CLI exits with 128 + the signal number and the resume message."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def raise_on_signals() -> None:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` in the main thread, wherever it is.
+
+    Lightning keeps a handler installed before ``fit`` and calls it after its own SIGTERM notice,
+    so training stops at once instead of running to the next epoch boundary (or to SIGKILL).
+    """
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+
+
+@contextmanager
+def reading(path: str | Path, what: str) -> Iterator[None]:
+    """Turn any library exception raised while reading an untrusted file into one line naming it."""
+    try:
+        yield
+    except ModalyzeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every library error type means "not a valid <what>"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModalyzeError(f"{path}: not a valid {what}: {reason[:200]}") from None

@@ -24,7 +24,10 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._entries:
-            raise ModalyzeError(f"unknown {self.family} '{name}' (registered: {', '.join(self._entries)})")
+            from modalyze.options import suggest
+
+            raise ModalyzeError(f"unknown {self.family} '{name}'{suggest(str(name), self.names())} "
+                                f"(registered: {', '.join(self._entries)})")
         return self._entries[name]
 
     def names(self) -> list[str]:

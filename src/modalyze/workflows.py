@@ -14,6 +14,7 @@ from modalyze.data import load_dataset
 from modalyze.data.prepare import prepare
 from modalyze.data.table import read_source
 from modalyze.errors import ModalyzeError
+from modalyze.options import check_options
 from modalyze.run import write_json
 from modalyze.train import predict_log_probs
 
@@ -89,6 +90,7 @@ def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: li
     from modalyze.analysis.robustness import DEFAULT_LEVELS, robustness
     from modalyze.report.html import write_robustness_report
 
+    check_options(levels=list(levels or [0.0]), seed=seed, bootstrap=bootstrap)
     clf = Classifier.load(run)
     experts = {clf.model: clf.expert_}
     ref_name = "inter" if clf.fusion == "late" and clf.model in ("inter", "i2m2") else None

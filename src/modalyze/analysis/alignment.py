@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from modalyze.errors import ModalyzeError
+from modalyze.options import check_options
 
 
 def same_group(query_groups: np.ndarray, gallery_groups: np.ndarray) -> np.ndarray:
@@ -105,6 +106,7 @@ def retrieve(aligner: Any, query: list[str], gallery: str, gap_shift: float = 0.
     their embeddings for symile, the sum of cosine similarities otherwise. ``pairs`` passes
     :func:`paired_test_embeddings` computed once for several calls.
     """
+    check_options(gap_shift=gap_shift)
     names = list(aligner.spec_.modalities)
     for m in [*query, gallery]:
         if m not in names:
@@ -151,6 +153,7 @@ def zero_shot(aligner: Any, column: str, labels: list[str] | None = None, templa
     Truth is ``column`` of the test rows; classes are ``labels`` (default: the column's distinct
     values); each class embedding is the renormalised mean over ``templates`` ("{}" = the label).
     """
+    check_options(gap_shift=gap_shift)
     kinds = {m: s.kind for m, s in aligner.spec_.modalities.items()}
     text = text or next((m for m, k in kinds.items() if k == "text"), None)
     if text not in kinds or kinds[text] != "text":

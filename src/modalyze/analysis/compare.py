@@ -25,6 +25,7 @@ from modalyze.data.batching import EncodedDataset, make_loader
 from modalyze.data.featurizers import Features
 from modalyze.data.prepare import prepare
 from modalyze.errors import ModalyzeError
+from modalyze.options import check_options
 from modalyze.fusion import list_fusions
 from modalyze.run import versions
 from modalyze.train import predict_log_probs
@@ -38,12 +39,9 @@ def compare(data: str | Path, fusions: list[str] | None = None, budget: str = "f
             seed: int = 0, dim: int = 64, accelerator: str = "cpu", devices: int | str = 1, unreadable: str = "error",
             progress: bool = True, dataset_options: dict[str, Any] | None = None, log: Log = print) -> dict[str, Any]:
     """Train and measure every fusion in ``fusions`` (default: all registered); returns the table as a dict."""
-    fusions = list(fusions or list_fusions())
-    unknown = [f for f in fusions if f not in list_fusions()]
-    if unknown:
-        raise ModalyzeError(f"option fusions: unknown fusion '{unknown[0]}' (registered: {', '.join(list_fusions())})")
-    if budget not in BUDGETS:
-        raise ModalyzeError(f"option budget={budget!r}: use one of {', '.join(BUDGETS)}")
+    fusions = list(list_fusions() if fusions is None else fusions)
+    check_options(fusions=fusions, budget=budget, seed=seed, dim=dim, accelerator=accelerator, devices=devices,
+                  unreadable=unreadable, progress=progress)
     plan = BUDGETS[budget]
     spec, table = load_dataset(data, seed=seed, **(dataset_options or {}))
     prepared = prepare(spec, table, unreadable)

@@ -30,6 +30,7 @@ from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
 from modalyze.data.prepare import Prepared, prepare
 from modalyze.errors import ModalyzeError
+from modalyze.options import check_options
 from modalyze.experts import product_of_experts
 from modalyze.run import versions
 from modalyze.spec import Spec
@@ -71,8 +72,9 @@ def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | Non
     ``out`` keeps every finished expert (a rerun with the same settings resumes); without it the
     experts live in a temporary directory.
     """
-    if budget not in BUDGETS:
-        raise ModalyzeError(f"option budget={budget!r}: use one of {', '.join(BUDGETS)}")
+    check_options(budget=budget, seed=seed, fusion=fusion, dim=dim, accelerator=accelerator, devices=devices,
+                  unreadable=unreadable, min_slice_rows=min_slice_rows, modality_dropout=modality_dropout,
+                  progress=progress)
     plan = BUDGETS[budget]
     spec, table = load_dataset(data, seed=seed, **(dataset_options or {}))
     if len(spec.modalities) < 2:

@@ -6,13 +6,15 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, ValidationError, validate_call
 
 from modalyze.data.table import stratified_split
 from modalyze.errors import ModalyzeError
+from modalyze.options import Seed, describe
 from modalyze.registry import Registry
 from modalyze.spec import ModalitySpec, Spec, SplitSpec
 
@@ -30,8 +32,9 @@ DATASETS: Registry[BuiltinDataset] = Registry("dataset")
 
 
 def register_dataset(name: str, summary: str) -> Callable[[Builder], Builder]:
+    """Register a builder; its parameters' annotations declare each option's type and range."""
     def wrap(fn: Builder) -> Builder:
-        DATASETS.register(name)(BuiltinDataset(name, summary, fn))
+        DATASETS.register(name)(BuiltinDataset(name, summary, validate_call(fn)))
         return fn
     return wrap
 
@@ -51,10 +54,21 @@ def load_builtin(name: str, seed: int = 0, **params: Any) -> tuple[Spec, pd.Data
                             "or pass a spec .yaml file)")
     try:
         spec, frame = DATASETS.get(name).build(seed=seed, **params)
-    except TypeError as exc:  # an option the builder does not take
-        raise ModalyzeError(f"dataset {name}: {exc}") from None
+    except ValidationError as exc:  # an option the builder does not take, or a value out of its range
+        error = exc.errors(include_url=False)[0]
+        key = str(error["loc"][-1]) if error["loc"] else "?"
+        if error["type"] == "unexpected_keyword_argument":
+            raise ModalyzeError(f"dataset {name}: unknown option '{key}'") from None
+        value = params.get(key, seed if key == "seed" else error.get("input"))
+        raise ModalyzeError(f"dataset {name}: option {key}={value!r}: {describe(exc)}") from None
     spec.builtin = {"name": name, "params": {"seed": seed, **params}}
     return spec, frame
+
+
+Rows = Annotated[int, Field(ge=20, le=10**7)]
+Dims = Annotated[int, Field(ge=2, le=4096)]
+Noise = Annotated[float, Field(ge=0, le=100)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
 
 
 # --- easy-vqa ---------------------------------------------------------------------------------------
@@ -71,7 +85,7 @@ def question_type(question: str, answer: str) -> str:
 
 @register_dataset("easy-vqa", "easy-VQA: 64x64 shape images + questions -> answer (13 classes); "
                   "its own train/test split, val carved from train")
-def _easy_vqa(seed: int = 0, val: float = 0.1) -> tuple[Spec, pd.DataFrame]:
+def _easy_vqa(seed: Seed = 0, val: Fraction = 0.1) -> tuple[Spec, pd.DataFrame]:
     import easy_vqa
 
     parts = []
@@ -95,7 +109,7 @@ def _easy_vqa(seed: int = 0, val: float = 0.1) -> tuple[Spec, pd.DataFrame]:
 
 
 @register_dataset("digits", "scikit-learn's 8x8 handwritten digits; views 'top' and 'bottom' halves -> digit")
-def _digits(seed: int = 0) -> tuple[Spec, pd.DataFrame]:
+def _digits(seed: Seed = 0) -> tuple[Spec, pd.DataFrame]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -125,22 +139,19 @@ _STRUCTURES: dict[str, tuple[str, dict[str, list[str]], Callable[[dict[str, np.n
 }
 
 
-def synthetic(structure: str, seed: int = 0, rows: int = 4000, dims: int = 8, noise: float = 0.5,
-              form: str = "vector", steps: int = 32) -> tuple[Spec, pd.DataFrame]:
+@validate_call
+def synthetic(structure: str, seed: Seed = 0, rows: Rows = 4000, dims: Dims = 8, noise: Noise = 0.5,
+              form: Literal["vector", "timeseries"] = "vector", steps: Dims = 32) -> tuple[Spec, pd.DataFrame]:
     """Two modalities ``a`` and ``b`` whose dependency structure with ``y`` is known.
 
     ``form="vector"``: each modality is ``dims`` columns. ``form="timeseries"``: each modality is one
     column of sequences of ``steps`` steps, x_t = Σ_j v_j · w_j(t) where v is the same noisy vector
     and the w_j are sine and cosine waves of distinct frequencies (so the same information, in time).
     """
-    if form not in ("vector", "timeseries"):
-        raise ModalyzeError(f"option form={form!r}: use 'vector' or 'timeseries'")
     if form == "timeseries" and steps < dims:
         raise ModalyzeError(f"option steps={steps}: a timeseries needs at least dims={dims} steps")
     if structure not in _STRUCTURES:
         raise ModalyzeError(f"unknown synthetic structure '{structure}' (one of {', '.join(_STRUCTURES)})")
-    if dims < 2:
-        raise ModalyzeError(f"option dims={dims}: synthetic modalities need at least 2 dimensions")
     _, carried, label = _STRUCTURES[structure]
     rng = np.random.default_rng(seed)
     names = sorted({b for bits in carried.values() for b in bits} | {"y"})
@@ -187,8 +198,9 @@ PARITY_TONE = 2200.0
 
 @register_dataset("av-digits", "scikit-learn's digits as noisy 32x32 images + synthesised tone clips written "
                   "as wav files -> digit; options image_noise, audio_noise, parity_level, sample_rate")
-def _av_digits(seed: int = 0, image_noise: float = 0.2, audio_noise: float = 1.0, parity_level: float = 0.18,
-               sample_rate: int = 8000, seconds: float = 0.4) -> tuple[Spec, pd.DataFrame]:
+def _av_digits(seed: Seed = 0, image_noise: Noise = 0.2, audio_noise: Noise = 1.0, parity_level: Noise = 0.18,
+               sample_rate: Annotated[int, Field(ge=1000, le=192000)] = 8000,
+               seconds: Annotated[float, Field(gt=0, le=60)] = 0.4) -> tuple[Spec, pd.DataFrame]:
     import soundfile
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -256,7 +268,7 @@ def _caption_facts(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 @register_dataset("easy-vqa-captions", "easy-VQA images paired with the caption of their colour and shape "
                   "(\"a blue triangle\"), derived from the dataset's own questions and answers")
-def _easy_vqa_captions(seed: int = 0, val: float = 0.1) -> tuple[Spec, pd.DataFrame]:
+def _easy_vqa_captions(seed: Seed = 0, val: Fraction = 0.1) -> tuple[Spec, pd.DataFrame]:
     import easy_vqa
 
     rows = []
@@ -284,8 +296,8 @@ def _easy_vqa_captions(seed: int = 0, val: float = 0.1) -> tuple[Spec, pd.DataFr
 
 @register_dataset("synthetic-xor3", "synthetic triples for Symile: bit vectors a and b, c = a XOR b, each "
                   "pairwise independent of the others; options rows, bits, dims, noise")
-def _synthetic_xor3(seed: int = 0, rows: int = 4000, bits: int = 6, dims: int = 16, noise: float = 0.3
-                    ) -> tuple[Spec, pd.DataFrame]:
+def _synthetic_xor3(seed: Seed = 0, rows: Rows = 4000, bits: Annotated[int, Field(ge=1, le=64)] = 6,
+                    dims: Dims = 16, noise: Noise = 0.3) -> tuple[Spec, pd.DataFrame]:
     """Three vector modalities; only the joint of all three carries information (target: c's first bit)."""
     if dims < bits:
         raise ModalyzeError(f"option dims={dims}: needs at least bits={bits} dimensions")

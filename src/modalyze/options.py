@@ -1,0 +1,113 @@
+"""Declared types and ranges of every option, checked before any work (one table, one message format).
+
+An option has the same meaning in every command and in the Python API (``seed`` is always a seed,
+``lr`` always a learning rate), so its type lives here once, keyed by name. Every library entry point
+calls :func:`check_options` with its options before it reads data or trains; a value outside its
+type is a :class:`ModalyzeError` such as ``option lr=-1.0: must be greater than 0``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, StrictBool, TypeAdapter, ValidationError
+
+from modalyze.errors import ModalyzeError
+
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
+
+
+def _devices(value: int | str) -> int | str:
+    """A count (>= 1, or -1 for all), 'auto', or a comma-separated list of device indices."""
+    if isinstance(value, int):
+        if value == -1 or value >= 1:
+            return value
+        raise ValueError("a device count must be at least 1 (or -1 for all devices)")
+    text = value.strip()
+    if text.isdigit() or text == "-1":
+        return _devices(int(text))
+    if text == "auto" or (text and all(part.strip().isdigit() for part in text.strip(",").split(","))):
+        return text
+    raise ValueError("use a count such as 2, 'auto', or device indices such as 0,1")
+
+
+def _registered(module: str, attribute: str):
+    """A name that must be in a registry or mapping (imported lazily: checking options stays cheap)."""
+    def check(value: str) -> str:
+        import importlib
+
+        known = getattr(importlib.import_module(module), attribute)
+        names = known.names() if hasattr(known, "names") else list(known)
+        if value not in names:
+            raise ValueError(f"use one of {', '.join(names)}{suggest(value, names)}")
+        return value
+    return AfterValidator(check)
+
+
+Count = Annotated[int, Field(ge=1, le=10**9)]
+NonNegative = Annotated[int, Field(ge=0, le=10**9)]
+Rate = Annotated[float, Field(ge=0, lt=1)]
+Level = Annotated[float, Field(ge=0, le=1)]
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
+Fusion = Annotated[str, _registered("modalyze.fusion", "FUSIONS")]
+Loss = Annotated[str, _registered("modalyze.losses", "LOSSES")]
+
+OPTION_TYPES: dict[str, Any] = {
+    "seed": Seed,
+    "max_epochs": Count,
+    "patience": NonNegative,
+    "min_steps": NonNegative,
+    "batch_size": Count,
+    "lr": Annotated[float, Field(gt=0, le=10)],
+    "weight_decay": Annotated[float, Field(ge=0, le=10)],
+    "aux_weight": Annotated[float, Field(ge=0, le=1000)],
+    "modality_dropout": Rate,
+    "word_dropout": Rate,
+    "dim": Annotated[int, Field(ge=1, le=65536)],
+    "embed_dim": Annotated[int, Field(ge=1, le=65536)],
+    "fusion": Fusion,
+    "fusions": Annotated[list[Fusion], Field(min_length=1)],
+    "loss": Loss,
+    "accelerator": Literal[ACCELERATORS],
+    "devices": Annotated[int | str, AfterValidator(_devices)],
+    "unreadable": Literal["error", "missing"],
+    "budget": Annotated[str, _registered("modalyze.analysis.study", "BUDGETS")],
+    "min_slice_rows": Count,
+    "bootstrap": Count,
+    "levels": Annotated[list[Level], Field(min_length=1)],
+    "gap_shift": Level,
+    "progress": StrictBool,
+}
+_ADAPTERS = {name: TypeAdapter(kind) for name, kind in OPTION_TYPES.items()}
+
+
+def check_options(**values: Any) -> dict[str, Any]:
+    """Validate named option values against their declared types; returns them (devices parsed)."""
+    out = {}
+    for name, value in values.items():
+        if name not in _ADAPTERS:  # a programming error: every option must be declared above
+            raise KeyError(f"option {name!r} has no declared type in modalyze.options.OPTION_TYPES")
+        out[name] = check_value(_ADAPTERS[name], value, f"option {name}")
+    return out
+
+
+def check_value(adapter: TypeAdapter, value: Any, where: str) -> Any:
+    """``adapter.validate_python(value)``, with a failure as one line: ``<where>=<value>: <reason>``."""
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        raise ModalyzeError(f"{where}={value!r}: {describe(exc)}") from None
+
+
+def describe(exc: ValidationError) -> str:
+    """The first problem of a pydantic error as a short lower-case phrase (no URL, no input echo)."""
+    error = exc.errors(include_url=False)[0]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message[:1].lower() + message[1:]
+
+
+def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
