@@ -93,11 +93,40 @@ def check_options(**values: Any) -> dict[str, Any]:
 
 
 def check_value(adapter: TypeAdapter, value: Any, where: str) -> Any:
-    """``adapter.validate_python(value)``, with a failure as one line: ``<where>=<value>: <reason>``."""
+    """``adapter.validate_python(value)``, with a failure as one line:
+    ``<where>=<value>: <reason> (allowed: <the declared values>)``."""
     try:
         return adapter.validate_python(value)
     except ValidationError as exc:
-        raise ModalyzeError(f"{where}={value!r}: {describe(exc)}") from None
+        allowed = "" if exc.errors()[0]["type"] == "literal_error" else allowed_values(adapter)
+        raise ModalyzeError(f"{where}={value!r}: {describe(exc)}" + (f" (allowed: {allowed})" if allowed else "")) from None
+
+
+def allowed_values(adapter: TypeAdapter) -> str:
+    """The declared values of a type in words, from its JSON Schema: 'a number in [0, 1)', 'one of a, b'."""
+    try:
+        schema = adapter.json_schema()
+    except Exception:  # noqa: BLE001 - a type without a JSON Schema has no short description
+        return ""
+    if schema.get("type") == "array":
+        inner = allowed_values(TypeAdapter(Any)) if "items" not in schema else _describe_schema(schema["items"])
+        return f"a list of {inner}" if inner else ""
+    return _describe_schema(schema)
+
+
+def _describe_schema(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return "one of " + ", ".join(str(v) for v in schema["enum"])
+    noun = {"integer": "an integer", "number": "a number", "boolean": "true or false"}.get(schema.get("type", ""))
+    if noun is None:
+        return ""
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    if low is None and high is None:
+        return noun
+    left = "(" if "exclusiveMinimum" in schema else "["
+    right = ")" if "exclusiveMaximum" in schema else "]"
+    return f"{noun} in {left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
 
 
 def describe(exc: ValidationError) -> str:
@@ -111,3 +140,23 @@ def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_named(types: dict[str, Any], values: dict[str, Any], where: str, what: str = "option") -> dict[str, Any]:
+    """Validate a mapping of options against declared types: an unknown key is an error with the
+    closest known one suggested, a value outside its type is an error naming the key."""
+    for key, value in values.items():
+        if key not in types:
+            known = ", ".join(sorted(types)) or "none"
+            raise ModalyzeError(f"{where}: unknown {what} '{key}'{suggest(str(key), sorted(types))} (known: {known})")
+    return {key: check_value(TypeAdapter(types[key]), value, f"{where}: {what} {key}") for key, value in values.items()}
+
+
+def signature_types(fn: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The declared types of ``fn``'s keyword parameters (annotations resolved, constraints kept)."""
+    import inspect
+    from typing import get_type_hints
+
+    hints = get_type_hints(fn, include_extras=True)
+    return {name: hints.get(name, Any) for name in inspect.signature(fn).parameters
+            if name not in ("self", *skip) and name in hints}

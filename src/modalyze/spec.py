@@ -10,14 +10,42 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import re
+from functools import lru_cache
+
 import yaml
 
 from modalyze.errors import ModalyzeError
+from modalyze.options import suggest
 
-KINDS = ("image", "text", "tabular", "vector", "timeseries", "audio")
+KINDS = ("image", "text", "tabular", "vector", "timeseries", "audio")  # checked against the featurizer registry
 _MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout", "view"}
 CHANNELS = ("r", "g", "b")
 _TOP_KEYS = {"name", "source", "target", "modalities", "slices", "split", "builtin"}
+_NAME = re.compile(r"^[^\W_][\w-]{0,63}$")  # a letter or digit, then letters, digits, '_' or '-'
+
+
+def check_name(name: Any, what: str, where: str) -> str:
+    """A user-given name that becomes a module key, a file name and a report label: validated once here.
+
+    Letters (any script), digits, '_' and '-', starting with a letter or digit, at most 64 characters,
+    and not an attribute of torch's ``ModuleDict`` (such as 'training' or 'forward'), so a name can
+    never leave an output folder ('/', '..'), break a module key ('.') or a plot label ('$').
+    """
+    text = str(name)
+    if not _NAME.match(text):
+        raise ModalyzeError(f"{where}: {what} name {text!r} is not allowed: use letters, digits, '_' and '-', "
+                            "starting with a letter or digit, at most 64 characters")
+    if text in _reserved_names():
+        raise ModalyzeError(f"{where}: {what} name {text!r} is reserved (an attribute of PyTorch modules); rename it")
+    return text
+
+
+@lru_cache(maxsize=1)
+def _reserved_names() -> frozenset[str]:
+    from torch import nn
+
+    return frozenset(dir(nn.ModuleDict()))
 
 
 @dataclass
@@ -128,7 +156,7 @@ def parse_modalities(raw: dict[str, Any], origin: str) -> dict[str, ModalitySpec
     """A ``modalities:`` mapping -> validated specs, each declared view expanded into its modalities."""
     out: dict[str, ModalitySpec] = {}
     for name, entry in raw.items():
-        for part, spec in _expand_view(str(name), entry, origin).items():
+        for part, spec in _expand_view(check_name(name, "modality", origin), entry, origin).items():
             if part in out:
                 raise ModalyzeError(f"{origin}: modality '{part}' is declared twice")
             out[part] = spec
@@ -161,16 +189,20 @@ def _expand_view(name: str, raw: Any, origin: str) -> dict[str, ModalitySpec]:
 def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:
     where = f"{origin}: modality '{name}'"
     if isinstance(raw, ModalitySpec):
+        _check_kind_options(raw.kind, raw.options, raw.encoder, where)
         return raw
     if not isinstance(raw, dict):
         raise ModalyzeError(f"{where} must be a mapping like {{kind: image, column: path}}")
     if "kind" not in raw:
         raise ModalyzeError(f"{where}: missing required key 'kind' (one of {', '.join(KINDS)})")
     if raw["kind"] not in KINDS:
-        raise ModalyzeError(f"{where}: unknown kind '{raw['kind']}' (one of {', '.join(KINDS)})")
+        raise ModalyzeError(f"{where}: unknown kind '{raw['kind']}'{suggest(str(raw['kind']), KINDS)} "
+                            f"(one of {', '.join(KINDS)})")
     unknown = set(raw) - _MODALITY_KEYS
     if unknown:
-        raise ModalyzeError(f"{where}: unknown key '{sorted(unknown)[0]}'")
+        key = str(sorted(unknown, key=str)[0])
+        raise ModalyzeError(f"{where}: unknown key '{key}'{suggest(key, sorted(_MODALITY_KEYS))} "
+                            f"(known: {', '.join(sorted(_MODALITY_KEYS))})")
     if "column" in raw:
         columns = [str(raw["column"])]
     elif "columns" in raw and isinstance(raw["columns"], list) and raw["columns"]:
@@ -186,8 +218,26 @@ def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:
         raise ModalyzeError(f"{where}: 'encoder' must be a mapping of encoder options, or 'minilm'")
     if "hf" in encoder and raw["kind"] not in ("text", "image", "audio"):
         raise ModalyzeError(f"{where}: pretrained encoders ('hf') exist for text, image and audio, not {raw['kind']}")
+    options = raw.get("options") or {}
+    if not isinstance(options, dict):
+        raise ModalyzeError(f"{where}: 'options' must be a mapping of {raw['kind']} options")
+    _check_kind_options(raw["kind"], options, encoder, where)
     dropout = raw.get("dropout")
     if dropout is not None and (isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1):
         raise ModalyzeError(f"{where}: 'dropout' must be a rate in [0, 1), not {dropout!r}")
-    return ModalitySpec(kind=raw["kind"], columns=columns, options=dict(raw.get("options") or {}),
+    return ModalitySpec(kind=raw["kind"], columns=columns, options=dict(options),
                         encoder=dict(encoder), dropout=None if dropout is None else float(dropout))
+
+
+def _check_kind_options(kind: str, options: dict[str, Any], encoder: dict[str, Any], where: str) -> None:
+    """The kind's featurizer options and its encoder's options, each against its declared types
+    (imported here: the registries live on the data and encoder floors, which import this module)."""
+    from modalyze.data.featurizers import check_featurizer_options
+    from modalyze.data.pretrained import PRETRAINED_KEYS
+    from modalyze.encoders.base import check_encoder_options
+
+    check_featurizer_options(kind, options, where)
+    if "hf" in encoder:
+        check_encoder_options("pretrained", {k: v for k, v in encoder.items() if k not in PRETRAINED_KEYS}, where)
+    else:
+        check_encoder_options(kind, encoder, where)

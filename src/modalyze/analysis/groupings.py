@@ -22,7 +22,7 @@ from modalyze.analysis.profile import Profile
 from modalyze.analysis.study import analyze
 from modalyze.data import load_dataset
 from modalyze.errors import ModalyzeError
-from modalyze.spec import ModalitySpec, parse_modalities, read_yaml
+from modalyze.spec import ModalitySpec, check_name, parse_modalities, read_yaml
 
 DECLARED = "declared"
 
@@ -39,7 +39,7 @@ def load_groupings(path: str | Path) -> dict[str, dict[str, ModalitySpec]]:
             raise ModalyzeError(f"{path}: the name '{DECLARED}' is reserved for the spec's own grouping")
         if not isinstance(modalities, dict) or len(modalities) < 1:
             raise ModalyzeError(f"{path}: grouping '{name}' must map modality names to {{kind, column}} entries")
-        out[str(name)] = parse_modalities(modalities, f"{path}: grouping '{name}'")
+        out[check_name(name, "grouping", str(path))] = parse_modalities(modalities, f"{path}: grouping '{name}'")
     return out
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from math import gcd
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import numpy as np
 import pandas as pd
 import soundfile
 import torch
+from pydantic import Field
 from scipy.signal import resample_poly
 
 from modalyze.data.featurizers import Featurizer, Features, _empty, register_featurizer
@@ -59,6 +60,10 @@ class AudioFeaturizer(Featurizer):
     Options: ``sample_rate`` (16000), ``n_mels`` (40), ``n_fft`` (400), ``hop`` (160). Clips of
     different lengths are padded to the longest of the rows transformed together, never cut.
     """
+
+    option_types = {"sample_rate": Annotated[int, Field(ge=1000, le=192_000)],
+                    "n_mels": Annotated[int, Field(ge=1, le=512)],
+                    "n_fft": Annotated[int, Field(ge=16, le=65_536)], "hop": Annotated[int, Field(ge=1, le=65_536)]}
 
     @property
     def _settings(self) -> dict[str, int]:

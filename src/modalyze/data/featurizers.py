@@ -12,14 +12,16 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
+from pydantic import Field
 
 from modalyze.errors import ModalyzeError
+from modalyze.options import Count, check_named
 from modalyze.registry import Registry
 
 PAD, UNK = 0, 1  # text token ids; categorical ids use 0 = missing, 1 = unseen value
@@ -46,6 +48,7 @@ class Featurizer(ABC):
     """Base class; subclasses register themselves for one modality kind."""
 
     kind: str = ""
+    option_types: dict[str, Any] = {}  # the spec's ``options:`` this kind takes, with their types and ranges
 
     def __init__(self, columns: list[str], base_dir: str | Path = ".", unreadable: str = "error", **options: Any):
         self.columns = list(columns)
@@ -91,8 +94,22 @@ def create_featurizer(kind: str, columns: list[str], **kwargs: Any) -> Featurize
     return FEATURIZERS.get(kind)(columns, **kwargs)
 
 
+def check_featurizer_options(kind: str, options: dict[str, Any], where: str) -> None:
+    """A spec entry's ``options:`` against the kind's declared option types (one-line error naming the key)."""
+    check_named(FEATURIZERS.get(kind).option_types, options, where)
+
+
 def _empty(values: pd.Series) -> np.ndarray:
     return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy(copy=True)
+
+
+MISSING_NUMBERS = ("nan", "na", "n/a", "null", "none")  # written in a numeric column, these mean an empty cell
+
+
+def _no_number(values: pd.Series) -> np.ndarray:
+    """Cells of a numeric column that hold no number: empty, or one of :data:`MISSING_NUMBERS`."""
+    words = values.astype(str).str.strip().str.lower()
+    return _empty(values) | words.isin(MISSING_NUMBERS).to_numpy()
 
 
 _DECODED: dict[tuple[int, str], dict[tuple[str, int], np.ndarray | None]] = {}
@@ -101,6 +118,9 @@ _DECODED: dict[tuple[int, str], dict[tuple[str, int], np.ndarray | None]] = {}
 @register_featurizer("image")
 class ImageFeaturizer(Featurizer):
     """Image files (any format Pillow reads) -> uint8 [U, 3, S, S], decoded once per distinct file."""
+
+    option_types = {"size": Annotated[int, Field(ge=8, le=1024)],  # side S of the resized square image
+                    "view": dict[str, Any]}  # set by the spec's ``view:`` expansion
 
     def fit(self, frame: pd.DataFrame) -> ImageFeaturizer:
         feats = self.transform(frame)
@@ -180,6 +200,8 @@ class ImageFeaturizer(Featurizer):
 class TextFeaturizer(Featurizer):
     """Lower-cased word tokens -> ids [N, T] from a vocabulary fitted on train (min_freq, max_len)."""
 
+    option_types = {"min_freq": Count, "max_len": Annotated[int, Field(ge=1, le=100_000)]}
+
     def fit(self, frame: pd.DataFrame) -> TextFeaturizer:
         counts: dict[str, int] = {}
         lengths = [1]
@@ -221,7 +243,7 @@ class TabularFeaturizer(Featurizer):
         numeric = [c for c in self.columns if _is_numeric_column(frame[c])]
         self.numeric_ = numeric
         self.categorical_ = [c for c in self.columns if c not in numeric]
-        values = frame[numeric].to_numpy(dtype=np.float64) if numeric else np.zeros((len(frame), 0))
+        values = _numeric(frame, numeric)  # [N, len(numeric)], NaN where empty
         self.mean_ = np.nan_to_num(np.nanmean(values, axis=0) if len(values) else np.zeros(len(numeric))).tolist()
         std = np.nanstd(values, axis=0) if len(values) else np.ones(len(numeric))
         self.std_ = np.where(np.nan_to_num(std) > 1e-8, np.nan_to_num(std), 1.0).tolist()
@@ -355,6 +377,9 @@ def _parse_sequence(value: Any, row: Any, column: str) -> np.ndarray | None:
     if seq.ndim == 0 or seq.ndim > 2:
         raise ModalyzeError(f"row {row}, column '{column}': a sequence must be 1-D (steps) or 2-D (steps × channels)")
     seq = seq.reshape(len(seq), -1)
+    if np.isinf(seq).any():
+        raise ModalyzeError(f"row {row}, column '{column}': the sequence holds an infinite value "
+                            "(leave a step empty to mark it missing)")
     return seq if len(seq) and not np.isnan(seq).all() else None
 
 
@@ -365,7 +390,7 @@ def _is_numeric_column(values: pd.Series, mostly: float = 0.9) -> bool:
         return False
     if pd.api.types.is_numeric_dtype(values):
         return True
-    filled = ~_empty(values)
+    filled = ~_no_number(values)
     parsed = pd.to_numeric(values, errors="coerce").notna().to_numpy() & filled
     if filled.sum() and parsed.sum() >= mostly * filled.sum():
         _numeric(values.to_frame(), [values.name])  # raises for the first cell that is not a number
@@ -377,10 +402,21 @@ def _numeric(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """Float [N, len(columns)] with NaN for empty cells; a clear error for a non-numeric cell."""
     out = np.empty((len(frame), len(columns)))
     for j, column in enumerate(columns):
-        converted = pd.to_numeric(frame[column], errors="coerce")
-        bad = converted.isna().to_numpy() & ~_empty(frame[column])
+        absent = _no_number(frame[column])
+        converted = pd.to_numeric(frame[column].where(~absent), errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.isnan(converted) & ~absent
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise ModalyzeError(f"row {frame.index[row]}, column '{column}': {frame[column].iloc[row]!r} is not a number")
-        out[:, j] = converted.to_numpy(dtype=np.float64)
+        _check_finite(converted, frame.index, column)
+        out[:, j] = converted
     return out
+
+
+def _check_finite(values: np.ndarray, index: pd.Index, column: str) -> None:
+    """Infinite values are an error naming the cell (an empty cell is how to write a missing value)."""
+    infinite = np.isinf(values)
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
+        raise ModalyzeError(f"row {index[row]}, column '{column}': an infinite value is not a number modalyze "
+                            "can learn from (leave the cell empty to mark it missing)")

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import csv
 import fnmatch
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
-from modalyze.errors import ModalyzeError
+from modalyze.errors import ModalyzeError, reading
 from modalyze.spec import Spec
 
 SPLIT_COLUMN = "__split__"
 SPLITS = ("train", "val", "test")
-_READERS = {
-    ".csv": pd.read_csv,
-    ".parquet": pd.read_parquet,
-    ".jsonl": lambda p: pd.read_json(p, lines=True),
-}
+EMPTY_SLICE = "(empty)"  # the slice of rows whose slice cell is empty
 
 
 @dataclass
@@ -35,22 +35,81 @@ class Table:
 
 
 def read_source(path: str | Path) -> pd.DataFrame:
-    """Read one .csv, .parquet or .jsonl file; a clear error if it is missing, unreadable or empty."""
+    """Read one .csv, .parquet or .jsonl file with explicit rules; a one-line error naming the file
+    for anything else (missing, unreadable, empty, duplicate or reserved column names).
+
+    Rules: every cell keeps its written value — a CSV is read as text (``01`` stays ``01``; the
+    featurizers parse numbers where a modality needs them), only an empty cell is missing; parquet
+    and JSON cells keep their stored types. Two columns with one name are an error, never renamed.
+    """
     path = Path(path)
     if not path.exists():
         raise ModalyzeError(f"{path}: source file does not exist")
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise ModalyzeError(f"{path}: unsupported source format '{path.suffix}' (use .csv, .parquet or .jsonl)")
-    try:
-        frame = reader(path)
-    except pd.errors.EmptyDataError:
-        frame = pd.DataFrame()
-    except Exception as exc:  # the readers raise many types; all mean "not a valid file"
-        raise ModalyzeError(f"{path}: cannot read as {path.suffix[1:]}: {str(exc).splitlines()[0]}") from None
+    with reading(path, f"{path.suffix[1:].lower()} file"):
+        names, frame = reader(path)
+    duplicates = sorted({str(n) for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ModalyzeError(f"{path}: column '{duplicates[0]}' appears more than once; give each column its own name")
+    if SPLIT_COLUMN in names:
+        raise ModalyzeError(f"{path}: column name '{SPLIT_COLUMN}' is reserved by modalyze; rename that column")
     if len(frame) == 0:
         raise ModalyzeError(f"{path}: source has no rows")
     return frame
+
+
+def _read_csv(path: Path) -> tuple[list[str], pd.DataFrame]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), [])
+    if not header:
+        return [], pd.DataFrame()
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    return header, frame
+
+
+def _read_parquet(path: Path) -> tuple[list[str], pd.DataFrame]:
+    table = pq.read_table(path)
+    names = list(table.column_names)
+    if len(set(names)) < len(names):
+        return names, pd.DataFrame()
+    return names, table.to_pandas()
+
+
+def _read_jsonl(path: Path) -> tuple[list[str], pd.DataFrame]:
+    """One JSON object per line; a repeated key inside an object is an error naming the line."""
+    records, names = [], {}
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line, object_pairs_hook=_unique_keys)
+            except ValueError as exc:
+                raise ModalyzeError(f"{path}: line {number}: {str(exc).splitlines()[0]}") from None
+            if not isinstance(record, dict):
+                raise ModalyzeError(f"{path}: line {number}: expected a JSON object (one row), not {type(record).__name__}")
+            names.update(dict.fromkeys(record))
+            records.append(record)
+    return list(names), pd.DataFrame.from_records(records, columns=list(names))
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    repeated = next((k for k in keys if keys.count(k) > 1), None)
+    if repeated is not None:
+        raise ValueError(f"key '{repeated}' appears more than once in one row")
+    return dict(pairs)
+
+
+_READERS = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
+
+
+def slice_labels(values: pd.Series) -> np.ndarray:
+    """A slice column's values as text labels; empty cells form their own slice, ``(empty)``."""
+    empty = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
+    return np.where(empty, EMPTY_SLICE, values.astype(str).to_numpy()).astype(object)
 
 
 def resolve_columns(spec: Spec, available: list[str], origin: str) -> dict[str, list[str]]:
@@ -65,6 +124,9 @@ def resolve_columns(spec: Spec, available: list[str], origin: str) -> dict[str, 
                 raise ModalyzeError(f"{origin}: modality '{name}' names column '{pattern}', which does not exist "
                                     f"(columns: {_preview(available)})")
             cols += [c for c in hits if c not in cols]
+        if spec.target in cols:
+            raise ModalyzeError(f"{origin}: modality '{name}' reads the target column '{spec.target}' "
+                                "(the label would leak into the input); take it out of the modality")
         resolved[name] = cols
     for column in [spec.target, *spec.slices]:
         if column not in available:
@@ -79,11 +141,12 @@ def load_table(spec: Spec, frame: pd.DataFrame | None = None) -> Table:
     if frame is None:
         frame, origin = _read_sources(spec, base)
     frame = frame.reset_index(drop=True)
-    columns = resolve_columns(spec, list(frame.columns), origin)
+    repeated = frame.columns[frame.columns.duplicated()]
+    if len(repeated):
+        raise ModalyzeError(f"{origin}: column '{repeated[0]}' appears more than once; give each column its own name")
+    columns = resolve_columns(spec, [str(c) for c in frame.columns], origin)
     target = frame[spec.target]
-    if target.isna().any():
-        row = int(np.flatnonzero(target.isna().to_numpy())[0])
-        raise ModalyzeError(f"{origin}: row {row}: target column '{spec.target}' is empty")
+    check_labels(target, f"{origin}: target column '{spec.target}'")
     if target.nunique() < 2:
         raise ModalyzeError(f"{origin}: target column '{spec.target}' has only one class ({target.iloc[0]!r}); "
                             "classification needs at least two")
@@ -92,17 +155,49 @@ def load_table(spec: Spec, frame: pd.DataFrame | None = None) -> Table:
     return Table(frame=frame, columns=columns, base_dir=base)
 
 
+def check_labels(values: pd.Series, where: str) -> None:
+    """Class labels as written: no empty cell, one kind of value (text, numbers or booleans), finite."""
+    empty = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
+    if empty.any():
+        raise ModalyzeError(f"{where}: row {int(np.flatnonzero(empty)[0])}: the label is empty")
+    kinds = np.array([_label_kind(v) for v in values.tolist()], dtype=object)
+    if (kinds == "other").any():
+        row = int(np.flatnonzero(kinds == "other")[0])
+        raise ModalyzeError(f"{where}: row {row}: a label must be text, a number or a boolean, not "
+                            f"{type(values.iloc[row]).__name__}")
+    if len(set(kinds)) > 1:
+        first = kinds[0]
+        row = int(np.flatnonzero(kinds != first)[0])
+        raise ModalyzeError(f"{where}: mixes {first} labels (row 0: {values.iloc[0]!r}) with {kinds[row]} labels "
+                            f"(row {row}: {values.iloc[row]!r}); write every label the same way")
+    if kinds[0] == "number":
+        infinite = ~np.isfinite(values.to_numpy(dtype=np.float64))
+        if infinite.any():
+            row = int(np.flatnonzero(infinite)[0])
+            raise ModalyzeError(f"{where}: row {row}: {values.iloc[row]!r} is not a finite label")
+
+
+def _label_kind(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "number"
+    return "text" if isinstance(value, str) else "other"
+
+
 def assign_splits(frame: pd.DataFrame, spec: Spec, origin: str) -> np.ndarray:
     """Split names per row: from ``split.column`` or stratified fractions with ``split.seed``."""
     if spec.split.column is not None:
         if spec.split.column not in frame.columns:
             raise ModalyzeError(f"{origin}: split column '{spec.split.column}' does not exist")
-        values = frame[spec.split.column].astype(str).str.lower().to_numpy()
+        column = frame[spec.split.column]
+        values = np.where(column.isna().to_numpy(), "", column.astype(str).str.lower().to_numpy()).astype(object)
         bad = ~np.isin(values, SPLITS)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
+            found = f"'{column.iloc[row]}'" if values[row] else "an empty cell"
             raise ModalyzeError(f"{origin}: row {row}: split column '{spec.split.column}' has "
-                                f"'{values[row]}' (expected train, val or test)")
+                                f"{found} (expected train, val or test)")
         return values
     split = spec.split
     labels = frame[spec.target].astype(str).to_numpy()
@@ -117,7 +212,11 @@ def assign_splits(frame: pd.DataFrame, spec: Spec, origin: str) -> np.ndarray:
 def stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     counts = pd.Series(labels).value_counts()
     stratify = labels if counts.min() >= 2 and round(fraction * len(index)) >= len(counts) else None
-    return train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
+    try:
+        return train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
+    except ValueError as exc:  # too few rows for the fraction
+        raise ModalyzeError(f"cannot split {len(index)} rows by the fraction {fraction:.3g}: "
+                            f"{str(exc).splitlines()[0]}") from None
 
 
 def _read_sources(spec: Spec, base: Path) -> tuple[pd.DataFrame, str]:

@@ -9,11 +9,12 @@ import torch
 from torch import nn
 
 from modalyze.encoders.base import EncoderOutput, downsample_mask, pooled_sequence, register_encoder
+from modalyze.options import Count, Rate
 
 
 @register_encoder("audio")
 class AudioEncoder(nn.Module):
-    def __init__(self, info: dict[str, Any], dim: int = 64, width: int = 32, dropout: float = 0.1):
+    def __init__(self, info: dict[str, Any], dim: int = 64, width: Count = 32, dropout: Rate = 0.1):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(1, width, 3, stride=2, padding=1), nn.GELU(),

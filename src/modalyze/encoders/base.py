@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modalyze.errors import ModalyzeError
+from modalyze.options import check_named, signature_types
 from modalyze.registry import Registry
 
 
@@ -34,6 +35,11 @@ def create_encoder(kind: str, info: dict[str, Any], dim: int = 64, **options: An
         return cls(info, dim=dim, **options)
     except TypeError as exc:
         raise ModalyzeError(f"encoder option for kind '{kind}': {exc}") from None
+
+
+def check_encoder_options(kind: str, options: dict[str, Any], where: str) -> None:
+    """Encoder options of a spec entry against the encoder's declared constructor parameters."""
+    check_named(signature_types(ENCODERS.get(kind).__init__, skip=("info", "dim")), options, where, "encoder option")
 
 
 def list_encoders() -> list[str]:

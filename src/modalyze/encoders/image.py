@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from modalyze.encoders.base import EncoderOutput, register_encoder
+from modalyze.options import Count
 
 
 def _block(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Sequential:
@@ -20,7 +21,7 @@ class ImageEncoder(nn.Module):
     """uint8 pixels [B, 3, S, S] -> normalised -> a ``patch``x``patch`` stride-``patch`` stem (cheap on
     CPU: each patch is embedded once) -> stride-2 3x3 blocks until the map is at most 4x4."""
 
-    def __init__(self, info: dict[str, Any], dim: int = 64, width: int = 32, patch: int = 4):
+    def __init__(self, info: dict[str, Any], dim: int = 64, width: Count = 32, patch: Count = 4):
         super().__init__()
         self.register_buffer("mean", torch.tensor(info["mean"]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(info["std"]).view(1, 3, 1, 1))

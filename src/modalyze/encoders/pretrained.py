@@ -15,11 +15,12 @@ from torch import nn
 
 from modalyze.data.pretrained import load_tower, pooled_output
 from modalyze.encoders.base import EncoderOutput, masked_mean, mlp, register_encoder, single_token
+from modalyze.options import Rate
 
 
 @register_encoder("pretrained")
 class PretrainedEncoder(nn.Module):
-    def __init__(self, info: dict[str, Any], dim: int = 64, dropout: float = 0.1):
+    def __init__(self, info: dict[str, Any], dim: int = 64, dropout: Rate = 0.1):
         super().__init__()
         hidden = int(info["hidden"])
         self.frozen = bool(info["freeze"])

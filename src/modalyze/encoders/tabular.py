@@ -8,11 +8,12 @@ import torch
 from torch import nn
 
 from modalyze.encoders.base import EncoderOutput, mlp, register_encoder
+from modalyze.options import Rate
 
 
 @register_encoder("tabular")
 class TabularEncoder(nn.Module):
-    def __init__(self, info: dict[str, Any], dim: int = 64, dropout: float = 0.1):
+    def __init__(self, info: dict[str, Any], dim: int = 64, dropout: Rate = 0.1):
         super().__init__()
         n_num, cards = int(info["n_numeric"]), [int(c) for c in info["cardinalities"]]
         self.num_weight = nn.Parameter(torch.randn(n_num, dim) * 0.1)  # value * w_j + b_j

@@ -8,11 +8,12 @@ import torch
 from torch import nn
 
 from modalyze.encoders.base import EncoderOutput, masked_mean, register_encoder
+from modalyze.options import Count, Rate
 
 
 @register_encoder("text")
 class TextEncoder(nn.Module):
-    def __init__(self, info: dict[str, Any], dim: int = 64, layers: int = 1, heads: int = 4, dropout: float = 0.1):
+    def __init__(self, info: dict[str, Any], dim: int = 64, layers: Count = 1, heads: Count = 4, dropout: Rate = 0.1):
         super().__init__()
         self.embed = nn.Embedding(int(info["vocab_size"]), dim, padding_idx=0)
         self.position = nn.Parameter(torch.zeros(1, int(info["max_len"]), dim))

@@ -3,18 +3,20 @@ step mask as an extra input channel; pooled by masked mean over the real steps."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from modalyze.encoders.base import EncoderOutput, downsample_mask, pooled_sequence, register_encoder
 from modalyze.errors import ModalyzeError
+from modalyze.options import Count, Rate
 
 
 @register_encoder("timeseries")
 class TimeSeriesEncoder(nn.Module):
-    def __init__(self, info: dict[str, Any], dim: int = 64, arch: str = "cnn", layers: int = 1, dropout: float = 0.1):
+    def __init__(self, info: dict[str, Any], dim: int = 64, arch: Literal["cnn", "gru"] = "cnn", layers: Count = 1,
+                 dropout: Rate = 0.1):
         super().__init__()
         if arch not in ("gru", "cnn"):
             raise ModalyzeError(f"timeseries encoder option arch={arch!r}: use 'gru' or 'cnn'")

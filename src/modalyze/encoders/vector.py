@@ -8,11 +8,12 @@ import torch
 from torch import nn
 
 from modalyze.encoders.base import EncoderOutput, mlp, register_encoder, single_token
+from modalyze.options import Count, Rate
 
 
 @register_encoder("vector")
 class VectorEncoder(nn.Module):
-    def __init__(self, info: dict[str, Any], dim: int = 64, hidden: int = 128, dropout: float = 0.1):
+    def __init__(self, info: dict[str, Any], dim: int = 64, hidden: Count = 128, dropout: Rate = 0.1):
         super().__init__()
         self.net = mlp([int(info["dim"]), hidden, hidden, dim], dropout)
 
