@@ -28,7 +28,7 @@ from modalyze.data.batching import Batch, EncodedDataset, make_loader
 from modalyze.data.prepare import (Prepared, encode_new_rows, encoder_configs, featurizer_states,
                                    featurizers_from_states, prepare, prepare_again)
 from modalyze.encoders import create_encoder
-from modalyze.errors import ModalyzeError
+from modalyze.errors import ModalyzeError, reading
 from modalyze.losses import ContrastiveLoss
 from modalyze.losses.contrastive import same_rows
 from modalyze.options import check_options
@@ -206,18 +206,21 @@ class Aligner:
     @classmethod
     def load(cls, path: str | Path) -> Aligner:
         path = check_run_dir(path, ALIGNER_SCHEMA)
-        config = read_json(path / "config.json")
-        model = config["model"]
-        train = {k: v for k, v in config["train"].items() if k not in ("aux_weight", "modality_dropout")}
-        obj = cls(loss=model["loss"], anchor=model["anchor"], lock=model["lock"], dim=model["dim"],
-                  embed_dim=model["embed_dim"], unreadable=config["unreadable"],
-                  word_dropout=config.get("word_dropout", 0.0), **train)
-        obj.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
-        obj.classes_ = config["classes"]
-        obj.config_ = AlignConfig(**model)
-        obj.featurizers_ = featurizers_from_states(read_json(path / "featurizers.json"), obj.spec_.base_dir,
-                                                   obj.unreadable)
-        obj.model_ = AlignerModel(obj.config_)
+        with reading(path / "config.json", "run configuration"):
+            config = read_json(path / "config.json")
+            model = config["model"]
+            train = {k: v for k, v in config["train"].items() if k not in ("aux_weight", "modality_dropout")}
+            obj = cls(loss=model["loss"], anchor=model["anchor"], lock=model["lock"], dim=model["dim"],
+                      embed_dim=model["embed_dim"], unreadable=config["unreadable"],
+                      word_dropout=config.get("word_dropout", 0.0), **train)
+            obj.check_params()
+            obj.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
+            obj.classes_ = list(config["classes"])
+            obj.config_ = AlignConfig(**model)
+            obj.model_ = AlignerModel(obj.config_)
+        with reading(path / "featurizers.json", "featurizer state"):
+            obj.featurizers_ = featurizers_from_states(read_json(path / "featurizers.json"), obj.spec_.base_dir,
+                                                       obj.unreadable)
         load_weights(obj.model_, path / "weights.safetensors")
         obj.model_.eval()
         obj.history_ = read_json(path / "history.json")

@@ -16,7 +16,7 @@ from modalyze.data import load_dataset
 from modalyze.data.prepare import (Prepared, encode_new_rows, encoder_configs, featurizer_states,
                                    featurizers_from_states, prepare, prepare_again)
 from modalyze.data.table import Table, load_table
-from modalyze.errors import ModalyzeError
+from modalyze.errors import ModalyzeError, reading
 from modalyze.experts import ModelConfig, build_expert, parse_model_name
 from modalyze.options import check_options
 from modalyze.run import (RUN_SCHEMA, check_run_dir, count_parameters, load_weights, read_json, save_weights,
@@ -186,15 +186,18 @@ class Classifier:
     def load(cls, path: str | Path) -> Classifier:
         """Rebuild a saved classifier from its run directory (never unpickles)."""
         path = check_run_dir(path)
-        config = read_json(path / "config.json")
-        clf = cls(model=config["model"]["model"], dim=config["model"]["dim"], fusion=config["model"]["fusion"],
-                  unreadable=config.get("unreadable", "error"), **config["train"])
-        clf.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
-        clf.classes_ = config["classes"]
-        clf.config_ = ModelConfig(**config["model"])
-        clf.featurizers_ = featurizers_from_states(read_json(path / "featurizers.json"), clf.spec_.base_dir,
-                                                   clf.unreadable)
-        clf.expert_ = build_expert(clf.config_)
+        with reading(path / "config.json", "run configuration"):
+            config = read_json(path / "config.json")
+            clf = cls(model=config["model"]["model"], dim=config["model"]["dim"], fusion=config["model"]["fusion"],
+                      unreadable=config.get("unreadable", "error"), **config["train"])
+            clf.check_params()
+            clf.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
+            clf.classes_ = list(config["classes"])
+            clf.config_ = ModelConfig(**config["model"])
+            clf.expert_ = build_expert(clf.config_)
+        with reading(path / "featurizers.json", "featurizer state"):
+            clf.featurizers_ = featurizers_from_states(read_json(path / "featurizers.json"), clf.spec_.base_dir,
+                                                       clf.unreadable)
         load_weights(clf.expert_, path / "weights.safetensors")
         clf.expert_.eval()
         clf.history_ = read_json(path / "history.json") if (path / "history.json").exists() else None

@@ -396,18 +396,10 @@ def embed(
         = Path("embeddings.parquet"),
 ) -> None:
     """Embed new rows with a trained aligner; absent modalities give empty cells."""
-    import pandas as pd
+    from modalyze.workflows import embed_file
 
-    from modalyze.aligner import Aligner
-    from modalyze.data.table import read_source
-
-    aligner = Aligner.load(run)
-    frame = read_source(rows)
-    z = aligner.embed(aligner.encode(frame, base_dir=rows.resolve().parent))
-    table = pd.DataFrame({m: [None if row[0] != row[0] else row.tolist() for row in v] for m, v in z.items()})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out, index=False)
-    console.print(f"{len(table)} rows × {len(z)} modalities embedded to {out}")
+    table = embed_file(run, rows, out)
+    console.print(f"{len(table)} rows × {len(table.columns)} modalities embedded to {out}")
 
 
 def _profile_table(profile: Any) -> RichTable:

@@ -40,7 +40,7 @@ def _registered(module: str, attribute: str):
         known = getattr(importlib.import_module(module), attribute)
         names = known.names() if hasattr(known, "names") else list(known)
         if value not in names:
-            raise ValueError(f"use one of {', '.join(names)}{suggest(value, names)}")
+            raise ValueError(f"'{value}' is not one of {', '.join(names)}{suggest(str(value), names)}")
         return value
     return AfterValidator(check)
 

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from modalyze.errors import ModalyzeError
+from modalyze.outputs import write_json, write_with  # noqa: F401 (write_json: run files are JSON)
 
 RUN_SCHEMA = "modalyze.run/1"
 
@@ -36,35 +37,16 @@ def versions() -> dict[str, str]:
     return out
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (a crash never leaves a half-written file behind)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_jsonable))
-    tmp.replace(path)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
         raise ModalyzeError(f"{path}: cannot read JSON: {exc}") from None
 
 
 def save_weights(module: nn.Module, path: Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    tmp = path.with_suffix(".tmp")
-    save_file(state, str(tmp))
-    tmp.replace(path)
+    write_with(path, lambda tmp: save_file(state, str(tmp)))
 
 
 def load_weights(module: nn.Module, path: Path) -> None:
@@ -72,7 +54,11 @@ def load_weights(module: nn.Module, path: Path) -> None:
         state = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise ModalyzeError(f"{path}: cannot read weights: {exc}") from None
-    missing, unexpected = module.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape: the first mismatch, on one line
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ModalyzeError(f"{path}: weights do not match the model ({(lines[1:] or lines)[0][:200]})") from None
     if missing or unexpected:
         name = (missing or unexpected)[0]
         raise ModalyzeError(f"{path}: weights do not match the model ({'missing' if missing else 'unexpected'} '{name}')")
@@ -84,7 +70,8 @@ def check_run_dir(path: str | Path, schema: str = RUN_SCHEMA) -> Path:
     if not path.is_dir():
         raise ModalyzeError(f"{path}: run directory does not exist")
     config = path / "config.json"
-    found = read_json(config).get("schema") if config.exists() else None
+    raw = read_json(config) if config.exists() else None
+    found = raw.get("schema") if isinstance(raw, dict) else None
     if found != schema:
         kind = {"modalyze.run/1": "a classifier run (modalyze train)", "modalyze.aligner/1": "an aligner run (modalyze align)"}
         raise ModalyzeError(f"{path}: not a modalyze run directory of this kind (needs {config.name} with schema "

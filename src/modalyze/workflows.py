@@ -15,7 +15,7 @@ from modalyze.data.prepare import prepare
 from modalyze.data.table import read_source
 from modalyze.errors import ModalyzeError
 from modalyze.options import check_options
-from modalyze.run import write_json
+from modalyze.outputs import output_dir, output_file, write_json, write_with
 from modalyze.train import predict_log_probs
 
 
@@ -24,29 +24,29 @@ def train_run(data: str | Path, out: str | Path, dataset_options: dict[str, Any]
     """Train ``Classifier(**params)`` on ``data``, evaluate on val and test, write the run directory."""
     clf = Classifier(**params)
     clf.check_params()
-    spec, table = load_dataset(data, seed=clf.seed, **(dataset_options or {}))
-    prepared = prepare(spec, table, clf.unreadable)
-    clf.fit_prepared(spec, prepared)
-    metrics: dict[str, Any] = {}
-    for split in ("val", "test"):
-        if split in prepared.splits:
-            metrics[split], log_probs = split_metrics(clf.expert_, prepared.splits[split])
-            if split == "test":
-                _write_predictions(Path(out), prepared.frames["test"], clf, log_probs)
-    metrics.update(model=clf.model, dataset=spec.name, params=clf.n_parameters,
-                   train_time_s=clf.history_["train_time_s"], epochs=len(clf.history_["epochs"]),
-                   samples_per_s=clf.history_["samples_per_s"],
-                   missing={s: d.missing_counts() for s, d in prepared.splits.items()})
-    clf.save(out, metrics)
+    with output_dir(out, "train"):
+        spec, table = load_dataset(data, seed=clf.seed, **(dataset_options or {}))
+        prepared = prepare(spec, table, clf.unreadable)
+        clf.fit_prepared(spec, prepared)
+        metrics: dict[str, Any] = {}
+        for split in ("val", "test"):
+            if split in prepared.splits:
+                metrics[split], log_probs = split_metrics(clf.expert_, prepared.splits[split])
+                if split == "test":
+                    _write_predictions(Path(out), prepared.frames["test"], clf, log_probs)
+        metrics.update(model=clf.model, dataset=spec.name, params=clf.n_parameters,
+                       train_time_s=clf.history_["train_time_s"], epochs=len(clf.history_["epochs"]),
+                       samples_per_s=clf.history_["samples_per_s"],
+                       missing={s: d.missing_counts() for s, d in prepared.splits.items()})
+        clf.save(out, metrics)
     return metrics
 
 
 def _write_predictions(out: Path, frame: pd.DataFrame, clf: Classifier, log_probs: np.ndarray) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame({"row": frame.index, "target": frame[clf.spec_.target].to_numpy(),
                           "prediction": np.asarray(clf.classes_, dtype=object)[log_probs.argmax(1)]})
     probs = pd.DataFrame(np.exp(log_probs), columns=[f"p_{c}" for c in clf.classes_])
-    pd.concat([table, probs], axis=1).to_csv(out / "predictions_test.csv", index=False)
+    write_with(out / "predictions_test.csv", pd.concat([table, probs], axis=1).to_csv, index=False)
 
 
 def evaluate_run(run: str | Path) -> dict[str, Any]:
@@ -60,9 +60,15 @@ def predict_file(run: str | Path, rows: str | Path, out: str | Path | None = Non
 
     Output columns: the input columns, ``prediction``, ``modalities_used`` and ``p_<class>``.
     """
-    clf = Classifier.load(run)
     rows = Path(rows)
+    if out is not None:
+        output_file(out, inputs=(rows,))
+    clf = Classifier.load(run)
     frame = read_source(rows)
+    added = ["prediction", "modalities_used", *(f"p_{c}" for c in clf.classes_)]
+    taken = [c for c in added if c in frame.columns]
+    if taken:
+        raise ModalyzeError(f"{rows}: has a column '{taken[0]}', which the predictions would overwrite; rename it")
     data = clf.encode(frame, base_dir=rows.resolve().parent, unreadable=unreadable)
     log_probs = predict_log_probs(clf.expert_, data).numpy()
     used = [",".join(m for m, f in data.features.items() if bool(f.present[i])) for i in range(len(frame))]
@@ -73,9 +79,22 @@ def predict_file(run: str | Path, rows: str | Path, out: str | Path | None = Non
     for j, c in enumerate(clf.classes_):
         result[f"p_{c}"] = np.exp(log_probs[:, j])
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        result.to_csv(out, index=False)
+        write_with(out, result.to_csv, index=False)
     return result
+
+
+def embed_file(run: str | Path, rows: str | Path, out: str | Path) -> pd.DataFrame:
+    """Embed every row of a .csv/.parquet/.jsonl file with a trained aligner; writes ``out`` (.parquet,
+    one list column per modality, an empty cell where the modality is absent) and returns the table."""
+    from modalyze.aligner import Aligner
+
+    rows = Path(rows)
+    output_file(out, inputs=(rows,))
+    aligner = Aligner.load(run)
+    z = aligner.embed(aligner.encode(read_source(rows), base_dir=rows.resolve().parent))
+    table = pd.DataFrame({m: [None if np.isnan(row[0]) else row.tolist() for row in v] for m, v in z.items()})
+    write_with(out, table.to_parquet, index=False)
+    return table
 
 
 def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: list[float] | None = None,
@@ -91,6 +110,7 @@ def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: li
     from modalyze.report.html import write_robustness_report
 
     check_options(levels=list(levels or [0.0]), seed=seed, bootstrap=bootstrap)
+    out = Path(out) if out is not None else Path(run) / "robustness"
     clf = Classifier.load(run)
     experts = {clf.model: clf.expert_}
     ref_name = "inter" if clf.fusion == "late" and clf.model in ("inter", "i2m2") else None
@@ -109,10 +129,9 @@ def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: li
     result = robustness(experts, clf.featurizers_, prepared.splits["test"], prepared.frames["test"], ref_name,
                         list(levels or DEFAULT_LEVELS), members=True, seed=seed, bootstrap=bootstrap, log=log)
     result.update(run=str(run), dataset=clf.spec_.name, model=clf.model, metric="accuracy")
-    out = Path(out) if out is not None else Path(run) / "robustness"
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "robustness.json", result)
-    write_robustness_report(result, out)
+    with output_dir(out, "robustness"):
+        write_json(out / "robustness.json", result)
+        write_robustness_report(result, out)
     return result
 
 
@@ -120,9 +139,10 @@ def analyze_to_dir(data: str | Path, out: str | Path, **options: Any):
     """Run the dependency study; write ``profile.json`` and ``report.html`` into ``out``."""
     from modalyze.report.html import write_report  # matplotlib: imported only when a report is drawn
 
-    profile = analyze(data, out=out, **options)
-    profile.save(out)
-    write_report(profile.to_dict(), out)
+    with output_dir(out, "analyze"):
+        profile = analyze(data, out=out, **options)
+        profile.save(out)
+        write_report(profile.to_dict(), out)
     return profile
 
 
@@ -132,12 +152,14 @@ def analyze_groupings_to_dir(data: str | Path, groupings: str | Path, out: str |
     from modalyze.analysis.groupings import analyze_groupings, load_groupings
     from modalyze.report.html import write_groupings_report, write_report
 
-    result = analyze_groupings(data, load_groupings(groupings), out, **options)
-    for name, profile in result["profiles"].items():
-        write_json(Path(out) / name / "profile.json", profile)
-        write_report(profile, Path(out) / name)
-    write_json(Path(out) / "groupings.json", result)
-    write_groupings_report(result, out)
+    alternatives = load_groupings(groupings)
+    with output_dir(out, "groupings"):
+        result = analyze_groupings(data, alternatives, out, **options)
+        for name, profile in result["profiles"].items():
+            write_json(Path(out) / name / "profile.json", profile)
+            write_report(profile, Path(out) / name)
+        write_json(Path(out) / "groupings.json", result)
+        write_groupings_report(result, out)
     return result
 
 
@@ -146,12 +168,13 @@ def compare_to_dir(data: str | Path, out: str | Path, **options: Any) -> dict[st
     from modalyze.analysis.compare import compare
     from modalyze.report.html import write_compare_report
 
-    result = compare(data, out=out, **options)
     out = Path(out)
-    write_json(out / "compare.json", result)
-    pd.DataFrame(result["rows"]).assign(ci_low=lambda t: t["ci"].str[0], ci_high=lambda t: t["ci"].str[1]) \
-        .drop(columns="ci").to_csv(out / "compare.csv", index=False)
-    write_compare_report(result, out)
+    with output_dir(out, "compare"):
+        result = compare(data, out=out, **options)
+        write_json(out / "compare.json", result)
+        table = pd.DataFrame(result["rows"]).assign(ci_low=lambda t: t["ci"].str[0], ci_high=lambda t: t["ci"].str[1])
+        write_with(out / "compare.csv", table.drop(columns="ci").to_csv, index=False)
+        write_compare_report(result, out)
     return result
 
 
@@ -160,10 +183,17 @@ def align_to_dir(data: str | Path, out: str | Path, dataset_options: dict[str, A
     """Train an :class:`~modalyze.aligner.Aligner`, evaluate retrieval in every direction and the
     modality gap on the test pairs, write the run directory with ``metrics.json`` and ``align.html``."""
     from modalyze.aligner import Aligner
+
+    aligner = Aligner(**params)
+    aligner.check_params()
+    with output_dir(out, "align"):
+        return _evaluate_alignment(aligner.fit(data, **(dataset_options or {})), out)
+
+
+def _evaluate_alignment(aligner: Any, out: str | Path) -> dict[str, Any]:
     from modalyze.analysis.alignment import gaps, paired_test_embeddings, retrieve
     from modalyze.report.html import write_align_report
 
-    aligner = Aligner(**params).fit(data, **(dataset_options or {}))
     names = list(aligner.spec_.modalities)
     pairs = paired_test_embeddings(aligner)  # embedded once for every metric below
     retrieval = {f"{q}→{g}": retrieve(aligner, [q], g, pairs=pairs) for q in names for g in names if q != g}

@@ -10,6 +10,7 @@ import numpy as np
 from modalyze.classifier import Classifier
 from modalyze.data.batching import EncodedDataset
 from modalyze.errors import ModalyzeError
+from modalyze.outputs import write_with
 from modalyze.run import read_json, write_json
 from modalyze.train import predict_log_probs
 
@@ -27,7 +28,10 @@ class ExpertStore:
         write_json(marker, settings)
 
     def path(self, seed: int, expert: str) -> Path:
-        return self.root / f"seed-{seed}" / expert.replace(":", "-")
+        path = self.root / f"seed-{seed}" / expert.replace(":", "-")
+        if path.resolve().parent.parent != self.root.resolve():  # names are checked in the spec; never leave root
+            raise ModalyzeError(f"expert name {expert!r} does not name a folder inside {self.root}")
+        return path
 
     def get(self, seed: int, expert: str, train: Callable[[], Classifier]) -> tuple[Classifier, bool]:
         """The stored expert, or a newly trained (and saved) one; the flag says whether it was trained."""
@@ -44,5 +48,10 @@ class ExpertStore:
         if path.exists():
             return np.load(path, allow_pickle=False)
         log_probs = predict_log_probs(clf.expert_, test).numpy()
-        np.save(path, log_probs, allow_pickle=False)
+        write_with(path, _save_array, log_probs)
         return log_probs
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:  # a file handle: np.save would add '.npy' to a path
+        np.save(handle, array, allow_pickle=False)

@@ -29,6 +29,7 @@ from modalyze.analysis.verdict import decide, strength
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
 from modalyze.data.prepare import Prepared, prepare
+from modalyze.data.table import slice_labels
 from modalyze.errors import ModalyzeError
 from modalyze.options import check_options
 from modalyze.experts import product_of_experts
@@ -147,7 +148,7 @@ def _profile(spec: Spec, prepared: Prepared, trained: Trained, plan: Budget, see
     pid = _pid(trained.models["inter"][0], prepared, modalities, y, seed)
     slices = {}
     for column in spec.slices:
-        values = prepared.frames["test"][column].astype(str).to_numpy()
+        values = slice_labels(prepared.frames["test"][column])
         slices[column] = {v: _summarize(correct, y, np.flatnonzero(values == v), modalities, plan, seed)
                           for v in sorted(set(values)) if (values == v).sum() >= min_slice_rows}
     curves = {n: (models[0].history_ or {}).get("epochs", []) for n, models in trained.models.items()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Annotated, Any, Callable
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pydantic import Field
 
 from modalyze.errors import ModalyzeError
@@ -71,6 +72,8 @@ class Featurizer(ABC):
     def from_state(cls, state: dict[str, Any], base_dir: str | Path = ".", unreadable: str = "error") -> Featurizer:
         obj = FEATURIZERS.get(state["kind"])(state["columns"], base_dir, unreadable, **state["options"])
         for key, value in state["fitted"].items():
+            if not (isinstance(key, str) and key.endswith("_") and key.isidentifier()):
+                raise ModalyzeError(f"fitted state key {key!r} is not a fitted attribute (name_)")
             setattr(obj, key, value)
         return obj
 
@@ -185,15 +188,33 @@ class ImageFeaturizer(Featurizer):
 
     def _load(self, path: Path, row: Any, column: str) -> np.ndarray | None:
         try:
-            with Image.open(path) as image:
-                image = image.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
-                return np.asarray(image).transpose(2, 0, 1).copy()  # [3, S, S]
-        except (FileNotFoundError, IsADirectoryError, UnidentifiedImageError, OSError) as exc:
+            image = open_rgb(path).resize((self.size, self.size), Image.BILINEAR)
+            return np.asarray(image).transpose(2, 0, 1).copy()  # [3, S, S]
+        except UnreadableImage as exc:
             if self.unreadable == "missing":
                 return None
-            reason = "does not exist" if isinstance(exc, FileNotFoundError) else "is not a readable image"
-            raise ModalyzeError(f"{path}: row {row}, column '{column}': image file {reason} "
+            raise ModalyzeError(f"{path}: row {row}, column '{column}': image file {exc} "
                                 "(pass --unreadable missing to treat such files as missing)") from None
+
+
+class UnreadableImage(Exception):
+    """Why an image file cannot be used, in words ('does not exist', 'is not a readable image', ...)."""
+
+
+def open_rgb(path: Path) -> Image.Image:
+    """Decode an image file to RGB; every failure (absent, not an image, truncated, a decompression
+    bomb over Pillow's pixel limit) is :class:`UnreadableImage` with the reason."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.convert("RGB")
+    except FileNotFoundError:
+        raise UnreadableImage("does not exist") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UnreadableImage(f"has more pixels than Pillow decodes safely ({Image.MAX_IMAGE_PIXELS:,})") from None
+    except Exception:  # noqa: BLE001 - Pillow's decoders raise many types for corrupt files
+        raise UnreadableImage("is not a readable image") from None
 
 
 @register_featurizer("text")

@@ -21,9 +21,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from modalyze.data.featurizers import Featurizer, Features, _empty, register_featurizer
+from modalyze.data.featurizers import Featurizer, Features, UnreadableImage, _empty, open_rgb, register_featurizer
 from modalyze.encoders.base import masked_mean
 from modalyze.errors import ModalyzeError
+from modalyze.outputs import write_with
 
 PRETRAINED_KEYS = ("hf", "freeze", "max_len")  # encoder-spec keys the featurizer consumes
 
@@ -144,6 +145,13 @@ class PretrainedFeaturizer(Featurizer):
     def processor(self) -> Any:
         return load_processor(self.path, self.source_kind)
 
+    @staticmethod
+    def _image(path: Any) -> Image.Image:
+        try:
+            return open_rgb(Path(path))
+        except UnreadableImage as exc:
+            raise ModalyzeError(f"{path}: image file {exc}") from None
+
     def _inputs(self, values: list[Any]) -> dict[str, torch.Tensor]:
         processor = self.processor
         if self.source_kind == "text":
@@ -151,7 +159,7 @@ class PretrainedFeaturizer(Featurizer):
                             return_tensors="pt")
             return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}
         if self.source_kind == "image":
-            images = [Image.open(p).convert("RGB") if p else Image.new("RGB", (32, 32)) for p in values]  # resized
+            images = [self._image(p) if p else Image.new("RGB", (32, 32)) for p in values]  # resized
             return {"pixel_values": processor(images=images, return_tensors="pt")["pixel_values"]}
         from modalyze.data.audio import read_audio
 
@@ -170,9 +178,8 @@ class PretrainedFeaturizer(Featurizer):
         parts = [masked_mean(*pooled_output(tower, self._inputs(values[i:i + batch_size])))
                  for i in range(0, len(values), batch_size)]
         features = torch.cat(parts).float() if parts else torch.zeros(0, self.hidden_)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"x": features.contiguous()}, str(path.with_suffix(".tmp")))
-        path.with_suffix(".tmp").replace(path)  # atomic: an interrupted run leaves no half-written cache file
+        # atomic, under a unique temporary name: concurrent processes never see or clash on a half-written file
+        write_with(path, lambda tmp: save_file({"x": features.contiguous()}, str(tmp)))
         return features
 
     def _cache_key(self, values: list[Any]) -> str:

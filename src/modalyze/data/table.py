@@ -53,8 +53,6 @@ def read_source(path: str | Path) -> pd.DataFrame:
     duplicates = sorted({str(n) for n in names if names.count(n) > 1})
     if duplicates:
         raise ModalyzeError(f"{path}: column '{duplicates[0]}' appears more than once; give each column its own name")
-    if SPLIT_COLUMN in names:
-        raise ModalyzeError(f"{path}: column name '{SPLIT_COLUMN}' is reserved by modalyze; rename that column")
     if len(frame) == 0:
         raise ModalyzeError(f"{path}: source has no rows")
     return frame
@@ -219,11 +217,19 @@ def stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float, see
                             f"{str(exc).splitlines()[0]}") from None
 
 
+def _read_dataset_file(path: Path) -> pd.DataFrame:
+    """A spec's source file: :func:`read_source`, and no column may take the split column's name."""
+    frame = read_source(path)
+    if SPLIT_COLUMN in frame.columns:
+        raise ModalyzeError(f"{path}: column name '{SPLIT_COLUMN}' is reserved by modalyze; rename that column")
+    return frame
+
+
 def _read_sources(spec: Spec, base: Path) -> tuple[pd.DataFrame, str]:
     if isinstance(spec.source, dict):
         parts = []
         for split, rel in spec.source.items():
-            part = read_source(base / rel)
+            part = _read_dataset_file(base / rel)
             part[SPLIT_COLUMN] = split
             parts.append(part)
         if "val" not in spec.source:  # carve val from train, stratified
@@ -236,7 +242,7 @@ def _read_sources(spec: Spec, base: Path) -> tuple[pd.DataFrame, str]:
     if spec.source is None:
         raise ModalyzeError(f"{spec.name}: spec has no source")
     path = base / spec.source
-    return read_source(path), str(path)
+    return _read_dataset_file(path), str(path)
 
 
 def _is_glob(pattern: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from modalyze.outputs import write_text
 from modalyze.report import charts
 
 _ENV = Environment(loader=PackageLoader("modalyze", "report/templates"), autoescape=select_autoescape(default=True))
@@ -49,8 +50,7 @@ def render_align(metrics: dict[str, Any], history: dict[str, Any], embeddings: d
 
 
 def _write(text: str, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_text(path, text)
     return path
 
 
