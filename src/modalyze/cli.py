@@ -415,6 +415,11 @@ def _profile_table(profile: Any) -> RichTable:
     return table
 
 
+def _error(message: str) -> None:
+    """One ``error:`` line on stderr, whatever characters the message quotes from the input."""
+    print("error: " + " ".join(message.split("\n")).replace("\r", " "), file=sys.stderr)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit status 2, never a traceback;
     SIGINT/SIGTERM end the command at once with 130/143 (finished work stays on disk)."""
@@ -425,12 +430,12 @@ def main() -> None:
         code = 2  # Click has printed the help
     except click_errors.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "modalyze"
-        print(f"error: {exc.format_message()} (see '{where} --help')", file=sys.stderr)
+        _error(f"{exc.format_message()} (see '{where} --help')")
         code = 2
     except typer.Abort:
         code = 130
     except ModalyzeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(str(exc))
         code = 2
     except Interrupted as exc:
         print(f"interrupted by {exc}: finished work is on disk; rerun the same command to resume", file=sys.stderr)

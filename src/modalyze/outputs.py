@@ -24,9 +24,9 @@ from modalyze.errors import ModalyzeError
 
 MARKER = ".modalyze.json"
 LOCK = ".modalyze.lock"
-# Files that mark a folder written by an earlier modalyze version (before the marker), per command.
-_EARLIER = {"train": "config.json", "align": "config.json", "analyze": "profile.json", "compare": "compare.json",
-            "robustness": "robustness.json", "groupings": "groupings.json"}
+# The file and schema that mark a folder written by a modalyze version before the marker, per command.
+_EARLIER = {"train": ("config.json", "modalyze.run/1"), "align": ("config.json", "modalyze.aligner/1"),
+            "analyze": ("profile.json", "modalyze.profile/1")}
 
 
 @contextmanager
@@ -61,14 +61,22 @@ def _check_claimable(path: Path, command: str) -> None:
         try:
             owner = json.loads(marker.read_text(encoding="utf-8")).get("command")
         except (OSError, ValueError, AttributeError):
-            owner = None
+            owner = "?"
         if owner == command:
             return
         raise ModalyzeError(f"{path}: holds the output of 'modalyze {owner}', not of '{command}'; choose another --out")
-    if _EARLIER.get(command) in entries:
+    if command in _EARLIER and _read_schema(path / _EARLIER[command][0]) == _EARLIER[command][1]:
         return
     raise ModalyzeError(f"{path}: folder is not empty and was not written by 'modalyze {command}' (it holds "
                         f"'{entries[0]}'); choose a new or empty folder so none of your files is overwritten")
+
+
+def _read_schema(path: Path) -> str | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data.get("schema") if isinstance(data, dict) else None
 
 
 def output_file(path: str | Path, inputs: tuple[str | Path, ...] = ()) -> Path:

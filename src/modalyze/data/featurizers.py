@@ -404,9 +404,9 @@ def _parse_sequence(value: Any, row: Any, column: str) -> np.ndarray | None:
     return seq if len(seq) and not np.isnan(seq).all() else None
 
 
-def _is_numeric_column(values: pd.Series, mostly: float = 0.9) -> bool:
-    """Numeric when every non-empty cell parses as a number; a column that mostly does but not
-    entirely is a data error (naming the row), not silently a categorical column."""
+def _is_numeric_column(values: pd.Series, mostly: float = 0.5) -> bool:
+    """Numeric when every non-empty cell parses as a number; a column where at least half do but not
+    all is a data error (naming the row), never silently a categorical column."""
     if pd.api.types.is_bool_dtype(values):
         return False
     if pd.api.types.is_numeric_dtype(values):

@@ -10,7 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-plt.rcParams.update({"svg.fonttype": "none", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False})
+plt.rcParams.update({"text.parse_math": False,  # user strings ($, _, ^) are plain text, never mathtext
+                     "svg.fonttype": "none", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False})
 PALETTE = {"intra": "#4C78A8", "additive": "#72B7B2", "inter": "#F58518", "i2m2": "#54A24B", "floor": "#BAB0AC"}
 
 
