@@ -21,7 +21,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Measure which modalities matter, alone and together, and train models that use both.")
 console = Console(soft_wrap=True)
 
-DataArg = Annotated[str, typer.Argument(help="A built-in dataset name (see `modalyze datasets`) or a spec .yaml file.")]
+DataArg = Annotated[str, typer.Argument(
+    help="A table (.csv, .parquet, .jsonl) with --target, a spec .yaml file, or a built-in dataset name "
+         "(see `modalyze datasets`).")]
+TargetOpt = Annotated[Optional[str], typer.Option(help="For a table: the column to predict (the spec is inferred).")]
+ModalityOpt = Annotated[Optional[list[str]], typer.Option(
+    "--modality", help="For a table: override a guess, NAME=COL1,COL2:KIND (repeatable).")]
+WriteSpecOpt = Annotated[Optional[Path], typer.Option(help="For a table: write the inferred spec to this .yaml file.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for data generation (built-ins), split and training.")]
 OptionOpt = Annotated[Optional[list[str]], typer.Option(
     "--option", "-o", help="Built-in dataset option KEY=VALUE, e.g. -o rows=2000 -o noise=0.3 (repeatable).")]
@@ -38,6 +44,20 @@ DropoutHelp = ("Rate at which each modality is hidden per training row, so the m
 def _log(line: str) -> None:
     """Progress lines from the library, printed as plain text (no markup, no emoji codes like :question:)."""
     console.print(line, markup=False, emoji=False, highlight=False)
+
+
+def _data(data: str, target: str | None, modality: list[str] | None, write_spec: Path | None) -> Any:
+    """The data argument, or a table's inferred spec (printed, and written with --write-spec)."""
+    from modalyze.spec import Spec, spec_yaml
+    from modalyze.workflows import open_data
+
+    opened = open_data(data, target, modality, write_spec)
+    if isinstance(opened, Spec):
+        console.print(f"inferred spec (edit it and pass the .yaml to change a guess):\n{spec_yaml(opened)}",
+                      markup=False, highlight=False)
+        if write_spec is not None:
+            console.print(f"spec written to {write_spec}")
+    return opened
 
 
 def _devices(value: str) -> int | str:
@@ -84,6 +104,9 @@ def datasets() -> None:
 @app.command()
 def train(
     data: DataArg,
+    target: TargetOpt = None,
+    modality: ModalityOpt = None,
+    write_spec: WriteSpecOpt = None,
     model: Annotated[str, typer.Option(help="Expert: intra:<modality>, inter, additive or i2m2.")] = "i2m2",
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/<dataset>-<model>).")] = None,
     seed: SeedOpt = 0,
@@ -109,7 +132,7 @@ def train(
     from modalyze.workflows import train_run
 
     out = out or Path("runs") / f"{Path(data).stem}-{model.replace(':', '-')}"
-    metrics = train_run(data, out, _options(option), model=model, seed=seed, max_epochs=max_epochs,
+    metrics = train_run(_data(data, target, modality, write_spec), out, _options(option), model=model, seed=seed, max_epochs=max_epochs,
                         patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr, aux_weight=aux_weight,
                         modality_dropout=modality_dropout, dim=dim, fusion=fusion,
                         init=init, accelerator=accelerator, devices=_devices(devices),
@@ -198,6 +221,9 @@ def robustness(
 @app.command()
 def analyze(
     data: DataArg,
+    target: TargetOpt = None,
+    modality: ModalityOpt = None,
+    write_spec: WriteSpecOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>); rerun to resume.")] = None,
     budget: Annotated[str, typer.Option(help="fast (1 seed), standard (3 seeds) or thorough (5 seeds).")] = "fast",
     seed: SeedOpt = 0,
@@ -226,14 +252,14 @@ def analyze(
     if groupings is not None:
         from modalyze.analysis.profile import Profile
 
-        result = analyze_groupings_to_dir(data, groupings, out, **options)
+        result = analyze_groupings_to_dir(_data(data, target, modality, write_spec), groupings, out, **options)
         for name, profile in result["profiles"].items():
             console.print(f"\n[bold]grouping {name}[/bold]: verdict [bold]{profile['verdict']}[/bold]")
             console.print(_profile_table(Profile(**profile)))
         console.print(f"\nrecommended grouping: [bold]{result['recommended']}[/bold]\n{result['reason']}")
         console.print(f"wrote {out / 'groupings.json'}, {out / 'groupings.html'} and one report per grouping")
         return
-    profile = analyze_to_dir(data, out, **options)
+    profile = analyze_to_dir(_data(data, target, modality, write_spec), out, **options)
     console.print(_profile_table(profile))
     for column, values in profile.slices.items():
         for value, s in values.items():
@@ -245,6 +271,9 @@ def analyze(
 @app.command()
 def compare(
     data: DataArg,
+    target: TargetOpt = None,
+    modality: ModalityOpt = None,
+    write_spec: WriteSpecOpt = None,
     fusions: Annotated[Optional[str], typer.Option(
         help="Comma-separated fusion blocks (default: all of late, early, cross-attention, tensor, low-rank).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>-compare); rerun to resume.")] = None,
@@ -262,7 +291,7 @@ def compare(
 
     out = out or Path("reports") / f"{Path(data).stem}-compare"
     chosen = [f.strip() for f in fusions.split(",") if f.strip()] if fusions else None
-    result = compare_to_dir(data, out, fusions=chosen, budget=budget, seed=seed, dim=dim, accelerator=accelerator,
+    result = compare_to_dir(_data(data, target, modality, write_spec), out, fusions=chosen, budget=budget, seed=seed, dim=dim, accelerator=accelerator,
                             devices=_devices(devices), unreadable=unreadable, progress=progress,
                             dataset_options=_options(option),
                             log=_log)
@@ -280,6 +309,9 @@ def compare(
 @app.command()
 def align(
     data: DataArg,
+    target: TargetOpt = None,
+    modality: ModalityOpt = None,
+    write_spec: WriteSpecOpt = None,
     loss: Annotated[str, typer.Option(help="clip, siglip (2 modalities), symile (3+), anchor or pairwise.")] = "clip",
     anchor: Annotated[Optional[str], typer.Option(help="For --loss anchor: the modality every other is aligned to.")] = None,
     lock: Annotated[Optional[list[str]], typer.Option(help="Freeze this modality's tower (LiT); repeatable.")] = None,
@@ -304,7 +336,7 @@ def align(
     from modalyze.workflows import align_to_dir
 
     out = out or Path("runs") / f"{Path(data).stem}-align-{loss}"
-    metrics = align_to_dir(data, out, _options(option), loss=loss, anchor=anchor, lock=lock or [], dim=dim,
+    metrics = align_to_dir(_data(data, target, modality, write_spec), out, _options(option), loss=loss, anchor=anchor, lock=lock or [], dim=dim,
                            embed_dim=embed_dim, max_epochs=max_epochs, patience=patience, batch_size=batch_size,
                            lr=lr, word_dropout=word_dropout, seed=seed, accelerator=accelerator, devices=_devices(devices),
                            unreadable=unreadable, progress=progress)

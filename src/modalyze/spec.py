@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import os
 import re
 from functools import lru_cache
 
@@ -89,6 +90,27 @@ class Spec:
     def from_dict(cls, raw: Any, origin: str = "spec") -> Spec:
         """Build and validate a spec from a parsed mapping; ``origin`` names it in errors."""
         return _parse(raw, origin, base_dir=None)
+
+
+def spec_yaml(spec: Spec, directory: str | Path | None = None) -> str:
+    """The spec as the YAML a user would write; ``source`` relative to ``directory`` (where the
+    file will live) when given, else as stored."""
+    source = spec.source
+    if isinstance(source, str) and directory is not None:
+        source = os.path.relpath(Path(spec.base_dir, source).resolve(), Path(directory).resolve())
+    modalities = {}
+    for name, m in spec.modalities.items():
+        entry: dict[str, Any] = {"kind": m.kind}
+        entry.update({"column": m.columns[0]} if len(m.columns) == 1 else {"columns": list(m.columns)})
+        entry.update({k: v for k, v in (("options", m.options), ("encoder", m.encoder)) if v})
+        if m.dropout is not None:
+            entry["dropout"] = m.dropout
+        modalities[name] = entry
+    split = {"column": spec.split.column} if spec.split.column else {
+        "val": spec.split.val, "test": spec.split.test, "seed": spec.split.seed}
+    raw = {"name": spec.name, "source": source, "target": spec.target, "modalities": modalities,
+           **({"slices": list(spec.slices)} if spec.slices else {}), "split": split}
+    return yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
 
 
 def read_yaml(path: str | Path, what: str = "spec") -> Any:
@@ -209,13 +231,17 @@ def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:
         columns = [str(c) for c in raw["columns"]]
     else:
         raise ModalyzeError(f"{where}: needs 'column: NAME' or a non-empty 'columns: [...]'")
-    if raw["kind"] in ("image", "text", "audio") and len(columns) != 1:
+    if raw["kind"] in ("image", "audio") and len(columns) != 1:
         raise ModalyzeError(f"{where}: kind {raw['kind']} reads exactly one column")
+    if "column" in raw and "columns" in raw:
+        raise ModalyzeError(f"{where}: give 'column: NAME' or 'columns: [...]', not both")
     encoder = raw.get("encoder") or {}
     if encoder == "minilm":
         encoder = {"hf": "minilm", "freeze": True}
     if not isinstance(encoder, dict):
         raise ModalyzeError(f"{where}: 'encoder' must be a mapping of encoder options, or 'minilm'")
+    if "hf" in encoder and len(columns) != 1:
+        raise ModalyzeError(f"{where}: a pretrained encoder reads exactly one column")
     if "hf" in encoder and raw["kind"] not in ("text", "image", "audio"):
         raise ModalyzeError(f"{where}: pretrained encoders ('hf') exist for text, image and audio, not {raw['kind']}")
     options = raw.get("options") or {}

@@ -10,13 +10,26 @@ import pandas as pd
 
 from modalyze.analysis import analyze
 from modalyze.classifier import Classifier, split_metrics
-from modalyze.data import load_dataset
+from modalyze.data import load_dataset, table_spec
 from modalyze.data.prepare import prepare
 from modalyze.data.table import read_source
 from modalyze.errors import ModalyzeError
 from modalyze.options import check_options
-from modalyze.outputs import output_dir, output_file, write_json, write_with
+from modalyze.outputs import output_dir, output_file, write_json, write_text, write_with
+from modalyze.spec import Spec, spec_yaml
 from modalyze.train import predict_log_probs
+
+
+def open_data(data: str | Path, target: str | None = None, modalities: list[str] | None = None,
+              write_spec: str | Path | None = None) -> str | Path | Spec:
+    """What a command trains on: ``data`` as given, or for a table with ``target`` its inferred
+    :class:`Spec` (written to ``write_spec`` as YAML when given, so the user can edit and reuse it)."""
+    if target is None and not modalities and write_spec is None:
+        return data
+    spec = table_spec(data, target, modalities)
+    if write_spec is not None:
+        write_text(output_file(write_spec, inputs=(data,)), spec_yaml(spec, Path(write_spec).parent))
+    return spec
 
 
 def train_run(data: str | Path, out: str | Path, dataset_options: dict[str, Any] | None = None,

@@ -37,13 +37,14 @@ Log = Callable[[str], None]
 
 def compare(data: str | Path, fusions: list[str] | None = None, budget: str = "fast", out: str | Path | None = None,
             seed: int = 0, dim: int = 64, accelerator: str = "cpu", devices: int | str = 1, unreadable: str = "error",
-            progress: bool = True, dataset_options: dict[str, Any] | None = None, log: Log = print) -> dict[str, Any]:
+            progress: bool = True, dataset_options: dict[str, Any] | None = None, target: str | None = None,
+            log: Log = print) -> dict[str, Any]:
     """Train and measure every fusion in ``fusions`` (default: all registered); returns the table as a dict."""
     fusions = list(list_fusions() if fusions is None else fusions)
     check_options(fusions=fusions, budget=budget, seed=seed, dim=dim, accelerator=accelerator, devices=devices,
                   unreadable=unreadable, progress=progress)
     plan = BUDGETS[budget]
-    spec, table = load_dataset(data, seed=seed, **(dataset_options or {}))
+    spec, table = load_dataset(data, seed=seed, target=target, **(dataset_options or {}))
     prepared = prepare(spec, table, unreadable)
     if "test" not in prepared.splits or "val" not in prepared.splits:
         raise ModalyzeError(f"{spec.name}: the comparison needs rows in the val and test splits")

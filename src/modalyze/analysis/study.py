@@ -64,12 +64,13 @@ Log = Callable[[str], None]
 def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | None = None, seed: int = 0,
             fusion: str = "late", dim: int = 64, accelerator: str = "cpu", devices: int | str = 1,
             unreadable: str = "error", min_slice_rows: int = 50, modality_dropout: float = 0.2, progress: bool = True,
-            dataset_options: dict[str, Any] | None = None, log: Log = print) -> Profile:
+            dataset_options: dict[str, Any] | None = None, target: str | None = None, log: Log = print) -> Profile:
     """Measure each modality's contribution alone and in combination; returns the profile.
 
     ``modality_dropout`` applies to the i2m2 fine-tuning only: the intra and inter experts measure
     the dependencies as the data has them, and i2m2 is the model meant to survive a missing modality.
 
+    ``data`` may be a table (a .csv/.parquet/.jsonl path or a DataFrame) with its ``target`` column.
     ``out`` keeps every finished expert (a rerun with the same settings resumes); without it the
     experts live in a temporary directory.
     """
@@ -77,7 +78,7 @@ def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | Non
                   unreadable=unreadable, min_slice_rows=min_slice_rows, modality_dropout=modality_dropout,
                   progress=progress)
     plan = BUDGETS[budget]
-    spec, table = load_dataset(data, seed=seed, **(dataset_options or {}))
+    spec, table = load_dataset(data, seed=seed, target=target, **(dataset_options or {}))
     if len(spec.modalities) < 2:
         raise ModalyzeError(f"{spec.name}: a dependency study needs at least two modalities (found {len(spec.modalities)})")
     prepared = prepare(spec, table, unreadable)

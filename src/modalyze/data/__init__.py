@@ -5,17 +5,53 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from modalyze.data import audio  # noqa: F401  (registers the audio featurizer)
 from modalyze.data.builtin import is_builtin, list_datasets, load_builtin
-from modalyze.data.table import Table, load_table
+from modalyze.data.infer import TABLE_SUFFIXES, infer_spec
+from modalyze.data.table import Table, load_table, read_source
 from modalyze.errors import ModalyzeError
 from modalyze.spec import Spec, load_spec
 
-__all__ = ["load_dataset", "list_datasets", "Table"]
+__all__ = ["load_dataset", "list_datasets", "table_spec", "Table"]
 
 
-def load_dataset(source: str | Path | Spec, seed: int = 0, **params: Any) -> tuple[Spec, Table]:
-    """A built-in name, a spec file, or a :class:`Spec` -> the spec and its validated, split table."""
+def is_table(source: Any) -> bool:
+    """A path to a .csv, .parquet or .jsonl file (as opposed to a spec or a built-in name)."""
+    return isinstance(source, (str, Path)) and Path(str(source)).suffix.lower() in TABLE_SUFFIXES
+
+
+def table_spec(source: str | Path | pd.DataFrame, target: str | None,
+               modalities: list[str] | None = None) -> Spec:
+    """The inferred spec of a table file or DataFrame (see :mod:`modalyze.data.infer`)."""
+    if target is None:
+        where = "a DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+        raise ModalyzeError(f"{where}: a table needs the column to predict: --target COLUMN "
+                            "(target=... in Python), or a spec .yaml")
+    if isinstance(source, pd.DataFrame):
+        return infer_spec(source, target, name="dataframe", overrides=modalities)[0]
+    if not is_table(source):
+        raise ModalyzeError(f"option target applies to tables (.csv, .parquet, .jsonl or a DataFrame), not {source!r}")
+    path = Path(source)
+    frame = read_source(path)
+    return infer_spec(frame, target, name=path.stem, base_dir=path.resolve().parent, source=path.name,
+                      overrides=modalities)[0]
+
+
+def load_dataset(source: str | Path | Spec | pd.DataFrame, seed: int = 0, target: str | None = None,
+                 modalities: list[str] | None = None, **params: Any) -> tuple[Spec, Table]:
+    """A built-in name, a spec file, a :class:`Spec`, or a table (a .csv/.parquet/.jsonl file or a
+    DataFrame) with its ``target`` column -> the spec and its validated, split table.
+
+    For a table the spec is inferred (:mod:`modalyze.data.infer`); ``modalities`` overrides guesses
+    (``NAME=COL1,COL2:KIND``).
+    """
+    if target is not None or isinstance(source, pd.DataFrame) or is_table(source):
+        spec = table_spec(source, target, modalities)
+        return spec, load_table(spec, source if isinstance(source, pd.DataFrame) else None)
+    if modalities:
+        raise ModalyzeError("option modality applies to tables (.csv, .parquet, .jsonl or a DataFrame) with --target")
     if isinstance(source, Spec):
         if source.builtin:  # the built-in's rows, read through this spec (it may regroup the columns)
             builtin_params = {k: v for k, v in source.builtin["params"].items() if k != "seed"}

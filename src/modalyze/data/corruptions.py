@@ -107,10 +107,9 @@ _WORD = re.compile(r"\S+")
 
 
 def _edit_text(featurizer: Featurizer, frame: pd.DataFrame, edit: Callable[[str], str]) -> Features:
-    column = featurizer.columns[0]
-    values = frame[column]
-    edited = [v if pd.isna(v) else edit(str(v)) for v in values.tolist()]
-    return featurizer.transform(frame.assign(**{column: pd.Series(edited, index=frame.index, dtype=object)}))
+    edited = {column: pd.Series([v if pd.isna(v) else edit(str(v)) for v in frame[column].tolist()],
+                                index=frame.index, dtype=object) for column in featurizer.columns}
+    return featurizer.transform(frame.assign(**edited))
 
 
 @register_corruption("text", "word-dropout", "every word removed: the text is empty, so the modality is absent")

@@ -26,6 +26,7 @@ from modalyze.options import Count, check_named
 from modalyze.registry import Registry
 
 PAD, UNK = 0, 1  # text token ids; categorical ids use 0 = missing, 1 = unseen value
+SEPARATOR = " ¦ "  # joins the columns of a text modality; one token of its own
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
@@ -219,7 +220,11 @@ def open_rgb(path: Path) -> Image.Image:
 
 @register_featurizer("text")
 class TextFeaturizer(Featurizer):
-    """Lower-cased word tokens -> ids [N, T] from a vocabulary fitted on train (min_freq, max_len)."""
+    """Lower-cased word tokens -> ids [N, T] from a vocabulary fitted on train (min_freq, max_len).
+
+    Several columns (a title and a body) are read as one text, joined by the separator token
+    :data:`SEPARATOR`; a row is missing when all of its text cells are empty.
+    """
 
     option_types = {"min_freq": Count, "max_len": Annotated[int, Field(ge=1, le=100_000)]}
 
@@ -241,17 +246,23 @@ class TextFeaturizer(Featurizer):
         return {"vocab_size": len(self.vocab_), "max_len": self.max_len_}
 
     def _texts(self, frame: pd.DataFrame) -> list[str]:
-        values = frame[self.columns[0]]
-        return [str(v) for v, e in zip(values.tolist(), _empty(values)) if not e]
+        texts, missing = self._joined(frame)
+        return [t for t, absent in zip(texts, missing) if not absent]
+
+    def _joined(self, frame: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+        """Per row the non-empty cells of the modality's columns joined by the separator, and which rows have none."""
+        empty = np.stack([_empty(frame[c]) for c in self.columns], axis=1)  # [N, columns]
+        cells = zip(*(frame[c].tolist() for c in self.columns))
+        texts = [SEPARATOR.join(str(v) for v, e in zip(row, blank) if not e) for row, blank in zip(cells, empty)]
+        return texts, empty.all(axis=1)
 
     def transform(self, frame: pd.DataFrame) -> Features:
         lookup = {t: i for i, t in enumerate(self.vocab_)}
-        values = frame[self.columns[0]]
-        missing = _empty(values)
+        texts, missing = self._joined(frame)
         ids = np.zeros((len(frame), self.max_len_), dtype=np.int64)
-        for row, (text, absent) in enumerate(zip(values.tolist(), missing)):
+        for row, (text, absent) in enumerate(zip(texts, missing)):
             if not absent:
-                tokens = [lookup.get(t, UNK) for t in _TOKEN.findall(str(text).lower())][: self.max_len_]
+                tokens = [lookup.get(t, UNK) for t in _TOKEN.findall(text.lower())][: self.max_len_]
                 ids[row, : len(tokens)] = tokens
         return Features({"ids": torch.from_numpy(ids)}, torch.from_numpy(~missing))
 
