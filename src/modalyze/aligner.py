@@ -152,7 +152,8 @@ class Aligner:
         L.seed_everything(self.seed, verbose=False)
         self.model_ = AlignerModel(self.config_)
         task = AlignTask(self.model_, self.lr, self.weight_decay, self.word_dropout)
-        self.history_ = fit_task(task, prepared.splits["train"], prepared.splits["val"], self.settings())
+        self.history_ = fit_task(task, prepared.splits["train"], prepared.splits["val"], self.settings(),
+                                 f"align {self.loss}")
         self.model_.eval()
         self.prepared_ = prepared
         return self

@@ -85,7 +85,8 @@ class Classifier:
         settings = self.settings()
         rates = {m: s.dropout for m, s in spec.modalities.items() if s.dropout is not None}
         self.history_ = fit_expert(self.expert_, prepared.splits["train"], prepared.splits["val"], settings,
-                                   only_present=arg if family == "intra" else None, dropout_rates=rates)
+                                   only_present=arg if family == "intra" else None, dropout_rates=rates,
+                                   label=self.model)
         self.prepared_ = prepared
         return self
 

@@ -48,13 +48,12 @@ def _log(line: str) -> None:
 
 def _data(data: str, target: str | None, modality: list[str] | None, write_spec: Path | None) -> Any:
     """The data argument, or a table's inferred spec (printed, and written with --write-spec)."""
-    from modalyze.spec import Spec, spec_yaml
     from modalyze.workflows import open_data
 
-    opened = open_data(data, target, modality, write_spec)
-    if isinstance(opened, Spec):
-        console.print(f"inferred spec (edit it and pass the .yaml to change a guess):\n{spec_yaml(opened)}",
-                      markup=False, highlight=False)
+    opened, text = open_data(data, target, modality, write_spec)
+    if text:
+        console.print(f"inferred spec (edit it and pass the .yaml to change a guess):\n{text}", markup=False,
+                      highlight=False)
         if write_spec is not None:
             console.print(f"spec written to {write_spec}")
     return opened
@@ -90,6 +89,16 @@ def _metrics_table(metrics: dict[str, Any], title: str) -> RichTable:
             m = metrics[split]
             table.add_row(split, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", f"{m['nll']:.4f}", str(m["n"]))
     return table
+
+
+@app.command("spec-schema")
+def spec_schema() -> None:
+    """Print the JSON Schema of spec files (for editors: completion and checking as you type)."""
+    import json
+
+    from modalyze.spec_schema import spec_json_schema
+
+    print(json.dumps(spec_json_schema(), indent=2))
 
 
 @app.command()
@@ -136,7 +145,7 @@ def train(
                         patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr, aux_weight=aux_weight,
                         modality_dropout=modality_dropout, dim=dim, fusion=fusion,
                         init=init, accelerator=accelerator, devices=_devices(devices),
-                        unreadable=unreadable, progress=progress)
+                        unreadable=unreadable, progress=progress, log=_log)
     for split, counts in metrics["missing"].items():
         for modality, n in counts.items():
             if n:

@@ -129,8 +129,12 @@ def read_yaml(path: str | Path, what: str = "spec") -> Any:
 
 def load_spec(path: str | Path) -> Spec:
     """Read a YAML spec file; relative paths in it resolve against the file's directory."""
+    from modalyze.spec_schema import check_spec_document  # the typed schema, built from the registries
+
     raw = read_yaml(path)
-    return _parse(raw, str(path), base_dir=str(Path(path).resolve().parent))
+    spec = _parse(raw, str(path), base_dir=str(Path(path).resolve().parent))
+    check_spec_document(raw, str(path))  # after the specific checks above: every other key and value
+    return spec
 
 
 def _parse(raw: Any, origin: str, base_dir: str | None) -> Spec:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -11,7 +11,7 @@ import pandas as pd
 from modalyze.analysis import analyze
 from modalyze.classifier import Classifier, split_metrics
 from modalyze.data import load_dataset, table_spec
-from modalyze.data.prepare import prepare
+from modalyze.data.prepare import prepare, summary
 from modalyze.data.table import read_source
 from modalyze.errors import ModalyzeError
 from modalyze.options import check_options
@@ -21,25 +21,30 @@ from modalyze.train import predict_log_probs
 
 
 def open_data(data: str | Path, target: str | None = None, modalities: list[str] | None = None,
-              write_spec: str | Path | None = None) -> str | Path | Spec:
+              write_spec: str | Path | None = None) -> tuple[str | Path | Spec, str]:
     """What a command trains on: ``data`` as given, or for a table with ``target`` its inferred
-    :class:`Spec` (written to ``write_spec`` as YAML when given, so the user can edit and reuse it)."""
+    :class:`Spec` (written to ``write_spec`` as YAML when given, so the user can edit and reuse it);
+    also the inferred spec as YAML with the left-out columns as comments (empty for other data)."""
     if target is None and not modalities and write_spec is None:
-        return data
-    spec = table_spec(data, target, modalities)
+        return data, ""
+    spec, left_out = table_spec(data, target, modalities)
+    notes = "".join(f"# left out: {column} ({why})\n" for column, why in left_out.items())
     if write_spec is not None:
-        write_text(output_file(write_spec, inputs=(data,)), spec_yaml(spec, Path(write_spec).parent))
-    return spec
+        write_text(output_file(write_spec, inputs=(data,)), notes + spec_yaml(spec, Path(write_spec).parent))
+    return spec, notes + spec_yaml(spec)
 
 
-def train_run(data: str | Path, out: str | Path, dataset_options: dict[str, Any] | None = None,
-              **params: Any) -> dict[str, Any]:
+def train_run(data: str | Path | Spec, out: str | Path, dataset_options: dict[str, Any] | None = None,
+              log: Callable[[str], None] = print, **params: Any) -> dict[str, Any]:
     """Train ``Classifier(**params)`` on ``data``, evaluate on val and test, write the run directory."""
     clf = Classifier(**params)
     clf.check_params()
     with output_dir(out, "train"):
         spec, table = load_dataset(data, seed=clf.seed, **(dataset_options or {}))
         prepared = prepare(spec, table, clf.unreadable)
+        log(summary(spec, prepared))
+        log(f"training {clf.model}: at most {clf.max_epochs} epochs, stopping after {clf.patience} without "
+            "improvement on the val split")
         clf.fit_prepared(spec, prepared)
         metrics: dict[str, Any] = {}
         for split in ("val", "test"):

@@ -28,7 +28,7 @@ from modalyze.analysis.store import ExpertStore
 from modalyze.analysis.verdict import decide, strength
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
-from modalyze.data.prepare import Prepared, prepare
+from modalyze.data.prepare import Prepared, prepare, summary
 from modalyze.data.table import slice_labels
 from modalyze.errors import ModalyzeError
 from modalyze.options import check_options
@@ -84,6 +84,10 @@ def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | Non
     prepared = prepare(spec, table, unreadable)
     if "test" not in prepared.splits or "val" not in prepared.splits:
         raise ModalyzeError(f"{spec.name}: the study needs rows in the val and test splits")
+    log(summary(spec, prepared))
+    log(f"the study trains {len(spec.modalities) + 2} experts per seed × {plan.seeds} seed(s): "
+        f"{', '.join(f'intra:{m}' for m in spec.modalities)}, inter (at most {plan.max_epochs} epochs each), "
+        f"then i2m2 ({plan.finetune_epochs} fine-tuning epoch(s)); then scoring")
     params = dict(dim=dim, fusion=fusion, patience=plan.patience, accelerator=accelerator, devices=devices,
                   progress=progress, unreadable=unreadable)
     settings = {"dataset": spec.name, "seed": seed, "budget": budget, **{k: params[k] for k in ("dim", "fusion")},

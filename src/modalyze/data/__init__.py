@@ -23,20 +23,21 @@ def is_table(source: Any) -> bool:
 
 
 def table_spec(source: str | Path | pd.DataFrame, target: str | None,
-               modalities: list[str] | None = None) -> Spec:
-    """The inferred spec of a table file or DataFrame (see :mod:`modalyze.data.infer`)."""
+               modalities: list[str] | None = None) -> tuple[Spec, dict[str, str]]:
+    """The inferred spec of a table file or DataFrame (see :mod:`modalyze.data.infer`), and the
+    columns left out with the reason."""
     if target is None:
         where = "a DataFrame" if isinstance(source, pd.DataFrame) else str(source)
         raise ModalyzeError(f"{where}: a table needs the column to predict: --target COLUMN "
                             "(target=... in Python), or a spec .yaml")
     if isinstance(source, pd.DataFrame):
-        return infer_spec(source, target, name="dataframe", overrides=modalities)[0]
+        return infer_spec(source, target, name="dataframe", overrides=modalities)
     if not is_table(source):
         raise ModalyzeError(f"option target applies to tables (.csv, .parquet, .jsonl or a DataFrame), not {source!r}")
     path = Path(source)
     frame = read_source(path)
     return infer_spec(frame, target, name=path.stem, base_dir=path.resolve().parent, source=path.name,
-                      overrides=modalities)[0]
+                      overrides=modalities)
 
 
 def load_dataset(source: str | Path | Spec | pd.DataFrame, seed: int = 0, target: str | None = None,
@@ -48,7 +49,7 @@ def load_dataset(source: str | Path | Spec | pd.DataFrame, seed: int = 0, target
     (``NAME=COL1,COL2:KIND``).
     """
     if target is not None or isinstance(source, pd.DataFrame) or is_table(source):
-        spec = table_spec(source, target, modalities)
+        spec, _ = table_spec(source, target, modalities)
         return spec, load_table(spec, source if isinstance(source, pd.DataFrame) else None)
     if modalities:
         raise ModalyzeError("option modality applies to tables (.csv, .parquet, .jsonl or a DataFrame) with --target")

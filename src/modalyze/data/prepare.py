@@ -29,6 +29,16 @@ class Prepared:
     frames: dict[str, pd.DataFrame]
 
 
+def summary(spec: Spec, prepared: Prepared) -> str:
+    """The opening summary of a command: rows per split, each modality with its kind and empty rows."""
+    rows = ", ".join(f"{s} {len(d)}" for s, d in prepared.splits.items())
+    empty = {m: sum(d.missing_counts()[m] for d in prepared.splits.values()) for m in spec.modalities}
+    parts = [f"{m} ({s.kind}, {len(prepared.featurizers[m].columns)} column{'s' * (len(prepared.featurizers[m].columns) > 1)}"
+             f"{f', {empty[m]} rows empty' if empty[m] else ''})" for m, s in spec.modalities.items()]
+    return (f"{spec.name}: {sum(len(d) for d in prepared.splits.values())} rows ({rows}), "
+            f"{len(prepared.classes)} classes of '{spec.target}'; modalities: {'; '.join(parts)}")
+
+
 def fit_featurizers(spec: Spec, table: Table, unreadable: str = "error") -> dict[str, Featurizer]:
     train = table.part("train")
     if len(train) == 0:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -70,28 +72,74 @@ class BestWeights(Callback):
             module.load_state_dict(self.state)
 
 
+class ProgressLines(Callback):
+    """Plain progress lines when output is not a terminal (a log file, a notebook, CI): the expert,
+    epoch, losses, elapsed time and an upper bound on the time left, at most every ``every`` seconds
+    (``$MODALYZE_LOG_EVERY``, default 15) and at the end of each epoch once that much time has passed."""
+
+    def __init__(self, label: str, every: float | None = None):
+        self.label = label
+        self.every = float(os.environ.get("MODALYZE_LOG_EVERY", 15)) if every is None else every
+        self._start = self._last = time.perf_counter()
+
+    def _line(self, trainer: L.Trainer, where: str) -> None:
+        now = time.perf_counter()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        elapsed = now - self._start
+        epochs_done = trainer.current_epoch + (1 if where == "end" else 0)
+        metrics = " · ".join(f"{k} {float(v):.4f}" for k, v in sorted(trainer.callback_metrics.items()))
+        left = ""
+        if epochs_done:
+            left = f" · at most {_duration(elapsed / epochs_done * (trainer.max_epochs - epochs_done))} left"
+        step = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} · step {trainer.global_step}"
+        print(f"[{self.label}] {step}{' · ' + metrics if metrics else ''} · {_duration(elapsed)} elapsed{left}",
+              flush=True)
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._line(trainer, "batch")
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._line(trainer, "end")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
 def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings,
-               only_present: str | None = None, dropout_rates: dict[str, float] | None = None) -> dict[str, Any]:
+               only_present: str | None = None, dropout_rates: dict[str, float] | None = None,
+               label: str = "expert") -> dict[str, Any]:
     """Train ``expert`` in place with early stopping on validation loss; returns the history.
 
     ``dropout_rates`` (modality -> rate) overrides ``settings.modality_dropout`` per modality.
     """
     rates = {m: settings.modality_dropout for m in train.features} | (dropout_rates or {})
     task = ExpertTask(expert, settings.lr, settings.weight_decay, only_present, settings.aux_weight, rates)
-    history = fit_task(task, train, val, settings)
+    history = fit_task(task, train, val, settings, label)
     expert.cpu()
     return history
 
 
-def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings) -> dict[str, Any]:
-    """Fit any task logging ``val_loss`` with early stopping; the best epoch's weights are restored."""
+def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings,
+             label: str = "training") -> dict[str, Any]:
+    """Fit any task logging ``val_loss`` with early stopping; the best epoch's weights are restored.
+
+    With ``settings.progress``: a progress bar on a terminal, plain periodic lines elsewhere.
+    """
     L.seed_everything(settings.seed, workers=True, verbose=False)
     best = BestWeights()
+    bar = settings.progress and sys.stdout.isatty()
+    lines = [ProgressLines(label)] if settings.progress and not bar else []
     trainer = L.Trainer(
         max_epochs=settings.max_epochs, min_steps=settings.min_steps, accelerator=settings.accelerator, devices=settings.devices,
-        callbacks=[EarlyStopping("val_loss", patience=settings.patience), best],
+        callbacks=[EarlyStopping("val_loss", patience=settings.patience), best, *lines],
         logger=False, enable_checkpointing=False, enable_model_summary=False,
-        enable_progress_bar=settings.progress, num_sanity_val_steps=0, deterministic=True,
+        enable_progress_bar=bar, num_sanity_val_steps=0,
+        deterministic=True if settings.accelerator == "cpu" else "warn",  # some CUDA kernels have no deterministic form
     )
     start = time.perf_counter()
     trainer.fit(task, make_loader(train, settings.batch_size, shuffle=True, seed=settings.seed),
