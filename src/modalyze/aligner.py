@@ -113,7 +113,7 @@ class Aligner:
     def __init__(self, loss: str = "clip", *, anchor: str | None = None, lock: list[str] | None = None,
                  dim: int = 64, embed_dim: int = 64, seed: int = 0, max_epochs: int = 60, patience: int = 10,
                  min_steps: int = 300, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 word_dropout: float = 0.2, accelerator: str = "cpu", devices: int | str = 1, progress: bool = True,
+                 word_dropout: float = 0.2, accelerator: str = "auto", devices: int | str = 1, progress: bool = True,
                  unreadable: str = "error"):
         self.loss, self.anchor, self.lock = loss, anchor, list(lock or [])
         self.dim, self.embed_dim, self.seed = dim, embed_dim, seed

@@ -35,7 +35,7 @@ class Classifier:
     def __init__(self, model: str = "i2m2", *, dim: int = 64, fusion: str = "late", seed: int = 0,
                  max_epochs: int = 100, patience: int = 3, min_steps: int = 500, batch_size: int = 128, lr: float = 2e-3,
                  weight_decay: float = 1e-4, aux_weight: float = 1.0, modality_dropout: float = 0.0,
-                 accelerator: str = "cpu", devices: int | str = 1,
+                 accelerator: str = "auto", devices: int | str = 1,
                  progress: bool = True, unreadable: str = "error", init: list[str | Path] | None = None):
         self.model = model
         self.dim = dim

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 try:  # recent Typer vendors Click; older releases use the click package
@@ -34,7 +35,7 @@ OptionOpt = Annotated[Optional[list[str]], typer.Option(
 UnreadableOpt = Annotated[str, typer.Option(help="What an absent or unreadable image file is: 'error' or 'missing'.")]
 FusionOpt = Annotated[str, typer.Option(help="Fusion block of the inter expert.")]
 DimOpt = Annotated[int, typer.Option(help="Width of every encoder's output.")]
-AcceleratorOpt = Annotated[str, typer.Option(help="Lightning accelerator: cpu, gpu, auto, ...")]
+AcceleratorOpt = Annotated[str, typer.Option(help="Lightning accelerator: auto (a GPU when present), cpu, gpu, ...")]
 DevicesOpt = Annotated[str, typer.Option(help="Lightning devices: a count, a list, or 'auto'.")]
 ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars while training.")]
 DropoutHelp = ("Rate at which each modality is hidden per training row, so the model learns to predict without "
@@ -131,7 +132,7 @@ def train(
     fusion: FusionOpt = "late",
     init: Annotated[Optional[list[Path]], typer.Option(
         help="For i2m2/additive: start from a trained intra or inter run directory (repeatable).")] = None,
-    accelerator: AcceleratorOpt = "cpu",
+    accelerator: AcceleratorOpt = "auto",
     devices: DevicesOpt = "1",
     unreadable: UnreadableOpt = "error",
     option: OptionOpt = None,
@@ -238,13 +239,14 @@ def analyze(
     seed: SeedOpt = 0,
     fusion: FusionOpt = "late",
     dim: DimOpt = 64,
-    min_slice_rows: Annotated[int, typer.Option(help="Slice values with fewer test rows are not reported.")] = 50,
+    min_slice_rows: Annotated[int, typer.Option(
+        help="Slice values with fewer test rows are listed as too few, not scored.")] = 50,
     modality_dropout: Annotated[float, typer.Option(
         help="Modality dropout of the i2m2 fine-tuning (the intra and inter experts train without it).")] = 0.2,
     groupings: Annotated[Optional[Path], typer.Option(
         help="A YAML file of alternative groupings of the columns into modalities: studies each (and the "
              "spec's own) and compares them.")] = None,
-    accelerator: AcceleratorOpt = "cpu",
+    accelerator: AcceleratorOpt = "auto",
     devices: DevicesOpt = "1",
     unreadable: UnreadableOpt = "error",
     option: OptionOpt = None,
@@ -272,7 +274,8 @@ def analyze(
     console.print(_profile_table(profile))
     for column, values in profile.slices.items():
         for value, s in values.items():
-            console.print(f"slice {column}={value} (n={s['n']}): [bold]{s['verdict']}[/bold]")
+            verdict = "too few rows, not scored" if s.get("few_rows") else f"[bold]{s['verdict']}[/bold]"
+            console.print(f"slice {escape(column)}={escape(value)} (n={s['n']}): {verdict}")
     console.print(f"\nverdict: [bold]{profile.verdict}[/bold]\n{profile.reason}")
     console.print(f"wrote {out / 'profile.json'} and {out / 'report.html'}")
 
@@ -289,7 +292,7 @@ def compare(
     budget: Annotated[str, typer.Option(help="fast, standard or thorough: epochs and bootstrap size as in analyze.")] = "fast",
     seed: SeedOpt = 0,
     dim: DimOpt = 64,
-    accelerator: AcceleratorOpt = "cpu",
+    accelerator: AcceleratorOpt = "auto",
     devices: DevicesOpt = "1",
     unreadable: UnreadableOpt = "error",
     option: OptionOpt = None,
@@ -335,7 +338,7 @@ def align(
         help="In training, delete each word of a text modality with this probability (teaches partial "
              "descriptions such as zero-shot prompts; 0 turns it off).")] = 0.2,
     seed: SeedOpt = 0,
-    accelerator: AcceleratorOpt = "cpu",
+    accelerator: AcceleratorOpt = "auto",
     devices: DevicesOpt = "1",
     unreadable: UnreadableOpt = "error",
     option: OptionOpt = None,

@@ -36,7 +36,7 @@ Log = Callable[[str], None]
 
 
 def compare(data: str | Path, fusions: list[str] | None = None, budget: str = "fast", out: str | Path | None = None,
-            seed: int = 0, dim: int = 64, accelerator: str = "cpu", devices: int | str = 1, unreadable: str = "error",
+            seed: int = 0, dim: int = 64, accelerator: str = "auto", devices: int | str = 1, unreadable: str = "error",
             progress: bool = True, dataset_options: dict[str, Any] | None = None, target: str | None = None,
             log: Log = print) -> dict[str, Any]:
     """Train and measure every fusion in ``fusions`` (default: all registered); returns the table as a dict."""

@@ -35,6 +35,7 @@ class Profile:
     curves: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # expert -> epochs (first seed)
     params: dict[str, int] = field(default_factory=dict)
     robustness: dict[str, Any] = field(default_factory=dict)  # missing-modality matrix and corruption curves
+    confusion: dict[str, Any] = field(default_factory=dict)  # best joint model: {"model", "classes", "matrix"}
     config: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     schema: str = PROFILE_SCHEMA

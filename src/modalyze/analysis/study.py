@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+from sklearn.metrics import confusion_matrix
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -62,7 +63,7 @@ Log = Callable[[str], None]
 
 
 def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | None = None, seed: int = 0,
-            fusion: str = "late", dim: int = 64, accelerator: str = "cpu", devices: int | str = 1,
+            fusion: str = "late", dim: int = 64, accelerator: str = "auto", devices: int | str = 1,
             unreadable: str = "error", min_slice_rows: int = 50, modality_dropout: float = 0.2, progress: bool = True,
             dataset_options: dict[str, Any] | None = None, target: str | None = None, log: Log = print) -> Profile:
     """Measure each modality's contribution alone and in combination; returns the profile.
@@ -154,16 +155,27 @@ def _profile(spec: Spec, prepared: Prepared, trained: Trained, plan: Budget, see
     slices = {}
     for column in spec.slices:
         values = slice_labels(prepared.frames["test"][column])
+        counts = {v: int((values == v).sum()) for v in sorted(set(values))}
+        small = {v: n for v, n in counts.items() if n < min_slice_rows}
         slices[column] = {v: _summarize(correct, y, np.flatnonzero(values == v), modalities, plan, seed)
-                          for v in sorted(set(values)) if (values == v).sum() >= min_slice_rows}
+                          for v, n in counts.items() if v not in small}
+        if len(small) <= 10:  # listed, marked, not scored: a handful of rows supports no score
+            slices[column].update({v: {"n": n, "few_rows": True} for v, n in small.items()})
+        elif small:
+            slices[column][f"({len(small)} other values)"] = {"n": sum(small.values()), "few_rows": True}
+    joint = summary["interaction"]["joint"]
+    confusion = {"model": joint, "classes": prepared.classes,
+                 "matrix": confusion_matrix(y, trained.log_probs[joint][0].argmax(1),
+                                            labels=np.arange(len(prepared.classes))).tolist()}
     curves = {n: (models[0].history_ or {}).get("epochs", []) for n, models in trained.models.items()}
     return Profile(
         dataset=spec.name, target=spec.target, metric="accuracy", n_test=int(len(y)), classes=prepared.classes,
         chance=summary["chance"], intra=summary["intra"], additive=summary["additive"], inter=summary["inter"],
         i2m2=summary["i2m2"], interaction=summary["interaction"], verdict=summary["verdict"], reason=summary["reason"],
-        shuffle=shuffle, pid=pid, slices=slices, curves=curves,
+        shuffle=shuffle, pid=pid, slices=slices, curves=curves, confusion=confusion,
         params={n: models[0].n_parameters for n, models in trained.models.items()},
         config={**settings, "budget_settings": asdict(plan), "pid_clusters": PID_CLUSTERS,
+                "min_slice_rows": min_slice_rows,
                 "modalities": {m: spec.modalities[m].kind for m in modalities}},
         versions=versions(), schema=PROFILE_SCHEMA,
     )

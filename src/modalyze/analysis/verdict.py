@@ -24,6 +24,21 @@ from typing import Any
 MIN_GAIN = 0.01
 RELATIVE_MARGIN = 0.05
 
+# What to do after each verdict (the report and the README show these).
+NEXT_STEPS = {
+    "intra-dominant": "One modality alone carries what the joint model knows. Check it for shortcuts (an image "
+                      "watermark, a give-away word) before trusting it; a single-modality model is simpler to ship; "
+                      "if you fuse, use i2m2, which keeps each modality's own expert.",
+    "inter-dominant": "The label lives in the interaction: no modality alone predicts it. Use a fusion model "
+                      "(inter or i2m2) and make sure every modality is present at prediction time; compare fusion "
+                      "blocks with 'modalyze compare'.",
+    "both": "Each modality helps alone and the combination adds more. Train i2m2: its intra experts keep what each "
+            "modality says alone and its inter expert adds the interaction, so it degrades gracefully when a "
+            "modality is missing ('modalyze robustness').",
+    "neither": "The inputs do not predict the target on this data. Check the target column, the join of the "
+               "modalities to the rows, and whether more rows or other inputs are needed before modelling.",
+}
+
 
 @dataclass
 class Verdict:

@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from modalyze.analysis.verdict import NEXT_STEPS
 from modalyze.outputs import write_text
 from modalyze.report import charts
 
@@ -24,8 +25,9 @@ def render_profile(profile: dict[str, Any]) -> str:
         "robustness": charts.robustness_charts(profile["robustness"]) if profile.get("robustness") else [],
     }
     config = {"config": profile["config"], "versions": profile["versions"]}
-    return _ENV.get_template("profile.html.j2").render(p=profile, charts=figures,
-                                                       config_json=json.dumps(config, indent=2))
+    return _ENV.get_template("profile.html.j2").render(
+        p=profile, charts=figures, next_steps=NEXT_STEPS[profile["verdict"]],
+        config_json=json.dumps(config, indent=2))
 
 
 def render_robustness(result: dict[str, Any]) -> str:

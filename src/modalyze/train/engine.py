@@ -39,7 +39,7 @@ class TrainSettings:
     aux_weight: float = 1.0  # products of experts: weight of the members' own NLL (deep supervision)
     modality_dropout: float = 0.0  # rate at which each modality is hidden per training row
     seed: int = 0
-    accelerator: str = "cpu"
+    accelerator: str = "auto"
     devices: int | str = 1
     progress: bool = True
 
