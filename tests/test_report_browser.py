@@ -26,7 +26,9 @@ def profile(tmp_path_factory) -> dict:
     p = analyze("synthetic-mixed", progress=False, log=lambda _: None, dataset_options={"rows": 1500}).to_dict()
     p["dataset"] = "<script>alert('x')</script>"  # a hostile dataset name must be shown, not run
     p["slices"] = {"group<b>": {"v&1": {**{k: p[k] for k in ("chance", "intra", "additive", "inter", "i2m2")},
-                                         "n": 10, "verdict": "both", "reason": "x"}}}
+                                         "n": 10, "verdict": "both", "reason": "x"},
+                                "$tiny$": {"n": 3, "few_rows": True}}}
+    p["confusion"]["classes"] = ["<i>zero</i>", *p["confusion"]["classes"][1:]]  # a hostile class name
     return p
 
 
@@ -67,6 +69,14 @@ def test_report_renders_offline_without_errors(profile, tmp_path):
         assert "group<b> = v&1" in page.inner_text("#slices")
         assert page.locator("#missing tr").count() == 1 + 3, "header + every subset of the two modalities"
         assert "gaussian-noise" in page.inner_text("#robustness-summary")
+        assert "synergy" in page.inner_text("#glossary") and "perceptual score" in page.inner_text("#glossary")
+        from modalyze.analysis.verdict import NEXT_STEPS
+
+        assert NEXT_STEPS[profile["verdict"]][:40] in page.inner_text("#next-steps")
+        assert page.locator("#confusion tr").count() == 1 + len(profile["classes"])
+        assert "<i>zero</i>" in page.inner_text("#confusion"), "class names appear as text"
+        assert "too few test rows" in page.inner_text("#slices") and "$tiny$" in page.inner_text("#slices")
+        assert page.locator("figcaption").count() >= 4, "a sentence under each chart"
         shot = Path(os.environ.get("MODALYZE_SCREENSHOT", tmp_path / "report.png"))
         page.screenshot(path=str(shot), full_page=True)
 

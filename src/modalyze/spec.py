@@ -23,6 +23,7 @@ KINDS = ("image", "text", "tabular", "vector", "timeseries", "audio")  # checked
 _MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout", "view"}
 CHANNELS = ("r", "g", "b")
 _TOP_KEYS = {"name", "source", "target", "modalities", "slices", "split", "builtin"}
+_SPLIT_KEYS = {"val", "test", "seed", "column"}
 _NAME = re.compile(r"^[^\W_][\w-]{0,63}$")  # a letter or digit, then letters, digits, '_' or '-'
 
 
@@ -129,7 +130,7 @@ def read_yaml(path: str | Path, what: str = "spec") -> Any:
 
 def load_spec(path: str | Path) -> Spec:
     """Read a YAML spec file; relative paths in it resolve against the file's directory."""
-    from modalyze.spec_schema import check_spec_document  # the typed schema, built from the registries
+    from modalyze.spec_schema import check_spec_document
 
     raw = read_yaml(path)
     spec = _parse(raw, str(path), base_dir=str(Path(path).resolve().parent))
@@ -138,11 +139,15 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def _parse(raw: Any, origin: str, base_dir: str | None) -> Spec:
+    from modalyze.spec_schema import check_spec_document  # the typed schema, built from the registries
+
     if not isinstance(raw, dict):
         raise ModalyzeError(f"{origin}: a spec must be a mapping with keys name, source, target, modalities")
     unknown = set(raw) - _TOP_KEYS - {"base_dir"}
     if unknown:
-        raise ModalyzeError(f"{origin}: unknown key '{sorted(unknown)[0]}' (allowed: {', '.join(sorted(_TOP_KEYS))})")
+        key = str(sorted(unknown, key=str)[0])
+        raise ModalyzeError(f"{origin}: unknown key '{key}'{suggest(key, sorted(_TOP_KEYS))} "
+                            f"(known: {', '.join(sorted(_TOP_KEYS))})")
     for key in ("target", "modalities"):
         if key not in raw:
             raise ModalyzeError(f"{origin}: missing required key '{key}'")
@@ -152,8 +157,13 @@ def _parse(raw: Any, origin: str, base_dir: str | None) -> Spec:
         raise ModalyzeError(f"{origin}: 'modalities' names no modality; declare at least one")
     modalities = parse_modalities(raw["modalities"], origin)
     split = raw.get("split") or {}
-    if not isinstance(split, dict) or set(split) - {"val", "test", "seed", "column"}:
+    if not isinstance(split, dict):
         raise ModalyzeError(f"{origin}: 'split' must be {{val, test, seed}} or {{column: NAME}}")
+    if set(split) - _SPLIT_KEYS:
+        key = str(sorted(set(split) - _SPLIT_KEYS, key=str)[0])
+        raise ModalyzeError(f"{origin}: unknown key 'split.{key}'{suggest(key, sorted(_SPLIT_KEYS))} "
+                            f"(known: {', '.join(sorted(_SPLIT_KEYS))})")
+    check_spec_document({"target": "", "modalities": {}, "split": split}, origin)  # types and ranges
     split_spec = SplitSpec(**split)
     if split_spec.column is None and not (0 < split_spec.val < 1 and 0 < split_spec.test < 1
                                           and split_spec.val + split_spec.test < 1):

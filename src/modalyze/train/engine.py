@@ -74,8 +74,8 @@ class BestWeights(Callback):
 
 class ProgressLines(Callback):
     """Plain progress lines when output is not a terminal (a log file, a notebook, CI): the expert,
-    epoch, losses, elapsed time and an upper bound on the time left, at most every ``every`` seconds
-    (``$MODALYZE_LOG_EVERY``, default 15) and at the end of each epoch once that much time has passed."""
+    epoch, losses, elapsed time and an upper bound on the time left — after the first epoch (the
+    first estimate), then whenever ``every`` seconds have passed (``$MODALYZE_LOG_EVERY``, default 15)."""
 
     def __init__(self, label: str, every: float | None = None):
         self.label = label
@@ -84,7 +84,8 @@ class ProgressLines(Callback):
 
     def _line(self, trainer: L.Trainer, where: str) -> None:
         now = time.perf_counter()
-        if now - self._last < self.every:
+        first = where == "end" and trainer.current_epoch == 0
+        if now - self._last < self.every and not first:
             return
         self._last = now
         elapsed = now - self._start

@@ -1,0 +1,151 @@
+"""Your table in, a profile out: spec inference, several text columns, the typed spec schema, the
+opening summary and progress lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from modalyze.data.infer import column_kind
+from modalyze.errors import ModalyzeError
+from tests.test_bad_input import run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_reviews(root: Path, rows: int = 120) -> Path:
+    """Two text columns, two categorical, two numeric, an image path, an id and a label."""
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    records = []
+    for i in range(rows):
+        good = i % 2 == 0
+        image = Image.new("RGB", (16, 16), (240, 240, 240))
+        image.paste((30, 160, 30) if rng.random() < 0.8 == good else (160, 30, 30), (4, 4, 12, 12))
+        image.save(root / "img" / f"{i}.png")
+        records.append({"id": i, "photo": f"img/{i}.png",
+                        "title": f"{'lovely' if good else 'awful'} purchase number {i}",
+                        "body": " ".join(rng.choice(["fits", "arrived", "late", "soft", "colour", "size"], 5)),
+                        "colour": rng.choice(["red", "blue", "green"]), "size": rng.choice(["S", "M", "L"]),
+                        "price": round(float(rng.normal(20, 5)), 2), "rating": int(rng.integers(1, 6)),
+                        "recommended": "yes" if good else "no"})
+    pd.DataFrame(records).to_parquet(root / "reviews.parquet", index=False)
+    return root / "reviews.parquet"
+
+
+def test_column_kinds_follow_the_documented_rules(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"")
+    assert column_kind(pd.Series(["a.png", "a.png", "b.png"]), tmp_path) == "image"
+    assert column_kind(pd.Series(["x.wav", "y.wav"]), tmp_path) == "tabular"  # no file exists: not a path column
+    assert column_kind(pd.Series([[1.0, 2.0], [3.0, 4.0]]), tmp_path) == "timeseries"
+    assert column_kind(pd.Series(["1.5", "2", None]), tmp_path) == "tabular"
+    assert column_kind(pd.Series(["a long free text here", "another one there too"]), tmp_path) == "text"
+    assert column_kind(pd.Series(["red", "blue", "red"] * 10), tmp_path) == "tabular"
+    assert column_kind(pd.Series(range(30)), tmp_path).startswith("- ")  # a row identifier
+    assert column_kind(pd.Series(["same"] * 5), tmp_path).startswith("- ")
+
+
+def test_analyze_a_table_infers_prints_writes_and_reproduces_the_spec(tmp_path, capsys):
+    table = write_reviews(tmp_path)
+    code, out, err = run_cli(["analyze", str(table), "--target", "recommended", "--write-spec",
+                              str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "a"), "--dim", "8",
+                              "--no-progress"], capsys)
+    assert code == 0, err
+    spec = yaml.safe_load((tmp_path / "spec.yaml").read_text())
+    assert {m: s["kind"] for m, s in spec["modalities"].items()} == {"tabular": "tabular", "text": "text",
+                                                                     "photo": "image"}
+    assert spec["modalities"]["text"]["columns"] == ["title", "body"]
+    assert set(spec["modalities"]["tabular"]["columns"]) == {"colour", "size", "price", "rating"}
+    assert "inferred spec" in out and "# left out: id" in out
+    assert "rows (train" in out and "the study trains 5 experts" in out  # the opening summary
+    code, _, err = run_cli(["analyze", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "b"), "--dim", "8",
+                            "--no-progress"], capsys)
+    assert code == 0, err
+    first, second = (json.loads((tmp_path / d / "profile.json").read_text()) for d in ("a", "b"))
+    for key in ("intra", "inter", "i2m2", "additive", "verdict", "pid"):
+        assert first[key] == second[key], key
+
+
+def test_modality_override_and_dataframe_api(tmp_path):
+    from modalyze import Classifier
+    from modalyze.data import load_dataset
+
+    frame = pd.read_parquet(write_reviews(tmp_path, rows=60)).drop(columns=["photo"])
+    spec, _ = load_dataset(frame, target="recommended", modalities=["words=title:text"])
+    assert spec.modalities["words"].columns == ["title"] and spec.modalities["text"].columns == ["body"]
+    clf = Classifier(model="inter", max_epochs=1, dim=8, progress=False).fit(frame, target="recommended")
+    assert set(clf.predict(frame.head(5))) <= {"yes", "no"}
+    with pytest.raises(ModalyzeError, match="needs the column to predict"):
+        load_dataset(frame)
+    with pytest.raises(ModalyzeError, match="expected NAME=COL1,COL2:KIND"):
+        load_dataset(frame, target="recommended", modalities=["words"])
+
+
+def test_a_table_without_target_says_how_to_name_it(tmp_path, capsys):
+    table = write_reviews(tmp_path, rows=30)
+    code, _, err = run_cli(["train", str(table)], capsys)
+    assert code == 2 and "--target COLUMN" in err and err.count("\n") == 1, err
+    code, _, err = run_cli(["train", str(table), "--target", "recomended"], capsys)
+    assert code == 2 and "column 'recomended' does not exist" in err, err
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda r: r.update(tagret="label"), "unknown key 'tagret' (did you mean 'target'?)"),
+    (lambda r: r.update(split={"vall": 0.1}), "unknown key 'split.vall' (did you mean 'val'?)"),
+    (lambda r: r["modalities"]["note"].update(encoder={"layer": 2}), "(did you mean 'layers'?)"),
+    (lambda r: r.update(name=["x"]), "'name': input should be a valid string"),
+])
+def test_spec_schema_errors_name_the_file_and_key(change, message, tiny_spec, capsys):
+    raw = yaml.safe_load(tiny_spec.read_text())
+    change(raw)
+    tiny_spec.write_text(yaml.safe_dump(raw))
+    code, _, err = run_cli(["train", str(tiny_spec), "--out", str(tiny_spec.parent / "o")], capsys)
+    assert code == 2 and message in err and str(tiny_spec) in err and err.count("\n") == 1, err
+
+
+def test_spec_schema_validates_the_readme_examples(capsys):
+    import jsonschema
+
+    code, out, _ = run_cli(["spec-schema"], capsys)
+    assert code == 0
+    schema = json.loads(out)
+    examples = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(),
+                                                               re.S)]
+    specs = [e for e in examples if isinstance(e, dict) and "target" in e]
+    assert len(specs) >= 2
+    for spec in specs:
+        jsonschema.validate(spec, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**specs[0], "tagret": "x"}, schema)
+
+
+def test_train_to_a_log_file_prints_progress_lines(tmp_path):
+    log = tmp_path / "log.txt"
+    env = {**os.environ, "MODALYZE_LOG_EVERY": "1"}
+    with log.open("w") as handle:
+        subprocess.run([sys.executable, "-m", "modalyze.cli", "train", "synthetic-none", "--model", "inter",
+                        "-o", "rows=20000", "--max-epochs", "6", "--out", str(tmp_path / "run")], stdout=handle, stderr=subprocess.STDOUT,
+                       env=env, check=True, timeout=300)
+    text = log.read_text()
+    assert "synthetic-none: 20000 rows (train" in text and "training inter: at most 6 epochs" in text
+    lines = [line for line in text.splitlines() if line.startswith("[inter] epoch")]
+    assert len(lines) >= 2, text
+    elapsed = [_seconds(re.search(r"· ([\d a-z]+) elapsed", line).group(1)) for line in lines]
+    assert all(b - a <= 30 for a, b in zip([0, *elapsed], elapsed)), elapsed  # a line at least every 30 s
+    assert "\r" not in text, "no progress-bar redraws in a log file"
+
+
+def _seconds(text: str) -> int:
+    minutes = re.search(r"(\d+) min", text)
+    seconds = re.search(r"(\d+) s", text)
+    return (int(minutes.group(1)) * 60 if minutes else 0) + (int(seconds.group(1)) if seconds else 0)
