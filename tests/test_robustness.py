@@ -17,7 +17,7 @@ from modalyze.data.corruptions import CORRUPTIONS, corrupt, corruptions_for
 from modalyze.data.featurizers import UNK, create_featurizer
 from modalyze.data.prepare import prepare
 from modalyze.errors import ModalyzeError
-from modalyze.spec import KINDS
+from modalyze.spec import kinds
 from modalyze.train.task import drop_modalities
 
 from .conftest import FAST
@@ -101,7 +101,7 @@ def test_vector_timeseries_and_audio_extremes_and_registry_coverage(tiny, tmp_pa
     audio, audio_frame = _kind_data("audio", tiny, tmp_path)
     clean, noisy = audio.transform(audio_frame).tensors["mel"], corrupt(audio, audio_frame, "additive-noise", 1.0).tensors["mel"]
     assert noisy.std(2).mean() < clean.std(2).mean(), "noise fills the spectrogram: bands lose their structure"
-    assert all(corruptions_for(kind) for kind in KINDS), "every modality kind has corruptions"
+    assert all(corruptions_for(kind) for kind in kinds()), "every modality kind has corruptions"
     with pytest.raises(ModalyzeError, match="outside"):
         corrupt(featurizer, frame, "gaussian-noise", 1.5)
     with pytest.raises(ModalyzeError, match="applies to image"):

@@ -19,12 +19,19 @@ import yaml
 from modalyze.errors import ModalyzeError
 from modalyze.options import suggest
 
-KINDS = ("image", "text", "tabular", "vector", "timeseries", "audio")  # checked against the featurizer registry
 _MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout", "view"}
 CHANNELS = ("r", "g", "b")
 _TOP_KEYS = {"name", "source", "target", "modalities", "slices", "split", "builtin"}
 _SPLIT_KEYS = {"val", "test", "seed", "column"}
 _NAME = re.compile(r"^[^\W_][\w-]{0,63}$")  # a letter or digit, then letters, digits, '_' or '-'
+
+
+def kinds() -> list[str]:
+    """The modality kinds a spec may declare: the featurizer registry's, less internal ones
+    (imported here: the registry lives on the data floor, which imports this module)."""
+    from modalyze.data.featurizers import FEATURIZERS
+
+    return [k for k in FEATURIZERS.names() if FEATURIZERS.get(k).spec_kind]
 
 
 def check_name(name: Any, what: str, where: str) -> str:
@@ -230,10 +237,10 @@ def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:
     if not isinstance(raw, dict):
         raise ModalyzeError(f"{where} must be a mapping like {{kind: image, column: path}}")
     if "kind" not in raw:
-        raise ModalyzeError(f"{where}: missing required key 'kind' (one of {', '.join(KINDS)})")
-    if raw["kind"] not in KINDS:
-        raise ModalyzeError(f"{where}: unknown kind '{raw['kind']}'{suggest(str(raw['kind']), KINDS)} "
-                            f"(one of {', '.join(KINDS)})")
+        raise ModalyzeError(f"{where}: missing required key 'kind' (one of {', '.join(kinds())})")
+    if raw["kind"] not in kinds():
+        raise ModalyzeError(f"{where}: unknown kind '{raw['kind']}'{suggest(str(raw['kind']), kinds())} "
+                            f"(one of {', '.join(kinds())})")
     unknown = set(raw) - _MODALITY_KEYS
     if unknown:
         key = str(sorted(unknown, key=str)[0])

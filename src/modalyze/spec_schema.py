@@ -24,13 +24,13 @@ def spec_model() -> type[BaseModel]:
     from modalyze.data.featurizers import FEATURIZERS
     from modalyze.encoders.base import ENCODERS
     from modalyze.options import signature_types
-    from modalyze.spec import KINDS
+    from modalyze.spec import kinds
 
     pretrained = create_model(
         "PretrainedEncoder", __config__=_STRICT, hf=(str, ...), freeze=(bool, False), max_len=(int, 128),
         **{k: (t, None) for k, t in signature_types(ENCODERS.get("pretrained").__init__, skip=("info", "dim")).items()})
     members = []
-    for kind in KINDS:
+    for kind in kinds():
         options = create_model(f"{kind.title()}Options", __config__=_STRICT,
                                **{k: (t | None, None) for k, t in FEATURIZERS.get(kind).option_types.items()
                                   if k != "view"})

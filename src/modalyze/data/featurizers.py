@@ -51,6 +51,7 @@ class Featurizer(ABC):
 
     kind: str = ""
     option_types: dict[str, Any] = {}  # the spec's ``options:`` this kind takes, with their types and ranges
+    spec_kind = True  # a kind a spec may declare (False for internal featurizers)
 
     def __init__(self, columns: list[str], base_dir: str | Path = ".", unreadable: str = "error", **options: Any):
         self.columns = list(columns)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from modalyze.errors import ModalyzeError
-from modalyze.spec import KINDS, ModalitySpec, Spec, SplitSpec, check_name
+from modalyze.spec import ModalitySpec, Spec, SplitSpec, check_name, kinds
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -143,8 +143,8 @@ def _apply_overrides(modalities: dict[str, ModalitySpec], overrides: list[str], 
         cols, colon, kind = rest.rpartition(":")
         if not sep or not colon or not cols or not name:
             raise ModalyzeError(f"option --modality {text!r}: expected NAME=COL1,COL2:KIND")
-        if kind not in KINDS:
-            raise ModalyzeError(f"option --modality {text!r}: unknown kind '{kind}' (one of {', '.join(KINDS)})")
+        if kind not in kinds():
+            raise ModalyzeError(f"option --modality {text!r}: unknown kind '{kind}' (one of {', '.join(kinds())})")
         chosen = [c.strip() for c in cols.split(",") if c.strip()]
         missing = [c for c in chosen if c not in columns]
         if missing:

@@ -86,9 +86,13 @@ def pooled_output(tower: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> tu
 class PretrainedFeaturizer(Featurizer):
     """Inputs for a pretrained tower (``freeze: false``) or its cached pooled features (``freeze: true``).
 
+    Chosen by a modality's ``encoder: {hf: ...}``, never declared as a kind.
+
     Options: ``source_kind`` (text, image or audio), ``hf`` (a directory or ``minilm``), ``freeze``,
     ``max_len`` (text, 128).
     """
+
+    spec_kind = False
 
     def fit(self, frame: pd.DataFrame) -> PretrainedFeaturizer:
         self.hidden_ = int(self._tower().config.hidden_size)

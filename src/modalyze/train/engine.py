@@ -12,7 +12,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.callbacks import Callback, EarlyStopping, RichProgressBar
 from torch import nn
 
 from modalyze.data.batching import EncodedDataset, make_loader
@@ -134,10 +134,10 @@ def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset
     L.seed_everything(settings.seed, workers=True, verbose=False)
     best = BestWeights()
     bar = settings.progress and sys.stdout.isatty()
-    lines = [ProgressLines(label)] if settings.progress and not bar else []
+    progress = [RichProgressBar(leave=False)] if bar else [ProgressLines(label)] if settings.progress else []
     trainer = L.Trainer(
         max_epochs=settings.max_epochs, min_steps=settings.min_steps, accelerator=settings.accelerator, devices=settings.devices,
-        callbacks=[EarlyStopping("val_loss", patience=settings.patience), best, *lines],
+        callbacks=[EarlyStopping("val_loss", patience=settings.patience), best, *progress],
         logger=False, enable_checkpointing=False, enable_model_summary=False,
         enable_progress_bar=bar, num_sanity_val_steps=0,
         deterministic=True if settings.accelerator == "cpu" else "warn",  # some CUDA kernels have no deterministic form
