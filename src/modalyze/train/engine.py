@@ -81,19 +81,24 @@ class ProgressLines(Callback):
         self.label = label
         self.every = float(os.environ.get("MODALYZE_LOG_EVERY", 15)) if every is None else every
         self._start = self._last = time.perf_counter()
+        self._epoch_ends: list[float] = []  # elapsed seconds at the end of each finished epoch
 
     def _line(self, trainer: L.Trainer, where: str) -> None:
         now = time.perf_counter()
-        first = where == "end" and trainer.current_epoch == 0
+        elapsed = now - self._start
+        if where == "end":
+            self._epoch_ends.append(elapsed)
+        first = where == "end" and len(self._epoch_ends) == 1
         if now - self._last < self.every and not first:
             return
         self._last = now
-        elapsed = now - self._start
-        epochs_done = trainer.current_epoch + (1 if where == "end" else 0)
         metrics = " · ".join(f"{k} {float(v):.4f}" for k, v in sorted(trainer.callback_metrics.items()))
         left = ""
-        if epochs_done:
-            left = f" · at most {_duration(elapsed / epochs_done * (trainer.max_epochs - epochs_done))} left"
+        if self._epoch_ends:  # epochs still allowed × the mean epoch, less the part of this one already run
+            done = len(self._epoch_ends)
+            mean = self._epoch_ends[-1] / done
+            remaining = mean * (trainer.max_epochs - done) - (elapsed - self._epoch_ends[-1])
+            left = f" · at most {_duration(remaining)} left"
         step = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} · step {trainer.global_step}"
         print(f"[{self.label}] {step}{' · ' + metrics if metrics else ''} · {_duration(elapsed)} elapsed{left}",
               flush=True)
