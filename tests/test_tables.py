@@ -3,6 +3,7 @@ opening summary and progress lines."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -10,11 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from PIL import Image
 
 from modalyze.data.infer import column_kind
 from modalyze.errors import ModalyzeError
@@ -24,22 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_reviews(root: Path, rows: int = 120) -> Path:
-    """Two text columns, two categorical, two numeric, an image path, an id and a label."""
-    rng = np.random.default_rng(0)
-    (root / "img").mkdir(parents=True, exist_ok=True)
-    records = []
-    for i in range(rows):
-        good = i % 2 == 0
-        image = Image.new("RGB", (16, 16), (240, 240, 240))
-        image.paste((30, 160, 30) if rng.random() < 0.8 == good else (160, 30, 30), (4, 4, 12, 12))
-        image.save(root / "img" / f"{i}.png")
-        records.append({"id": i, "photo": f"img/{i}.png",
-                        "title": f"{'lovely' if good else 'awful'} purchase number {i}",
-                        "body": " ".join(rng.choice(["fits", "arrived", "late", "soft", "colour", "size"], 5)),
-                        "colour": rng.choice(["red", "blue", "green"]), "size": rng.choice(["S", "M", "L"]),
-                        "price": round(float(rng.normal(20, 5)), 2), "rating": int(rng.integers(1, 6)),
-                        "recommended": "yes" if good else "no"})
-    pd.DataFrame(records).to_parquet(root / "reviews.parquet", index=False)
+    """The README walk-through's table (docs/make_reviews.py: two text columns, two categorical, two
+    numeric, an image path, an id and the label), as parquet."""
+    spec = importlib.util.spec_from_file_location("make_reviews", ROOT / "docs" / "make_reviews.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    frame = pd.read_csv(module.main(root, rows))
+    frame.to_parquet(root / "reviews.parquet", index=False)
     return root / "reviews.parquet"
 
 
@@ -65,7 +55,7 @@ def test_analyze_a_table_infers_prints_writes_and_reproduces_the_spec(tmp_path, 
     assert {m: s["kind"] for m, s in spec["modalities"].items()} == {"tabular": "tabular", "text": "text",
                                                                      "photo": "image"}
     assert spec["modalities"]["text"]["columns"] == ["title", "body"]
-    assert set(spec["modalities"]["tabular"]["columns"]) == {"colour", "size", "price", "rating"}
+    assert set(spec["modalities"]["tabular"]["columns"]) == {"color", "size", "price", "weight"}
     assert "inferred spec" in out and "# left out: id" in out
     assert "rows (train" in out and "the study trains 5 experts" in out  # the opening summary
     code, _, err = run_cli(["analyze", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "b"), "--dim", "8",
