@@ -177,3 +177,27 @@ def projection_chart(embeddings: dict[str, Any], limit: int = 500) -> str:
     ax.set_ylabel("PC 2")
     ax.legend(frameon=False, fontsize=8, markerscale=2)
     return _svg(fig)
+
+
+VERDICT_COLORS = {"both": "#54A24B", "intra-dominant": "#4C78A8", "inter-dominant": "#F58518", "neither": "#888888"}
+
+
+def map_chart(result: dict[str, Any]) -> str:
+    """The benchmark map: intra strength (x) against inter strength (y), 95% intervals, colour = verdict."""
+    fig, ax = plt.subplots(figsize=(7, 5.2))
+    for verdict, color in VERDICT_COLORS.items():
+        points = [p for p in result["points"] if p["verdict"] == verdict]
+        if not points:
+            continue
+        ax.errorbar([p["intra"]["score"] for p in points], [p["inter"]["score"] for p in points],
+                    xerr=_errors([p["intra"] for p in points]), yerr=_errors([p["inter"] for p in points]),
+                    fmt="o", color=color, ecolor=color, elinewidth=1, capsize=2, label=verdict, markersize=7)
+        for p in points:
+            ax.annotate(p["name"], (p["intra"]["score"], p["inter"]["score"]), textcoords="offset points",
+                        xytext=(6, 4), fontsize=8)
+    ax.axhline(0, color="#bbb", linewidth=0.8)
+    ax.axvline(0, color="#bbb", linewidth=0.8)
+    ax.set_xlabel(result["axes"]["x"] + " (best single modality, share of the joint gain)")
+    ax.set_ylabel(result["axes"]["y"] + " (interaction gain, share)")
+    ax.legend(loc="upper right", frameon=False, fontsize=8)
+    return _svg(fig)
