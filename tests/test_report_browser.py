@@ -25,7 +25,7 @@ def profile(tmp_path_factory) -> dict:
 
     p = analyze("synthetic-mixed", progress=False, log=lambda _: None, dataset_options={"rows": 1500}).to_dict()
     p["dataset"] = "<script>alert('x')</script>"  # a hostile dataset name must be shown, not run
-    p["slices"] = {"group<b>": {"v&1": {**{k: p[k] for k in ("chance", "intra", "additive", "inter", "i2m2")},
+    p["slices"] = {"group<b>": {"v&1": {**{k: p[k] for k in ("chance", "intra", "additive", "inter", "i2m2", "interaction")},
                                          "n": 10, "verdict": "both", "reason": "x"},
                                 "$tiny$": {"n": 3, "few_rows": True}}}
     p["confusion"]["classes"] = ["<i>zero</i>", *p["confusion"]["classes"][1:]]  # a hostile class name
@@ -129,3 +129,29 @@ def test_compare_groupings_and_align_pages_render_offline(profile, tmp_path):
             assert "<script>alert('x')</script>" in page.inner_text("h1")
 
         _load(path, check)
+
+
+def test_benchmark_map_renders_offline_with_names_escaped(profile, tmp_path, capsys):
+    from modalyze.analysis.benchmark_map import map_point
+    from tests.test_bad_input import run_cli
+
+    point = map_point("x", profile)  # the documented formulas
+    chance, joint = profile["chance"], max(profile["inter"]["score"], profile["i2m2"]["score"])
+    best = max(s["score"] for s in profile["intra"].values())
+    assert abs(point["intra"]["score"] - (best - chance) / (joint - chance)) < 1e-9
+    assert abs(point["inter"]["score"] - profile["interaction"]["score"] / (joint - chance)) < 1e-9
+    paths = []
+    for name in ("<script>alert('x')</script>", "$second$ & <b>co</b>"):
+        (tmp_path / str(len(paths))).mkdir()
+        paths.append(tmp_path / str(len(paths)) / "profile.json")
+        paths[-1].write_text(json.dumps({**profile, "dataset": name}))
+    code, out, err = run_cli(["map", *map(str, paths), "--slices", "--out", str(tmp_path / "map.html")], capsys)
+    assert code == 0, err
+
+    def check(page):
+        _chart_drawn(page, "#chart-map")
+        assert page.locator("#map tr").count() == 1 + 2 + 2  # header, two datasets, one scored slice each
+        assert "$second$ & <b>co</b>" in page.inner_text("#map"), "user strings appear as text"
+        assert "group<b>=v&1" in page.inner_text("#map")
+
+    _load(tmp_path / "map.html", check)

@@ -280,6 +280,25 @@ def analyze(
     console.print(f"wrote {out / 'profile.json'} and {out / 'report.html'}")
 
 
+@app.command("map")
+def map_(
+    profiles: Annotated[list[Path], typer.Argument(help="profile.json files written by `modalyze analyze`.")],
+    out: Annotated[Path, typer.Option(help="The HTML page to write.")] = Path("map.html"),
+    slices: Annotated[bool, typer.Option(help="Also place each scored slice of each profile.")] = False,
+) -> None:
+    """Place studied datasets in the plane of intra- vs inter-modality dependency strength: map.html."""
+    from modalyze.workflows import map_to_file
+
+    result = map_to_file(profiles, out, slices)
+    table = RichTable(title="benchmark map (strength = share of the joint model's gain over chance)")
+    for col in ("dataset", "intra strength", "inter strength", "verdict"):
+        table.add_column(col, justify="left" if col in ("dataset", "verdict") else "right")
+    for p in result["points"]:
+        table.add_row(escape(p["name"]), f"{p['intra']['score']:.2f}", f"{p['inter']['score']:.2f}", p["verdict"])
+    console.print(table)
+    console.print(f"wrote {out}")
+
+
 @app.command()
 def compare(
     data: DataArg,

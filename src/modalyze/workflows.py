@@ -196,6 +196,17 @@ def compare_to_dir(data: str | Path, out: str | Path, **options: Any) -> dict[st
     return result
 
 
+def map_to_file(profiles: list[str | Path], out: str | Path, slices: bool = False) -> dict[str, Any]:
+    """The benchmark map of ``profiles`` (profile.json files) as one self-contained HTML page ``out``."""
+    from modalyze.analysis.benchmark_map import benchmark_map
+    from modalyze.report.html import render_map
+
+    out = output_file(out, inputs=tuple(profiles))
+    result = benchmark_map(list(profiles), slices=slices)
+    write_text(out, render_map(result))
+    return result
+
+
 def align_to_dir(data: str | Path, out: str | Path, dataset_options: dict[str, Any] | None = None,
                  **params: Any) -> dict[str, Any]:
     """Train an :class:`~modalyze.aligner.Aligner`, evaluate retrieval in every direction and the

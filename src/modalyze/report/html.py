@@ -51,6 +51,11 @@ def render_align(metrics: dict[str, Any], history: dict[str, Any], embeddings: d
     return _ENV.get_template("align.html.j2").render(m=metrics, charts=figures)
 
 
+def render_map(result: dict[str, Any]) -> str:
+    """HTML text for the benchmark map (intra vs inter dependency strength)."""
+    return _ENV.get_template("map.html.j2").render(m=result, chart=charts.map_chart(result))
+
+
 def _write(text: str, path: Path) -> Path:
     write_text(path, text)
     return path
