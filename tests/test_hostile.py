@@ -440,3 +440,12 @@ def test_signals_end_the_command_promptly_with_the_resume_message(command, signu
     assert time.monotonic() - start < 20
     assert proc.returncode == 128 + signum, err
     assert "interrupted" in err and "rerun the same command to resume" in err and "Traceback" not in err, err
+
+
+def test_import_and_help_load_no_heavy_library():
+    code = ("import sys, modalyze; from modalyze import cli; "
+            "print(sorted(m for m in ('torch', 'lightning', 'cvxpy', 'sklearn', 'pandas') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]", loaded
+    version = subprocess.run([sys.executable, "-m", "modalyze.cli", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("modalyze "), version

@@ -1,13 +1,42 @@
-"""modalyze: measure which modalities matter, alone and together, and train models that use both."""
+"""modalyze: measure which modalities matter, alone and together, and train models that use both.
 
-from modalyze.analysis import Profile, analyze
-from modalyze.analysis.benchmark_map import benchmark_map
-from modalyze.classifier import Classifier
-from modalyze.data import list_datasets, load_dataset
-from modalyze.errors import ModalyzeError
-from modalyze.spec import ModalitySpec, Spec, SplitSpec, load_spec
+Names are imported on first use, so ``import modalyze`` and ``modalyze --help`` do not load PyTorch,
+Lightning or the solvers until a command needs them.
+"""
 
-__all__ = ["Classifier", "Profile", "analyze", "benchmark_map", "map", "ModalyzeError", "ModalitySpec", "Spec",
-           "SplitSpec", "list_datasets", "load_dataset", "load_spec"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
-map = benchmark_map  # modalyze.map(profiles): the benchmark map's points (``modalyze map`` draws the page)
+
+# public name -> (module, attribute)
+_EXPORTS = {
+    "Classifier": ("modalyze.classifier", "Classifier"),
+    "Profile": ("modalyze.analysis.profile", "Profile"),
+    "analyze": ("modalyze.analysis.study", "analyze"),
+    "benchmark_map": ("modalyze.analysis.benchmark_map", "benchmark_map"),
+    "map": ("modalyze.analysis.benchmark_map", "benchmark_map"),  # modalyze.map(profiles): the map's points
+    "ModalyzeError": ("modalyze.errors", "ModalyzeError"),
+    "ModalitySpec": ("modalyze.spec", "ModalitySpec"),
+    "Spec": ("modalyze.spec", "Spec"),
+    "SplitSpec": ("modalyze.spec", "SplitSpec"),
+    "list_datasets": ("modalyze.data", "list_datasets"),
+    "load_dataset": ("modalyze.data", "load_dataset"),
+    "load_spec": ("modalyze.spec", "load_spec"),
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'modalyze' has no attribute {name!r}")
+    module, attribute = _EXPORTS[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -47,6 +47,20 @@ def _log(line: str) -> None:
     console.print(line, markup=False, emoji=False, highlight=False)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from modalyze import __version__
+
+        print(f"modalyze {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Measure which modalities matter, alone and together, and train models that use both."""
+
+
 def _data(data: str, target: str | None, modality: list[str] | None, write_spec: Path | None) -> Any:
     """The data argument, or a table's inferred spec (printed, and written with --write-spec)."""
     from modalyze.workflows import open_data

@@ -6,13 +6,12 @@ A spec is a plain dataclass that round-trips through YAML/JSON. Validation happe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
-
 import os
 import re
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import yaml
 

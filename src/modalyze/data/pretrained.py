@@ -22,8 +22,8 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from modalyze.data.featurizers import Featurizer, Features, UnreadableImage, _empty, open_rgb, register_featurizer
-from modalyze.encoders.base import masked_mean
 from modalyze.errors import ModalyzeError
+from modalyze.layers import masked_mean
 from modalyze.outputs import write_with
 
 PRETRAINED_KEYS = ("hf", "freeze", "max_len")  # encoder-spec keys the featurizer consumes

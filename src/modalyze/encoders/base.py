@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modalyze.errors import ModalyzeError
+from modalyze.layers import masked_mean  # noqa: F401 (re-exported: the encoders' pooling)
 from modalyze.options import check_named, signature_types
 from modalyze.registry import Registry
 
@@ -54,12 +55,6 @@ def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers += [nn.GELU(), nn.Dropout(dropout)] if dropout else [nn.GELU()]
     return nn.Sequential(*layers)
-
-
-def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """tokens [B, T, D], mask bool [B, T] -> [B, D]: the mean over real tokens (0 for a row with none)."""
-    weights = mask.unsqueeze(-1).to(tokens.dtype)
-    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 def pooled_sequence(tokens: torch.Tensor, mask: torch.Tensor) -> EncoderOutput:
