@@ -25,6 +25,8 @@ from modalyze.errors import ModalyzeError
 MARKER = ".modalyze.json"
 LOCK = ".modalyze.lock"
 # The file and schema that mark a folder written by a modalyze version before the marker, per command.
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: files get the permissions the user's umask gives (mkstemp would give 0600)
 _EARLIER = {"train": ("config.json", "modalyze.run/1"), "align": ("config.json", "modalyze.aligner/1"),
             "analyze": ("profile.json", "modalyze.profile/1")}
 
@@ -99,6 +101,7 @@ def atomic(path: str | Path) -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
