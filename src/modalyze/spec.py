@@ -18,7 +18,7 @@ import yaml
 from modalyze.errors import ModalyzeError
 from modalyze.options import suggest
 
-_MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout", "view"}
+MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout", "view"}
 CHANNELS = ("r", "g", "b")
 _TOP_KEYS = {"name", "source", "target", "modalities", "slices", "split", "builtin"}
 _SPLIT_KEYS = {"val", "test", "seed", "column"}
@@ -240,11 +240,11 @@ def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:
     if raw["kind"] not in kinds():
         raise ModalyzeError(f"{where}: unknown kind '{raw['kind']}'{suggest(str(raw['kind']), kinds())} "
                             f"(one of {', '.join(kinds())})")
-    unknown = set(raw) - _MODALITY_KEYS
+    unknown = set(raw) - MODALITY_KEYS
     if unknown:
         key = str(sorted(unknown, key=str)[0])
-        raise ModalyzeError(f"{where}: unknown key '{key}'{suggest(key, sorted(_MODALITY_KEYS))} "
-                            f"(known: {', '.join(sorted(_MODALITY_KEYS))})")
+        raise ModalyzeError(f"{where}: unknown key '{key}'{suggest(key, sorted(MODALITY_KEYS))} "
+                            f"(known: {', '.join(sorted(MODALITY_KEYS))})")
     if "column" in raw:
         columns = [str(raw["column"])]
     elif "columns" in raw and isinstance(raw["columns"], list) and raw["columns"]:

@@ -133,11 +133,12 @@ def _modality_fields(kind: Any, rest: list[str], node: Any) -> list[str]:
     from modalyze.data.featurizers import FEATURIZERS
     from modalyze.encoders.base import ENCODERS
     from modalyze.options import signature_types
+    from modalyze.spec import MODALITY_KEYS
 
     if kind not in FEATURIZERS:
         return []
     if not rest:
-        return ["kind", "column", "columns", "options", "encoder", "dropout"] + (["view"] if kind == "image" else [])
+        return [k for k in MODALITY_KEYS if k != "view" or kind == "image"]
     if rest[0] == "options":
         return [k for k in FEATURIZERS.get(kind).option_types if k != "view"]
     if rest[0] == "encoder":
