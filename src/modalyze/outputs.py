@@ -97,7 +97,8 @@ def atomic(path: str | Path) -> Iterator[Path]:
     """Yield a unique temporary path beside ``path``; on success it replaces ``path`` in one step."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # the final suffixes kept (".csv.gz"): writers that infer a format or compression from the name still do
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-", suffix="".join(path.suffixes))
     os.close(handle)
     try:
         yield Path(tmp)
