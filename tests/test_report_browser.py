@@ -155,3 +155,17 @@ def test_benchmark_map_renders_offline_with_names_escaped(profile, tmp_path, cap
         assert "group<b>=v&1" in page.inner_text("#map")
 
     _load(tmp_path / "map.html", check)
+
+
+def test_many_classes_list_the_worst_recalls_instead_of_the_matrix(profile):
+    from modalyze.report.html import MAX_MATRIX_CLASSES, render_profile
+
+    n = MAX_MATRIX_CLASSES + 5
+    matrix = [[10 if i == j else 0 for j in range(n)] for i in range(n)]
+    matrix[3] = [0] * n
+    matrix[3][7] = 10  # every row of class c3 is predicted as c7
+    page = render_profile({**profile, "confusion": {"model": "inter", "classes": [f"c{i}" for i in range(n)],
+                                                    "matrix": matrix}})
+    table = page[page.index('id="confusion"'):page.index("</table>", page.index('id="confusion"'))]
+    assert table.count("<tr>") == 1 + min(n, 30)
+    assert "<tr><td>c3</td><td>10</td><td>0.000</td><td class=\"left\">c7</td></tr>" in table

@@ -26,8 +26,23 @@ def render_profile(profile: dict[str, Any]) -> str:
     }
     config = {"config": profile["config"], "versions": profile["versions"]}
     return _ENV.get_template("profile.html.j2").render(
-        p=profile, charts=figures, next_steps=NEXT_STEPS[profile["verdict"]],
-        config_json=json.dumps(config, indent=2))
+        p=profile, charts=figures, next_steps=NEXT_STEPS[profile["verdict"]], max_matrix=MAX_MATRIX_CLASSES,
+        worst=_worst_classes(profile.get("confusion") or {}), config_json=json.dumps(config, indent=2))
+
+
+MAX_MATRIX_CLASSES = 20  # above this the report lists the classes with the lowest recall instead of the matrix
+
+
+def _worst_classes(confusion: dict[str, Any], limit: int = 30) -> list[dict[str, Any]]:
+    """Per class: test rows, recall and the class its rows are most often predicted as; lowest recall first."""
+    rows = []
+    for i, (name, counts) in enumerate(zip(confusion.get("classes", []), confusion.get("matrix", []))):
+        n = sum(counts)
+        wrong = max((c for j, c in enumerate(counts) if j != i), default=0)
+        mistaken = next((confusion["classes"][j] for j, c in enumerate(counts) if j != i and c == wrong), None)
+        rows.append({"name": name, "n": n, "recall": counts[i] / n if n else 0.0,
+                     "mistaken": mistaken if wrong else None})
+    return sorted(rows, key=lambda r: (r["recall"], -r["n"]))[:limit]
 
 
 def render_robustness(result: dict[str, Any]) -> str:
