@@ -79,6 +79,8 @@ def test_modality_override_and_dataframe_api(tmp_path):
         load_dataset(frame)
     with pytest.raises(ModalyzeError, match="expected NAME=COL1,COL2:KIND"):
         load_dataset(frame, target="recommended", modalities=["words"])
+    with pytest.raises(ModalyzeError, match="'__split__' is reserved"):
+        load_dataset(frame.assign(__split__="test"), target="recommended")
 
 
 def test_a_table_without_target_says_how_to_name_it(tmp_path, capsys):

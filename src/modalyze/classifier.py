@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from modalyze.data import load_dataset
 from modalyze.data.prepare import (Prepared, encode_new_rows, encoder_configs, featurizer_states,
                                    featurizers_from_states, prepare, prepare_again)
-from modalyze.data.table import Table, load_table
+from modalyze.data.table import Table, check_user_rows, load_table
 from modalyze.errors import ModalyzeError, reading
 from modalyze.experts import ModelConfig, build_expert, parse_model_name
 from modalyze.options import check_options
@@ -224,6 +224,6 @@ def _open(data: str | Path | Spec, frame: pd.DataFrame | None, seed: int, option
     if frame is not None:
         if not isinstance(data, Spec):
             raise ModalyzeError("fit(data, frame=...) needs data to be a Spec describing the frame's columns")
-        return data, load_table(data, frame)
+        return data, load_table(data, check_user_rows(frame, "fit(frame=...)"))
     return load_dataset(data, seed=seed, **options)
 

@@ -10,7 +10,7 @@ import pandas as pd
 from modalyze.data import audio  # noqa: F401  (registers the audio featurizer)
 from modalyze.data.builtin import is_builtin, list_datasets, load_builtin
 from modalyze.data.infer import TABLE_SUFFIXES, infer_spec
-from modalyze.data.table import Table, load_table, read_source
+from modalyze.data.table import Table, check_user_rows, load_table, read_source
 from modalyze.errors import ModalyzeError
 from modalyze.spec import Spec, load_spec
 
@@ -50,7 +50,8 @@ def load_dataset(source: str | Path | Spec | pd.DataFrame, seed: int = 0, target
     """
     if target is not None or isinstance(source, pd.DataFrame) or is_table(source):
         spec, _ = table_spec(source, target, modalities)
-        return spec, load_table(spec, source if isinstance(source, pd.DataFrame) else None)
+        frame = check_user_rows(source, "the DataFrame") if isinstance(source, pd.DataFrame) else None
+        return spec, load_table(spec, frame)
     if modalities:
         raise ModalyzeError("option modality applies to tables (.csv, .parquet, .jsonl or a DataFrame) with --target")
     if isinstance(source, Spec):

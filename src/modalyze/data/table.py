@@ -217,12 +217,17 @@ def stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float, see
                             f"{str(exc).splitlines()[0]}") from None
 
 
-def _read_dataset_file(path: Path) -> pd.DataFrame:
-    """A spec's source file: :func:`read_source`, and no column may take the split column's name."""
-    frame = read_source(path)
+def check_user_rows(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Rows the user gives as a dataset (a source file or a DataFrame): no column may take the name
+    of the split column modalyze adds."""
     if SPLIT_COLUMN in frame.columns:
-        raise ModalyzeError(f"{path}: column name '{SPLIT_COLUMN}' is reserved by modalyze; rename that column")
+        raise ModalyzeError(f"{where}: column name '{SPLIT_COLUMN}' is reserved by modalyze; rename that column")
     return frame
+
+
+def _read_dataset_file(path: Path) -> pd.DataFrame:
+    """A spec's source file: :func:`read_source` and :func:`check_user_rows`."""
+    return check_user_rows(read_source(path), str(path))
 
 
 def _read_sources(spec: Spec, base: Path) -> tuple[pd.DataFrame, str]:
