@@ -56,3 +56,37 @@ def test_empirical_joint_distribution():
 def test_invalid_arrays_are_clear_errors(bad, message):
     with pytest.raises(ModalyzeError, match=message):
         decompose(bad)
+
+
+def _dit_array(distribution) -> np.ndarray:
+    """A dit distribution over (X1, X2, Y) outcomes as a [|X1|, |X2|, |Y|] probability array."""
+    values = [sorted({o[i] for o in distribution.outcomes}) for i in range(3)]
+    p = np.zeros([len(v) for v in values])
+    for outcome, prob in zip(distribution.outcomes, distribution.pmf):
+        p[tuple(values[i].index(outcome[i]) for i in range(3))] += prob
+    return p
+
+
+def test_matches_dits_broja_on_its_test_distributions():
+    """dit's own bivariate test distributions, decomposed by dit's BROJA (the reference implementation,
+    a stochastic numerical optimiser) and by ours (an exact convex programme).
+
+    BROJA's unique information is a minimum, UI(Y; X1 \\ X2) = min over Q in Δ_P of I_Q(Y; X1 | X2),
+    so ours must reach dit's optimum or a lower one, be a valid decomposition (no negative atom) and
+    sum to the exact I(Y; X1, X2). dit's answers move by a few 1e-3 bits between runs (on 'null' its
+    atoms sum to 0.0009 bits where the information is 0; on 'w' it returns a negative redundancy), so
+    agreement is not asserted atom by atom; in the runs made for this test most distributions agreed
+    to 2e-3 bits, and where they did not, ours had the lower unique information.
+    """
+    dit_pid = pytest.importorskip("dit.pid")
+    from dit.pid.distributions import bivariates
+    from dit.shannon import mutual_information
+
+    for name, distribution in bivariates.items():
+        reference = dit_pid.PID_BROJA(distribution, [[0], [1]], [2])
+        theirs = [reference.get_pi(node) for node in (((0,), (1,)), ((0,),), ((1,),), ((0, 1),))]
+        ours = decompose(_dit_array(distribution))
+        mine = [ours.redundancy, ours.unique[0], ours.unique[1], ours.synergy]
+        assert min(mine) >= -1e-6, name
+        assert sum(mine) == pytest.approx(mutual_information(distribution, [0, 1], [2]), abs=1e-6), name
+        assert mine[1] <= theirs[1] + 5e-3 and mine[2] <= theirs[2] + 5e-3, name  # at least dit's minimum
