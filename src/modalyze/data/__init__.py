@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from modalyze.data import audio  # noqa: F401  (registers the audio featurizer)
+from modalyze.data import audio, image  # noqa: F401  (register the audio and image featurizers)
 from modalyze.data.builtin import is_builtin, list_datasets, load_builtin
 from modalyze.data.infer import TABLE_SUFFIXES, infer_spec
 from modalyze.data.table import Table, check_user_rows, load_table, read_source
@@ -26,18 +26,27 @@ def table_spec(source: str | Path | pd.DataFrame, target: str | None,
                modalities: list[str] | None = None) -> tuple[Spec, dict[str, str]]:
     """The inferred spec of a table file or DataFrame (see :mod:`modalyze.data.infer`), and the
     columns left out with the reason."""
+    spec, left_out, _, _ = _infer_table(source, target, modalities)
+    return spec, left_out
+
+
+def _infer_table(source: str | Path | pd.DataFrame, target: str | None, modalities: list[str] | None
+                 ) -> tuple[Spec, dict[str, str], pd.DataFrame, str]:
+    """The inferred spec, the left-out columns, the rows and where they came from (for messages)."""
     if target is None:
         where = "a DataFrame" if isinstance(source, pd.DataFrame) else str(source)
         raise ModalyzeError(f"{where}: a table needs the column to predict: --target COLUMN "
                             "(target=... in Python), or a spec .yaml")
     if isinstance(source, pd.DataFrame):
-        return infer_spec(source, target, name="dataframe", overrides=modalities)
+        frame = check_user_rows(source, "the DataFrame")
+        return *infer_spec(frame, target, name="dataframe", overrides=modalities), frame, "the DataFrame"
     if not is_table(source):
         raise ModalyzeError(f"option target applies to tables (.csv, .parquet, .jsonl or a DataFrame), not {source!r}")
     path = Path(source)
-    frame = read_source(path)
-    return infer_spec(frame, target, name=path.stem, base_dir=path.resolve().parent, source=path.name,
-                      overrides=modalities)
+    frame = check_user_rows(read_source(path), str(path))
+    spec, left_out = infer_spec(frame, target, name=path.stem, base_dir=path.resolve().parent, source=path.name,
+                                overrides=modalities)
+    return spec, left_out, frame, str(path)
 
 
 def load_dataset(source: str | Path | Spec | pd.DataFrame, seed: int = 0, target: str | None = None,
@@ -49,9 +58,8 @@ def load_dataset(source: str | Path | Spec | pd.DataFrame, seed: int = 0, target
     (``NAME=COL1,COL2:KIND``).
     """
     if target is not None or isinstance(source, pd.DataFrame) or is_table(source):
-        spec, _ = table_spec(source, target, modalities)
-        frame = check_user_rows(source, "the DataFrame") if isinstance(source, pd.DataFrame) else None
-        return spec, load_table(spec, frame)
+        spec, _, frame, origin = _infer_table(source, target, modalities)
+        return spec, load_table(spec, frame, origin)  # the rows read once, for the inference and the table
     if modalities:
         raise ModalyzeError("option modality applies to tables (.csv, .parquet, .jsonl or a DataFrame) with --target")
     if isinstance(source, Spec):

@@ -21,7 +21,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from modalyze.data.featurizers import Featurizer, Features, UnreadableImage, _empty, open_rgb, register_featurizer
+from modalyze.data.featurizers import Featurizer, Features, _empty, register_featurizer
+from modalyze.data.image import UnreadableImage, open_rgb
 from modalyze.errors import ModalyzeError
 from modalyze.layers import masked_mean
 from modalyze.outputs import write_with

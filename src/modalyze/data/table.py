@@ -132,10 +132,11 @@ def resolve_columns(spec: Spec, available: list[str], origin: str) -> dict[str, 
     return resolved
 
 
-def load_table(spec: Spec, frame: pd.DataFrame | None = None) -> Table:
-    """Load (or take) the rows of a spec, validate them and assign train/val/test deterministically."""
+def load_table(spec: Spec, frame: pd.DataFrame | None = None, origin: str | None = None) -> Table:
+    """Load (or take) the rows of a spec, validate them and assign train/val/test deterministically;
+    ``origin`` names given rows in messages (default: the spec's name)."""
     base = Path(spec.base_dir)
-    origin = spec.name
+    origin = origin or spec.name
     if frame is None:
         frame, origin = _read_sources(spec, base)
     frame = frame.reset_index(drop=True)

@@ -1,0 +1,142 @@
+"""The alignment commands: align, zeroshot, retrieve, embed (registered on the shared app)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table as RichTable
+
+from modalyze.cli_common import (AcceleratorOpt, DataArg, DevicesOpt, DimOpt, ModalityOpt, OptionOpt, ProgressOpt,
+                                 SeedOpt, TargetOpt, UnreadableOpt, WriteSpecOpt, _data, _devices, _options, app,
+                                 console)
+from modalyze.errors import ModalyzeError
+
+
+@app.command()
+def align(
+    data: DataArg,
+    target: TargetOpt = None,
+    modality: ModalityOpt = None,
+    write_spec: WriteSpecOpt = None,
+    loss: Annotated[str, typer.Option(help="clip, siglip (2 modalities), symile (3+), anchor or pairwise.")] = "clip",
+    anchor: Annotated[Optional[str], typer.Option(help="For --loss anchor: the modality every other is aligned to.")] = None,
+    lock: Annotated[Optional[list[str]], typer.Option(help="Freeze this modality's tower (LiT); repeatable.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/<dataset>-align-<loss>).")] = None,
+    dim: DimOpt = 64,
+    embed_dim: Annotated[int, typer.Option(help="Width of the shared embedding space.")] = 64,
+    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = 60,
+    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Pairs per batch (the negatives of each pair).")] = 256,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    word_dropout: Annotated[float, typer.Option(
+        help="In training, delete each word of a text modality with this probability (teaches partial "
+             "descriptions such as zero-shot prompts; 0 turns it off).")] = 0.2,
+    seed: SeedOpt = 0,
+    accelerator: AcceleratorOpt = "auto",
+    devices: DevicesOpt = "1",
+    unreadable: UnreadableOpt = "error",
+    option: OptionOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Contrastive alignment of the modalities; writes a run with retrieval, modality gap and align.html."""
+    from modalyze.workflows import align_to_dir
+
+    out = out or Path("runs") / f"{Path(data).stem}-align-{loss}"
+    metrics = align_to_dir(_data(data, target, modality, write_spec), out, _options(option), loss=loss, anchor=anchor, lock=lock or [], dim=dim,
+                           embed_dim=embed_dim, max_epochs=max_epochs, patience=patience, batch_size=batch_size,
+                           lr=lr, word_dropout=word_dropout, seed=seed, accelerator=accelerator, devices=_devices(devices),
+                           unreadable=unreadable, progress=progress)
+    console.print(_retrieval_table(metrics["retrieval"], f"{loss} on {metrics['dataset']}: test retrieval"))
+    for pair, gap in metrics["gap"].items():
+        console.print(f"modality gap {pair}: centroid distance {gap['centroid_distance']:.3f}, "
+                      f"linear separability {gap['separability']:.3f}", highlight=False)
+    console.print(f"run written to {out} (align.html)")
+
+
+def _retrieval_table(results: dict[str, dict[str, float]], title: str) -> RichTable:
+    table = RichTable(title=title)
+    for col in ("direction", "R@1", "R@5", "R@10", "median rank", "mean rank"):
+        table.add_column(col, justify="left" if col == "direction" else "right")
+    for direction, r in results.items():
+        table.add_row(direction, *(f"{r[k]:.3f}" for k in ("R@1", "R@5", "R@10")), f"{r['median_rank']:.1f}",
+                      f"{r['mean_rank']:.1f}")
+    return table
+
+
+AlignRunArg = Annotated[Path, typer.Argument(help="A run directory written by `modalyze align`.")]
+GapShiftOpt = Annotated[float, typer.Option(
+    help="Also evaluate after moving the embeddings this fraction of the modality gap toward each other.")]
+
+
+@app.command()
+def zeroshot(
+    run: AlignRunArg,
+    column: Annotated[str, typer.Option(help="Test-row column holding the true label.")],
+    labels: Annotated[Optional[Path], typer.Option(help="A text file with one label per line (default: the column's values).")] = None,
+    template: Annotated[Optional[list[str]], typer.Option(help="Prompt with {} for the label; repeatable (averaged).")] = None,
+    modality: Annotated[Optional[str], typer.Option(help="The modality to classify (default: the non-text one).")] = None,
+    text: Annotated[Optional[str], typer.Option(help="The text modality whose tower embeds the prompts.")] = None,
+    gap_shift: GapShiftOpt = 0.0,
+) -> None:
+    """Zero-shot classification of test rows from label names through the text tower: top-1 and top-5."""
+    from modalyze.aligner import Aligner
+    from modalyze.analysis.alignment import paired_test_embeddings, zero_shot
+
+    names = None
+    if labels is not None:
+        if not labels.is_file():
+            raise ModalyzeError(f"{labels}: labels file does not exist")
+        names = [line.strip() for line in labels.read_text().splitlines() if line.strip()]
+    aligner = Aligner.load(run)
+    pairs = paired_test_embeddings(aligner)
+    results = [zero_shot(aligner, column, names, template, text, modality, pairs=pairs)]
+    if gap_shift:
+        results.append(zero_shot(aligner, column, names, template, text, modality, gap_shift=gap_shift, pairs=pairs))
+    for r in results:
+        top_k = next(k for k in r if k.startswith("top") and k != "top1")
+        shift = f" (gap shift {r['gap_shift']})" if r["gap_shift"] else ""
+        gap = r["centroid_distance"]
+        console.print(f"zero-shot {r['column']} from {r['modality']}{shift}: top-1 {r['top1']:.3f}, "
+                      f"{top_k.replace('top', 'top-')} {r[top_k]:.3f} over {len(r['classes'])} classes, {r['n']} rows; "
+                      f"modality gap (centroid distance) {gap['after']:.3f}"
+                      + (f" (was {gap['before']:.3f})" if r["gap_shift"] else ""), highlight=False)
+
+
+@app.command()
+def retrieve(
+    run: AlignRunArg,
+    query: Annotated[str, typer.Option(help="Query modality, or several joined by commas (e.g. a,b).")],
+    gallery: Annotated[str, typer.Option(help="Gallery modality.")],
+    match: Annotated[Optional[str], typer.Option(
+        help="Column whose equal values make gallery rows true matches (default: identical gallery content).")] = None,
+    gap_shift: GapShiftOpt = 0.0,
+) -> None:
+    """Cross-modal retrieval on the test pairs: Recall@1/5/10, median and mean rank."""
+    from modalyze.aligner import Aligner
+    from modalyze.analysis.alignment import paired_test_embeddings
+    from modalyze.analysis.alignment import retrieve as retrieve_pairs
+
+    aligner = Aligner.load(run)
+    queries = [q.strip() for q in query.split(",") if q.strip()]
+    pairs = paired_test_embeddings(aligner)
+    results = {f"{'+'.join(queries)}→{gallery}": retrieve_pairs(aligner, queries, gallery, match=match, pairs=pairs)}
+    if gap_shift:
+        results[f"{'+'.join(queries)}→{gallery} (gap shift {gap_shift})"] = retrieve_pairs(
+            aligner, queries, gallery, gap_shift, match=match, pairs=pairs)
+    console.print(_retrieval_table(results, f"retrieval on {aligner.spec_.name} (test pairs)"))
+
+
+@app.command()
+def embed(
+    run: AlignRunArg,
+    rows: Annotated[Path, typer.Argument(help="Rows to embed: .csv, .parquet or .jsonl with the spec's columns.")],
+    out: Annotated[Path, typer.Option(help="Where to write the embeddings (.parquet: one list column per modality).")]
+        = Path("embeddings.parquet"),
+) -> None:
+    """Embed new rows with a trained aligner; absent modalities give empty cells."""
+    from modalyze.workflows import embed_file
+
+    table = embed_file(run, rows, out)
+    console.print(f"{len(table)} rows × {len(table.columns)} modalities embedded to {out}")

@@ -1,0 +1,99 @@
+"""What every ``modalyze`` command shares: the Typer app, the console, option types and small parsers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from modalyze.errors import ModalyzeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Measure which modalities matter, alone and together, and train models that use both.")
+console = Console(soft_wrap=True)
+
+DataArg = Annotated[str, typer.Argument(
+    help="A table (.csv, .parquet, .jsonl) with --target, a spec .yaml file, or a built-in dataset name "
+         "(see `modalyze datasets`).")]
+TargetOpt = Annotated[Optional[str], typer.Option(help="For a table: the column to predict (the spec is inferred).")]
+ModalityOpt = Annotated[Optional[list[str]], typer.Option(
+    "--modality", help="For a table: override a guess, NAME=COL1,COL2:KIND (repeatable).")]
+WriteSpecOpt = Annotated[Optional[Path], typer.Option(help="For a table: write the inferred spec to this .yaml file.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for data generation (built-ins), split and training.")]
+OptionOpt = Annotated[Optional[list[str]], typer.Option(
+    "--option", "-o", help="Built-in dataset option KEY=VALUE, e.g. -o rows=2000 -o noise=0.3 (repeatable).")]
+UnreadableOpt = Annotated[str, typer.Option(help="What an absent or unreadable image file is: 'error' or 'missing'.")]
+FusionOpt = Annotated[str, typer.Option(help="Fusion block of the inter expert.")]
+DimOpt = Annotated[int, typer.Option(help="Width of every encoder's output.")]
+AcceleratorOpt = Annotated[str, typer.Option(help="Lightning accelerator: auto (a GPU when present), cpu, gpu, ...")]
+DevicesOpt = Annotated[str, typer.Option(help="Lightning devices: a count, a list, or 'auto'.")]
+ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars while training.")]
+DropoutHelp = ("Rate at which each modality is hidden per training row, so the model learns to predict without "
+               "it (a spec's per-modality 'dropout:' overrides it).")
+
+
+def _log(line: str) -> None:
+    """Progress lines from the library, printed as plain text (no markup, no emoji codes like :question:)."""
+    console.print(line, markup=False, emoji=False, highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from modalyze import __version__
+
+        print(f"modalyze {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Measure which modalities matter, alone and together, and train models that use both."""
+
+
+def _data(data: str, target: str | None, modality: list[str] | None, write_spec: Path | None) -> Any:
+    """The data argument, or a table's inferred spec (printed, and written with --write-spec)."""
+    from modalyze.workflows import open_data
+
+    opened, text = open_data(data, target, modality, write_spec)
+    if text:
+        console.print(f"inferred spec (edit it and pass the .yaml to change a guess):\n{text}", markup=False,
+                      highlight=False)
+        if write_spec is not None:
+            console.print(f"spec written to {write_spec}")
+    return opened
+
+
+def _devices(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def _options(pairs: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ModalyzeError(f"option --option {pair!r}: expected KEY=VALUE")
+        for cast in (int, float):
+            try:
+                out[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
+def _metrics_table(metrics: dict[str, Any], title: str) -> RichTable:
+    table = RichTable(title=title)
+    for col in ("split", "accuracy", "macro F1", "NLL", "rows"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for split in ("val", "test"):
+        if split in metrics:
+            m = metrics[split]
+            table.add_row(split, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", f"{m['nll']:.4f}", str(m["n"]))
+    return table
