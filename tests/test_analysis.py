@@ -14,6 +14,7 @@ from modalyze.train import predict_log_probs
 from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
 from modalyze.analysis.verdict import decide, strength
 from modalyze.data import load_dataset
+from modalyze.data.builtin import synthetic_information
 from modalyze.data.prepare import prepare
 from tests.test_bad_input import run_cli
 
@@ -106,14 +107,16 @@ def test_analyze_writes_profile_and_report_and_resumes(tmp_path, capsys):
     ("redundant", "intra-dominant"), ("unique", "intra-dominant"), ("synergy", "inter-dominant"),
     ("mixed", "both"), ("none", "neither")])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_verdicts_on_known_structures(structure, expected, seed):
+def test_verdicts_and_pid_on_known_structures(structure, expected, seed):
+    """The verdict, and each PID term the structure constructs within 0.15 bits of its true value."""
     profile = analyze(f"synthetic-{structure}", budget="fast", seed=seed, progress=False, log=lambda _: None)
     assert profile.verdict == expected, profile.reason
-
-
-def test_pid_recovers_structure_on_synthetic_data():
-    synergy = analyze("synthetic-synergy", progress=False, log=lambda _: None).pid["a|b"]
-    assert synergy["synergy"] > 0.5 > synergy["noise_floor"]["synergy"] + 0.3
-    assert synergy["redundancy"] < 0.1
-    unique = analyze("synthetic-unique", progress=False, log=lambda _: None).pid["a|b"]
-    assert unique["unique"]["a"] > 0.5 and unique["unique"]["b"] < 0.1 and unique["synergy"] < 0.15
+    pid = profile.pid["a|b"]
+    flat = {"redundancy": pid["redundancy"], "synergy": pid["synergy"],
+            **{f"unique:{m}": u for m, u in pid["unique"].items()}}
+    truth = synthetic_information(structure)
+    for term, value in truth.items():
+        assert abs(flat[term] - value) < 0.15, (term, flat[term], value, pid)
+    assert pid["total"] <= pid["bound"]["label_entropy"] + 1e-9
+    if structure == "synergy":  # the constructed term stands clear of the estimator's noise floor
+        assert pid["synergy"] > pid["noise_floor"]["synergy"] + 0.5

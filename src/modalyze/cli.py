@@ -56,7 +56,7 @@ def train(
     seed: SeedOpt = 0,
     max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = 100,
     patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 3,
-    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps.")] = 500,
+    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps or 10 epochs, whichever comes first.")] = 500,
     batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
     aux_weight: Annotated[float, typer.Option(
@@ -206,6 +206,8 @@ def analyze(
         return
     profile = analyze_to_dir(_data(data, target, modality, write_spec), out, **options)
     console.print(_profile_table(profile))
+    for why in (profile.baseline or {}).get("replaced", {}).values():
+        console.print(f"baseline check: {escape(why)}")
     for column, values in profile.slices.items():
         for value, s in values.items():
             verdict = "too few rows, not scored" if s.get("few_rows") else f"[bold]{s['verdict']}[/bold]"
@@ -272,15 +274,20 @@ def compare(
 
 
 def _profile_table(profile: Any) -> RichTable:
-    table = RichTable(title=f"{profile.dataset}: test {profile.metric} (chance {profile.chance:.3f})")
-    for col in ("expert", "score", "95% interval", "strength"):
+    evaluation = profile.config.get("evaluation", "held-out test split")
+    table = RichTable(title=f"{profile.dataset}: {profile.metric} on {profile.n_test} test rows, {evaluation} "
+                            f"(chance {profile.chance:.3f})")
+    for col in ("expert", "score", "95% interval", "strength", "linear baseline"):
         table.add_column(col, justify="left" if col == "expert" else "right")
+    baseline = {**{f"intra:{m}": b for m, b in (profile.baseline or {}).get("intra", {}).items()},
+                "inter": (profile.baseline or {}).get("joint")}
     rows = [(f"intra:{m}", s) for m, s in profile.intra.items()]
     rows += [("additive", profile.additive), ("inter", profile.inter), ("i2m2", profile.i2m2)]
     rows += [(f"shuffle {k} (inter)", s) for k, s in profile.shuffle.items()]
     for name, s in rows:
         strength = f"{s['strength']:.2f}" if "strength" in s else ""
-        table.add_row(name, f"{s['score']:.3f}", f"{s['ci'][0]:.3f} – {s['ci'][1]:.3f}", strength)
+        base = f"{baseline[name]['score']:.3f}" if baseline.get(name) else ""
+        table.add_row(name, f"{s['score']:.3f}", f"{s['ci'][0]:.3f} – {s['ci'][1]:.3f}", strength, base)
     return table
 
 

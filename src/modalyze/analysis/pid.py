@@ -14,6 +14,7 @@ with cvxpy.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import cvxpy as cp
@@ -68,10 +69,12 @@ def _max_conditional_entropy(p: np.ndarray) -> np.ndarray:
     constraints = [rows_x1 @ q == p.sum(1), rows_x2 @ q == p.sum(0)]
     # -H(Y | X1, X2) = sum q log(q / Q(x1, x2)) = sum rel_entr(q, Q(x1, x2))
     problem = cp.Problem(cp.Minimize(cp.sum(cp.rel_entr(q, pair_mass))), constraints)
-    try:
-        problem.solve(solver=cp.CLARABEL)
-    except cp.error.SolverError:
-        problem.solve(solver=cp.SCS, eps=1e-9, max_iters=100_000)
+    with warnings.catch_warnings():  # "inaccurate" solutions are clamped into the feasible range below
+        warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+        try:
+            problem.solve(solver=cp.CLARABEL)
+        except cp.error.SolverError:
+            problem.solve(solver=cp.SCS, eps=1e-9, max_iters=100_000)
     if q.value is None:
         raise ModalyzeError(f"PID optimisation did not converge (status {problem.status})")
     return np.clip(q.value, 0, None).reshape(n1, n2, ny)

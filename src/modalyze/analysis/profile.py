@@ -36,6 +36,7 @@ class Profile:
     params: dict[str, int] = field(default_factory=dict)
     robustness: dict[str, Any] = field(default_factory=dict)  # missing-modality matrix and corruption curves
     confusion: dict[str, Any] = field(default_factory=dict)  # best joint model: {"model", "classes", "matrix"}
+    baseline: dict[str, Any] = field(default_factory=dict)  # linear baseline per modality and joint; replacements
     config: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     schema: str = PROFILE_SCHEMA

@@ -3,7 +3,8 @@
 Each expert contributes a boolean matrix ``correct`` [R, N]: one row per training seed (or per
 seed × permutation for shuffles), one column per test row. A bootstrap replicate draws one of the R
 rows at random and N test rows with replacement; the 95% interval is the 2.5/97.5 percentiles of
-the replicate accuracies. Comparisons between experts reuse the same draws (paired).
+the replicate accuracies, widened where needed to the exact binomial interval (see
+:func:`score_with_ci`). Comparisons between experts reuse the same draws (paired).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import beta
 
 
 @dataclass
@@ -33,9 +35,26 @@ class Draws:
 
 
 def score_with_ci(correct: np.ndarray, draws: Draws) -> dict[str, float | list[float]]:
-    """Mean accuracy over seeds and rows, with its bootstrap interval."""
-    reps = draws.replicates(correct)
-    return {"score": float(np.atleast_2d(correct).mean()), "ci": _ci(reps)}
+    """Mean accuracy over seeds and rows, with an interval valid for few rows too.
+
+    The interval spans both the bootstrap interval and the exact (Clopper–Pearson) binomial interval
+    of the mean number of correct rows: on a handful of rows the bootstrap alone can collapse to a
+    point (8 of 8 correct gives [1, 1]), the binomial interval cannot.
+    """
+    correct = np.atleast_2d(correct)
+    n = correct.shape[1]
+    score = float(correct.mean())
+    lo, hi = _ci(draws.replicates(correct))
+    exact_lo, exact_hi = exact_ci(score * n, n)
+    return {"score": score, "ci": [min(lo, exact_lo), max(hi, exact_hi)], "n": int(n)}
+
+
+def exact_ci(successes: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper–Pearson interval of a proportion (``successes`` may be a mean over seeds, so not whole)."""
+    alpha = 1 - level
+    lo = float(beta.ppf(alpha / 2, successes, n - successes + 1)) if successes > 0 else 0.0
+    hi = float(beta.isf(alpha / 2, successes + 1, n - successes)) if successes < n else 1.0
+    return lo, hi
 
 
 def _ci(replicates: np.ndarray) -> list[float]:
@@ -44,10 +63,21 @@ def _ci(replicates: np.ndarray) -> list[float]:
 
 
 def difference_ci(better: np.ndarray, *baselines: np.ndarray, draws: Draws) -> dict[str, float | list[float]]:
-    """better − max(baselines), point estimate and paired bootstrap interval."""
+    """better − max(baselines), point estimate and paired bootstrap interval.
+
+    The bootstrap cannot move past rows that never disagree (40 rows both right give [0, 0]), so
+    each end is widened where needed to the exact (Clopper–Pearson) bound on the rows that favour
+    that side, the other side's count held at its observed value.
+    """
     reps = draws.replicates(better) - np.max([draws.replicates(b) for b in baselines], axis=0)
-    point = np.atleast_2d(better).mean() - max(np.atleast_2d(b).mean() for b in baselines)
-    return {"score": float(point), "ci": _ci(reps)}
+    base = max(baselines, key=lambda b: np.atleast_2d(b).mean())
+    wins = np.atleast_2d(better).mean(0) - np.atleast_2d(base).mean(0)  # [N] per row, seeds averaged
+    n = len(wins)
+    gained, lost = float(wins.clip(min=0).sum()), float((-wins).clip(min=0).sum())
+    lo, hi = _ci(reps)
+    lo = min(lo, gained / n - exact_ci(lost, n)[1])
+    hi = max(hi, exact_ci(gained, n)[1] - lost / n)
+    return {"score": float((gained - lost) / n), "ci": [lo, hi]}
 
 
 def chance(y: np.ndarray) -> float:

@@ -2,39 +2,35 @@
 
 Every expert gets the same budget. I2M2 starts from the trained intra and inter experts and is
 fine-tuned jointly, so nothing is trained twice. Finished experts are on disk; a rerun resumes.
+Small tables are cross-validated (:mod:`modalyze.analysis.crossval`), and every expert is checked
+against a linear baseline on the same rows (:mod:`modalyze.analysis.baseline`).
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 import torch
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
-from sklearn.metrics import confusion_matrix
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from modalyze.analysis.pid import decompose, joint_distribution
-from modalyze.analysis.profile import PROFILE_SCHEMA, Profile
+from modalyze.analysis import crossval, pid_estimate
+from modalyze.analysis.baseline import LinearBaseline
+from modalyze.analysis.profile import Profile
 from modalyze.analysis.robustness import robustness
+from modalyze.analysis.scoring import Evidence, profile_of
 from modalyze.analysis.shuffle import EncodedExperts
-from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
 from modalyze.analysis.store import ExpertStore
-from modalyze.analysis.verdict import decide, strength
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
 from modalyze.data.prepare import Prepared, prepare, summary
-from modalyze.data.table import slice_labels
+from modalyze.data.table import SPLIT_COLUMN, Table
 from modalyze.errors import ModalyzeError
 from modalyze.options import check_options
-from modalyze.experts import product_of_experts
-from modalyze.run import versions
 from modalyze.spec import Spec
 
 
@@ -48,17 +44,17 @@ class Budget:
     permutations: int
     bootstrap: int
     levels: tuple[float, ...]  # corruption levels of the robustness section
+    cv_repeats: int  # small data: repeats of the stratified k-fold cross-validation
 
 
 BUDGETS = {
     "fast": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=1, permutations=3,
-                   bootstrap=400, levels=(0.0, 0.5, 1.0)),
+                   bootstrap=400, levels=(0.0, 0.5, 1.0), cv_repeats=2),
     "standard": Budget(seeds=3, max_epochs=60, patience=4, min_steps=1000, finetune_epochs=5, permutations=5,
-                       bootstrap=1000, levels=(0.0, 0.25, 0.5, 0.75, 1.0)),
+                       bootstrap=1000, levels=(0.0, 0.25, 0.5, 0.75, 1.0), cv_repeats=3),
     "thorough": Budget(seeds=5, max_epochs=100, patience=6, min_steps=2000, finetune_epochs=10, permutations=10,
-                       bootstrap=2000, levels=tuple(i / 10 for i in range(11))),
+                       bootstrap=2000, levels=tuple(i / 10 for i in range(11)), cv_repeats=5),
 }
-PID_CLUSTERS = 8
 Log = Callable[[str], None]
 
 
@@ -73,7 +69,8 @@ def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | Non
 
     ``data`` may be a table (a .csv/.parquet/.jsonl path or a DataFrame) with its ``target`` column.
     ``out`` keeps every finished expert (a rerun with the same settings resumes); without it the
-    experts live in a temporary directory.
+    experts live in a temporary directory. Below ``crossval.CV_BELOW_ROWS`` rows the study
+    cross-validates instead of holding out one test split.
     """
     check_options(budget=budget, seed=seed, fusion=fusion, dim=dim, accelerator=accelerator, devices=devices,
                   unreadable=unreadable, min_slice_rows=min_slice_rows, modality_dropout=modality_dropout,
@@ -82,27 +79,36 @@ def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | Non
     spec, table = load_dataset(data, seed=seed, target=target, **(dataset_options or {}))
     if len(spec.modalities) < 2:
         raise ModalyzeError(f"{spec.name}: a dependency study needs at least two modalities (found {len(spec.modalities)})")
-    prepared = prepare(spec, table, unreadable)
-    if "test" not in prepared.splits or "val" not in prepared.splits:
-        raise ModalyzeError(f"{spec.name}: the study needs rows in the val and test splits")
-    log(summary(spec, prepared))
-    log(f"the study trains {len(spec.modalities) + 2} experts per seed × {plan.seeds} seed(s): "
-        f"{', '.join(f'intra:{m}' for m in spec.modalities)}, inter (at most {plan.max_epochs} epochs each), "
-        f"then i2m2 ({plan.finetune_epochs} fine-tuning epoch(s)); then scoring")
+    cv = crossval.use_cross_validation(spec, table)
     params = dict(dim=dim, fusion=fusion, patience=plan.patience, accelerator=accelerator, devices=devices,
                   progress=progress, unreadable=unreadable)
     settings = {"dataset": spec.name, "seed": seed, "budget": budget, **{k: params[k] for k in ("dim", "fusion")},
-                "modality_dropout": modality_dropout, "dataset_options": dataset_options or {}}
+                "modality_dropout": modality_dropout, "dataset_options": dataset_options or {},
+                "evaluation": (f"{plan.cv_repeats} x {crossval.CV_FOLDS}-fold cross-validation" if cv
+                               else "held-out test split")}
+    study = Study(spec, plan, seed, params, modality_dropout, log)
     with tempfile.TemporaryDirectory() as scratch:
-        store = ExpertStore(Path(out) / "experts" if out else Path(scratch), settings)
+        root = Path(out) / "experts" if out else Path(scratch)
         start = time.perf_counter()
-        trained = _train_all(spec, prepared, store, plan, seed, params, modality_dropout, log)
-        log("scoring: bootstrap intervals, shuffles, PID")
-        profile = _profile(spec, prepared, trained, plan, seed, settings, min_slice_rows)
-        experts = {name: models[0].expert_ for name, models in trained.models.items()}  # first seed
-        profile.robustness = robustness(experts, prepared.featurizers, prepared.splits["test"], prepared.frames["test"],
-                                        "inter" if fusion == "late" else None, list(plan.levels), seed=seed,
-                                        bootstrap=plan.bootstrap, log=log)
+        if cv:
+            log(f"{spec.name}: {len(table.frame)} rows, fewer than {crossval.CV_BELOW_ROWS}: every score is "
+                f"cross-validated ({plan.cv_repeats} repeats of stratified {crossval.CV_FOLDS}-fold), every row "
+                "is a test row once per repeat")
+            evidence, first, first_prepared = study.cross_validate(table, root, settings, unreadable)
+        else:
+            prepared = prepare(spec, table, unreadable)
+            if "test" not in prepared.splits or "val" not in prepared.splits:
+                raise ModalyzeError(f"{spec.name}: the study needs rows in the val and test splits")
+            log(summary(spec, prepared))
+            first_prepared = prepared
+            first = study.train_all(prepared, ExpertStore(root, settings), plan.seeds, plan.max_epochs)
+            log("scoring: baselines, bootstrap intervals, shuffles, PID")
+            evidence = study.measure(prepared, first)
+        profile = profile_of(spec, evidence, first.models, plan, seed, settings, min_slice_rows, first_prepared.classes)
+        experts = {name: models[0].expert_ for name, models in first.models.items()}  # first seed (or fold)
+        profile.robustness = robustness(experts, first_prepared.featurizers, first_prepared.splits["test"],
+                                        first_prepared.frames["test"], "inter" if fusion == "late" else None,
+                                        list(plan.levels), seed=seed, bootstrap=plan.bootstrap, log=log)
     profile.config["wall_time_s"] = time.perf_counter() - start
     return profile
 
@@ -115,146 +121,116 @@ class Trained:
     log_probs: dict[str, list[np.ndarray]]
 
 
-def _train_all(spec: Spec, prepared: Prepared, store: ExpertStore, plan: Budget, seed: int,
-               params: dict[str, Any], modality_dropout: float, log: Log) -> Trained:
-    names = [f"intra:{m}" for m in spec.modalities] + ["inter", "i2m2"]
-    trained = Trained({n: [] for n in names}, {n: [] for n in names})
-    test = prepared.splits["test"]
-    for s in range(plan.seeds):
-        train_seed = seed + s
-        for i, name in enumerate(names):
-            step = f"[seed {s + 1}/{plan.seeds}, expert {i + 1}/{len(names)}] {name}"
-            init = [trained.models[n][s] for n in names if n != "i2m2"] if name == "i2m2" else None
-            epochs, steps, drop = ((plan.finetune_epochs, 0, modality_dropout) if name == "i2m2"
-                                   else (plan.max_epochs, plan.min_steps, 0.0))
-            clf_factory = lambda name=name, init=init, epochs=epochs, steps=steps, drop=drop: Classifier(  # noqa: E731
-                model=name, seed=train_seed, max_epochs=epochs, min_steps=steps, init=init, modality_dropout=drop,
-                **params,
-            ).fit_prepared(spec, prepared)
-            clf, fresh = store.get(s, name, clf_factory)
-            log(f"{step}: {'trained' if fresh else 'resumed from ' + str(store.path(s, name))}")
-            trained.models[name].append(clf)
-            trained.log_probs[name].append(store.test_log_probs(s, name, clf, test))
-    return trained
+@dataclass
+class Study:
+    """How experts are trained and measured; the same for one split and for each fold."""
+
+    spec: Spec
+    plan: Budget
+    seed: int
+    params: dict[str, Any]
+    modality_dropout: float
+    log: Log
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.spec.modalities)
+
+    def train_all(self, prepared: Prepared, store: ExpertStore, seeds: int, max_epochs: int,
+                  where: str = "") -> Trained:
+        names = [f"intra:{m}" for m in self.modalities] + ["inter", "i2m2"]
+        self.log(f"{where}the study trains {len(names) - 1} experts per seed × {seeds} seed(s): "
+                 f"{', '.join(names[:-1])} (at most {max_epochs} epochs each), then i2m2 "
+                 f"({self.plan.finetune_epochs} fine-tuning epoch(s))")
+        trained = Trained({n: [] for n in names}, {n: [] for n in names})
+        test = prepared.splits["test"]
+        for s in range(seeds):
+            train_seed = self.seed + s
+            for i, name in enumerate(names):
+                step = f"{where}[seed {s + 1}/{seeds}, expert {i + 1}/{len(names)}] {name}"
+                init = [trained.models[n][s] for n in names if n != "i2m2"] if name == "i2m2" else None
+                epochs, steps, drop = ((self.plan.finetune_epochs, 0, self.modality_dropout) if name == "i2m2"
+                                       else (max_epochs, self.plan.min_steps, 0.0))
+                clf_factory = lambda name=name, init=init, epochs=epochs, steps=steps, drop=drop: Classifier(  # noqa: E731
+                    model=name, seed=train_seed, max_epochs=epochs, min_steps=steps, init=init, modality_dropout=drop,
+                    **self.params,
+                ).fit_prepared(self.spec, prepared)
+                clf, fresh = store.get(s, name, clf_factory)
+                self.log(f"{step}: {'trained' if fresh else 'resumed from ' + str(store.path(s, name))}")
+                trained.models[name].append(clf)
+                trained.log_probs[name].append(store.test_log_probs(s, name, clf, test))
+        return trained
+
+    def measure(self, prepared: Prepared, trained: Trained, pid: bool = True) -> Evidence:
+        """Log-probabilities of every expert and baseline, shuffles and PID on the test split."""
+        test, train = prepared.splits["test"], prepared.splits["train"]
+        n_classes = len(prepared.classes)
+        y = test.targets.numpy()
+        log_probs = {n: np.stack(lps) for n, lps in trained.log_probs.items()}  # [S, N, C]
+        for name, members in [*((f"baseline:{m}", [m]) for m in self.modalities), ("baseline:joint", self.modalities)]:
+            log_probs[name] = LinearBaseline(members, n_classes, self.seed).fit(train).log_probs(test)[None]
+        encoded = {e: [EncodedExperts(clf.expert_, test) for clf in trained.models[e]] for e in ("inter", "i2m2")}
+        estimate = {}
+        if pid:
+            alone = {m: trained.log_probs[f"intra:{m}"][0] for m in self.modalities}
+            bound = pid_estimate.information_bound(trained.log_probs["inter"][0], y)
+            estimate = {k: {**e, "bound": bound}
+                        for k, e in pid_estimate.estimate(encoded["inter"][0], alone, y, self.seed).items()}
+        return Evidence(y=y, present=torch.stack([test.features[m].present for m in self.modalities]),
+                        log_probs=log_probs, shuffle_hits=_shuffle_hits(encoded, y, self.modalities, self.plan, self.seed),
+                        frame=prepared.frames["test"], pid=estimate)
+
+    def cross_validate(self, table: Table, root: Path, settings: dict[str, Any],
+                       unreadable: str) -> tuple[Evidence, Trained, Prepared]:
+        """Train and measure on every fold; the evidence covers every row once per repeat."""
+        parts: list[tuple[int, np.ndarray, Evidence]] = []
+        first: tuple[Trained, Prepared] | None = None
+        for repeat, fold, fold_table in crossval.folds(self.spec, table, self.plan.cv_repeats, self.seed):
+            prepared = prepare(self.spec, fold_table, unreadable)
+            store = ExpertStore(root / f"repeat-{repeat}-fold-{fold}", settings)
+            trained = Study(**{**self.__dict__, "seed": self.seed + repeat}).train_all(
+                prepared, store, 1, self.plan.max_epochs, where=f"[repeat {repeat + 1}, fold {fold + 1}] ")
+            rows = np.flatnonzero(fold_table.frame[SPLIT_COLUMN].to_numpy() == "test")
+            parts.append((repeat, rows, self.measure(prepared, trained, pid=repeat == 0)))
+            first = first or (trained, prepared)
+        return _merge(parts, table.frame), *first
 
 
-def _profile(spec: Spec, prepared: Prepared, trained: Trained, plan: Budget, seed: int,
-             settings: dict[str, Any], min_slice_rows: int) -> Profile:
-    test = prepared.splits["test"]
-    y = test.targets.numpy()
-    modalities = list(spec.modalities)
-    present = torch.stack([test.features[m].present for m in modalities])  # [M, N]
-    correct = {n: np.stack([lp.argmax(1) == y for lp in lps]) for n, lps in trained.log_probs.items()}  # [S, N]
-    additive = [product_of_experts(torch.from_numpy(np.stack([trained.log_probs[f"intra:{m}"][s] for m in modalities])),
-                                   present).numpy() for s in range(plan.seeds)]
-    correct["additive"] = np.stack([lp.argmax(1) == y for lp in additive])
-    rows = np.arange(len(y))
-    summary = _summarize(correct, y, rows, modalities, plan, seed)
-    shuffle = _shuffles(trained, test, y, modalities, correct, plan, seed)
-    pid = _pid(trained.models["inter"][0], prepared, modalities, y, seed)
-    slices = {}
-    for column in spec.slices:
-        values = slice_labels(prepared.frames["test"][column])
-        counts = {v: int((values == v).sum()) for v in sorted(set(values))}
-        small = {v: n for v, n in counts.items() if n < min_slice_rows}
-        slices[column] = {v: _summarize(correct, y, np.flatnonzero(values == v), modalities, plan, seed)
-                          for v, n in counts.items() if v not in small}
-        if len(small) <= 10:  # listed, marked, not scored: a handful of rows supports no score
-            slices[column].update({v: {"n": n, "few_rows": True} for v, n in small.items()})
-        elif small:
-            slices[column][f"({len(small)} other values)"] = {"n": sum(small.values()), "few_rows": True}
-    joint = summary["interaction"]["joint"]
-    confusion = {"model": joint, "classes": prepared.classes,
-                 "matrix": confusion_matrix(y, trained.log_probs[joint][0].argmax(1),
-                                            labels=np.arange(len(prepared.classes))).tolist()}
-    curves = {n: (models[0].history_ or {}).get("epochs", []) for n, models in trained.models.items()}
-    return Profile(
-        dataset=spec.name, target=spec.target, metric="accuracy", n_test=int(len(y)), classes=prepared.classes,
-        chance=summary["chance"], intra=summary["intra"], additive=summary["additive"], inter=summary["inter"],
-        i2m2=summary["i2m2"], interaction=summary["interaction"], verdict=summary["verdict"], reason=summary["reason"],
-        shuffle=shuffle, pid=pid, slices=slices, curves=curves, confusion=confusion,
-        params={n: models[0].n_parameters for n, models in trained.models.items()},
-        config={**settings, "budget_settings": asdict(plan), "pid_clusters": PID_CLUSTERS,
-                "min_slice_rows": min_slice_rows,
-                "modalities": {m: spec.modalities[m].kind for m in modalities}},
-        versions=versions(), schema=PROFILE_SCHEMA,
-    )
+def _merge(parts: list[tuple[int, np.ndarray, Evidence]], frame: pd.DataFrame) -> Evidence:
+    """Out-of-fold evidence: each repeat's folds placed on their rows, repeats stacked."""
+    n = len(frame)
+    repeats = sorted({r for r, _, _ in parts})
+    by_repeat = [[(rows, e) for r, rows, e in parts if r == repeat] for repeat in repeats]
+    place = lambda pick, axis: np.concatenate([crossval.place([(rows, pick(e)) for rows, e in folds], n, axis)  # noqa: E731
+                                               for folds in by_repeat])
+    first = by_repeat[0]
+    sample = first[0][1]
+    return Evidence(
+        y=crossval.place([(rows, e.y) for rows, e in first], n, 0),
+        present=torch.from_numpy(crossval.place([(rows, e.present.numpy()) for rows, e in first], n, 1)),
+        log_probs={k: place(lambda e, k=k: e.log_probs[k], 1) for k in sample.log_probs},
+        shuffle_hits={t: {x: place(lambda e, t=t, x=x: e.shuffle_hits[t][x], 1) for x in hits}
+                      for t, hits in sample.shuffle_hits.items()},
+        frame=frame, pid=_mean([e.pid for _, e in first]))
 
 
-def _summarize(correct: dict[str, np.ndarray], y: np.ndarray, rows: np.ndarray, modalities: list[str],
-               plan: Budget, seed: int) -> dict[str, Any]:
-    """Scores, strengths and verdict on a set of test rows (all rows, or one slice)."""
-    draws = Draws.make(len(rows), plan.bootstrap, seed)
-    sub = {n: c[:, rows] for n, c in correct.items()}
-    c = chance(y[rows])
-    scores = {n: score_with_ci(v, draws) for n, v in sub.items()}
-    joint_name = max(("inter", "i2m2"), key=lambda n: scores[n]["score"])
-    joint = scores[joint_name]
-    best_intra = max(modalities, key=lambda m: scores[f"intra:{m}"]["score"])
-    interaction = difference_ci(sub[joint_name], sub[f"intra:{best_intra}"], sub["additive"], draws=draws)
-    intra = {m: {**scores[f"intra:{m}"], "strength": strength(scores[f"intra:{m}"]["score"], c, joint["score"])}
-             for m in modalities}
-    decision = decide(c, joint, joint_name, intra, interaction)
-    return {"n": int(len(rows)), "chance": c, "intra": intra, "additive": scores["additive"],
-            "inter": {**scores["inter"], "strength": strength(c + interaction["score"], c, joint["score"])},
-            "i2m2": scores["i2m2"], "interaction": {**interaction, "joint": joint_name, "best_intra": best_intra},
-            "verdict": decision.verdict, "reason": decision.reason, "margin": decision.margin}
+def _mean(trees: list[Any]) -> Any:
+    """Leaf-wise mean of equally shaped dicts of numbers (strings are kept)."""
+    if isinstance(trees[0], dict):
+        return {k: _mean([t[k] for t in trees]) for k in trees[0] if all(k in t for t in trees)}
+    if isinstance(trees[0], (int, float)):
+        return float(np.mean(trees))
+    return trees[0]
 
 
-def _shuffles(trained: Trained, test, y: np.ndarray, modalities: list[str], correct: dict[str, np.ndarray],
-              plan: Budget, seed: int) -> dict[str, Any]:
-    """Scores with one modality's (or all modalities') values permuted across test rows."""
+def _shuffle_hits(encoded: dict[str, list[EncodedExperts]], y: np.ndarray, modalities: list[str], plan: Budget,
+                  seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """Hits [S·P, N] with one modality's (or all modalities') values permuted across test rows."""
     rng = np.random.default_rng(seed)
-    draws = Draws.make(len(y), plan.bootstrap, seed)
-    encoded = {e: [EncodedExperts(clf.expert_, test) for clf in trained.models[e]] for e in ("inter", "i2m2")}
-    out: dict[str, Any] = {}
+    out: dict[str, dict[str, np.ndarray]] = {}
     for target in [*modalities, "all"]:
         moved = modalities if target == "all" else [target]
         perms = [{m: rng.permutation(len(y)) for m in moved} for _ in range(plan.permutations)]
-        entry: dict[str, Any] = {}
-        for expert, models in encoded.items():
-            hits = np.stack([model.log_probs(p).argmax(1) == y for model in models for p in perms])
-            scored = score_with_ci(hits, draws)
-            entry[expert] = {**scored, "perceptual": float(correct[expert].mean() - scored["score"])}
-        out[target] = {**entry["inter"], "expert": "inter", "i2m2": entry["i2m2"]}
+        out[target] = {expert: np.stack([model.log_probs(p).argmax(1) == y for model in models for p in perms])
+                       for expert, models in encoded.items()}
     return out
-
-
-def _pid(inter: Classifier, prepared: Prepared, modalities: list[str], y: np.ndarray, seed: int) -> dict[str, Any]:
-    """BROJA PID per modality pair, on modalities discretised by clustering the inter expert's view of them."""
-    train_z = _embed(inter, prepared.splits["train"], limit=5000, seed=seed)
-    test_z = _embed(inter, prepared.splits["test"])
-    codes = {}
-    for m in modalities:
-        k = min(PID_CLUSTERS, len(np.unique(train_z[m].round(5), axis=0)))
-        dims = min(8, train_z[m].shape[1])
-        model = make_pipeline(StandardScaler(), PCA(dims, random_state=seed),
-                              KMeans(k, n_init=4, random_state=seed)).fit(train_z[m])
-        codes[m] = model.predict(test_z[m])
-    rng = np.random.default_rng(seed)
-    shuffled_y = rng.permutation(y)
-    out = {}
-    for i, a in enumerate(modalities):
-        for b in modalities[i + 1:]:
-            real = decompose(joint_distribution(codes[a], codes[b], y))
-            floor = decompose(joint_distribution(codes[a], codes[b], shuffled_y))
-            out[f"{a}|{b}"] = {"redundancy": real.redundancy, "unique": {a: real.unique[0], b: real.unique[1]},
-                               "synergy": real.synergy, "total": real.total, "units": "bits",
-                               "noise_floor": {"redundancy": floor.redundancy, "unique": {a: floor.unique[0], b: floor.unique[1]},
-                                               "synergy": floor.synergy, "total": floor.total}}
-    return out
-
-
-@torch.no_grad()
-def _embed(clf: Classifier, data, limit: int | None = None, seed: int = 0, batch_size: int = 512) -> dict[str, np.ndarray]:
-    """The inter expert's pooled per-modality representations [N, D] (a row subset if ``limit``)."""
-    rows = np.arange(len(data))
-    if limit is not None and len(rows) > limit:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
-    inter = clf.expert_.eval()
-    parts: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(rows), batch_size):
-        outputs = inter.encode(data.__getitems__(rows[start:start + batch_size].tolist()))
-        for m, out in outputs.items():
-            parts.setdefault(m, []).append(out.pooled.numpy())
-    return {m: np.concatenate(v) for m, v in parts.items()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from modalyze.data.featurizers import Features
 
@@ -50,8 +50,16 @@ def _already_batched(batch: Batch) -> Batch:
     return batch
 
 
-def make_loader(data: EncodedDataset, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
-    """A DataLoader over whole-batch gathers; shuffling is seeded so runs are reproducible."""
+def make_loader(data: EncodedDataset, batch_size: int, shuffle: bool, seed: int = 0,
+                epoch_rows: int = 0) -> DataLoader:
+    """A DataLoader over whole-batch gathers; shuffling is seeded so runs are reproducible.
+
+    ``epoch_rows``: when shuffling fewer rows than this, an epoch goes through successive
+    permutations of the rows until it has drawn ``epoch_rows`` (several optimizer steps per epoch).
+    """
     generator = torch.Generator().manual_seed(seed) if shuffle else None
+    if shuffle and 0 < len(data) < epoch_rows:
+        sampler = RandomSampler(data, num_samples=epoch_rows, generator=generator)
+        return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=_already_batched, num_workers=0)
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, collate_fn=_already_batched,
                       generator=generator, num_workers=0)

@@ -174,6 +174,30 @@ def synthetic(structure: str, seed: Seed = 0, rows: Rows = 4000, dims: Dims = 8,
     return Spec(name=name, target="y", split=SplitSpec(val=0.15, test=0.25, seed=seed), modalities=modality), frame
 
 
+def synthetic_information(structure: str, noise: float = 0.5, samples: int = 200_000, seed: int = 0) -> dict[str, float]:
+    """The PID terms each synthetic structure constructs, in bits, at this noise (Monte Carlo).
+
+    A bit is read from its direction with log-odds 2·(±1 + noise·ε)/noise², so one modality tells
+    I₁ = 1 − E[H(sigmoid(L))] bits of it and two independent readings I₂ = 1 − E[H(sigmoid(L + L'))].
+    Redundant: R = I₁ and S = I₂ − I₁ (two noisy readings say more than one); unique: U(a) = I₁;
+    synergy: S = 1 − E[H(p₁ ⊕ p₂)]; mixed: both (the label's two bits are independent); none: 0.
+    At noise → 0 every constructed term is 1 bit.
+    """
+    rng = np.random.default_rng(seed)
+    log_odds = lambda: 2 * (1 + noise * rng.standard_normal(samples)) / noise**2  # noqa: E731  [samples]
+    h = lambda p: float(np.mean(-(p * np.log2(np.clip(p, 1e-300, 1)) + (1 - p) * np.log2(np.clip(1 - p, 1e-300, 1)))))  # noqa: E731
+    sigmoid = lambda x: 1 / (1 + np.exp(-np.clip(x, -700, 700)))  # noqa: E731
+    one, two = 1 - h(sigmoid(log_odds())), 1 - h(sigmoid(log_odds() + log_odds()))
+    p1, p2 = sigmoid(log_odds()), sigmoid(log_odds())
+    xor = 1 - h(p1 * (1 - p2) + p2 * (1 - p1))
+    terms = {"redundant": {"redundancy": one, "synergy": two - one}, "unique": {"unique:a": one},
+             "synergy": {"synergy": xor}, "mixed": {"redundancy": one, "synergy": xor + two - one},
+             "none": {"redundancy": 0.0, "unique:a": 0.0, "unique:b": 0.0, "synergy": 0.0}}
+    if structure not in terms:
+        raise ModalyzeError(f"unknown synthetic structure '{structure}' (one of {', '.join(_STRUCTURES)})")
+    return terms[structure]
+
+
 def _waves(dims: int, steps: int) -> np.ndarray:
     """[dims, steps]: sine and cosine waves of frequencies 1, 2, ... (orthogonal over the steps)."""
     t = np.arange(steps) / steps

@@ -65,7 +65,7 @@ def shuffle_chart(profile: dict[str, Any]) -> str:
 
 
 def pid_chart(pair: str, entry: dict[str, Any]) -> str:
-    """Redundancy, uniqueness and synergy in bits, beside the label-shuffled noise floor."""
+    """Redundancy, uniqueness and synergy in bits, beside the estimator's noise (two halves of the rows)."""
     a, b = pair.split("|")
     parts = ["redundancy", f"unique {a}", f"unique {b}", "synergy"]
     real = [entry["redundancy"], entry["unique"][a], entry["unique"][b], entry["synergy"]]
@@ -74,7 +74,7 @@ def pid_chart(pair: str, entry: dict[str, Any]) -> str:
     fig, ax = plt.subplots(figsize=(6, 2.4))
     xs = range(len(parts))
     ax.bar([x - 0.2 for x in xs], real, 0.4, color=PALETTE["inter"], label="measured")
-    ax.bar([x + 0.2 for x in xs], noise, 0.4, color=PALETTE["floor"], label="noise floor (labels shuffled)")
+    ax.bar([x + 0.2 for x in xs], noise, 0.4, color=PALETTE["floor"], label="noise (difference between two halves of the rows)")
     ax.set_xticks(list(xs), parts)
     ax.set_ylabel("bits")
     ax.set_title(f"{a} and {b}", fontsize=10)
@@ -179,7 +179,8 @@ def projection_chart(embeddings: dict[str, Any], limit: int = 500) -> str:
     return _svg(fig)
 
 
-VERDICT_COLORS = {"both": "#54A24B", "intra-dominant": "#4C78A8", "inter-dominant": "#F58518", "neither": "#888888"}
+VERDICT_COLORS = {"both": "#54A24B", "intra-dominant": "#4C78A8", "inter-dominant": "#F58518", "neither": "#888888",
+                  "insufficient data": "#BBBBBB"}
 
 
 def map_chart(result: dict[str, Any]) -> str:

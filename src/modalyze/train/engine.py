@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -26,13 +27,21 @@ warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
+# A training set smaller than this is repeated within an epoch (successive permutations), so a
+# small table gets several optimizer steps per validation instead of paying an epoch's overhead per step.
+MIN_EPOCH_ROWS = 2048
+# Early stopping waits for ``min_steps`` optimizer steps or this many epochs, whichever comes first:
+# the floor scales with the data, so a small table stops when validation stops improving.
+MIN_EPOCHS = 10
+
+
 @dataclass
 class TrainSettings:
     """How to train; every field maps to a CLI option of the same name."""
 
     max_epochs: int = 100
     patience: int = 3
-    min_steps: int = 500  # no early stop before this many optimizer steps (small data plateaus)
+    min_steps: int = 500  # no early stop before this many optimizer steps or MIN_EPOCHS epochs, whichever is first
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -140,20 +149,21 @@ def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset
     best = BestWeights()
     bar = settings.progress and sys.stdout.isatty()
     progress = [RichProgressBar(leave=False)] if bar else [ProgressLines(label)] if settings.progress else []
+    steps_per_epoch = math.ceil(max(len(train), MIN_EPOCH_ROWS) / settings.batch_size)
     trainer = L.Trainer(
-        max_epochs=settings.max_epochs, min_steps=settings.min_steps, accelerator=settings.accelerator, devices=settings.devices,
+        max_epochs=settings.max_epochs, min_steps=min(settings.min_steps, MIN_EPOCHS * steps_per_epoch), accelerator=settings.accelerator, devices=settings.devices,
         callbacks=[EarlyStopping("val_loss", patience=settings.patience), best, *progress],
         logger=False, enable_checkpointing=False, enable_model_summary=False,
         enable_progress_bar=bar, num_sanity_val_steps=0,
         deterministic=True if settings.accelerator == "cpu" else "warn",  # some CUDA kernels have no deterministic form
     )
     start = time.perf_counter()
-    trainer.fit(task, make_loader(train, settings.batch_size, shuffle=True, seed=settings.seed),
+    trainer.fit(task, make_loader(train, settings.batch_size, shuffle=True, seed=settings.seed, epoch_rows=MIN_EPOCH_ROWS),
                 make_loader(val, 4 * settings.batch_size, shuffle=False))
     seconds = time.perf_counter() - start
     task.cpu()
     return {"epochs": best.history, "train_time_s": seconds, "best_val_loss": best.best,
-            "samples_per_s": len(train) * len(best.history) / seconds if seconds else 0.0}
+            "samples_per_s": max(len(train), MIN_EPOCH_ROWS) * len(best.history) / seconds if seconds else 0.0}
 
 
 @torch.no_grad()

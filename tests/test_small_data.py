@@ -1,0 +1,96 @@
+"""Small data: cross-validation, honest intervals, the baseline check, and a withheld verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from modalyze.analysis import analyze, crossval
+from modalyze.analysis.baseline import LinearBaseline
+from modalyze.analysis.stats import Draws, score_with_ci
+from modalyze.analysis.verdict import INSUFFICIENT, decide
+from modalyze.data import load_dataset
+from modalyze.data.prepare import prepare
+from modalyze.data.table import SPLIT_COLUMN
+from modalyze.errors import ModalyzeError
+
+
+def write_views(root: Path, rows: int = 40, classes: int = 4, seed: int = 0) -> Path:
+    """Two numeric views of ``rows`` rows: ``omics_a`` separates the classes, ``omics_b`` is noise."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(rows) % classes
+    centres = rng.standard_normal((classes, 12)) * 2.5
+    frame = pd.DataFrame({**{f"a_{j}": centres[y, j] + rng.standard_normal(rows) for j in range(12)},
+                          **{f"b_{j}": rng.standard_normal(rows) for j in range(12)}, "label": y})
+    frame.to_csv(root / "views.csv", index=False)
+    spec = {"name": "views", "source": "views.csv", "target": "label",
+            "modalities": {"omics_a": {"kind": "vector", "columns": ["a_*"]},
+                           "omics_b": {"kind": "vector", "columns": ["b_*"]}}}
+    (root / "views.yaml").write_text(yaml.safe_dump(spec))
+    return root / "views.yaml"
+
+
+def test_forty_rows_are_cross_validated_with_honest_intervals(tmp_path):
+    profile = analyze(write_views(tmp_path), budget="fast", progress=False, log=lambda _: None)
+    assert "cross-validation" in profile.config["evaluation"]
+    assert profile.n_test == 40  # every row is a test row (once per repeat)
+    entries = [*profile.intra.values(), profile.additive, profile.inter, profile.i2m2, profile.interaction]
+    assert all(e["ci"][1] - e["ci"][0] > 0 for e in entries), entries
+    for name, entry in [*((f"intra:{m}", e) for m, e in profile.intra.items()), ("inter", profile.inter),
+                        ("i2m2", profile.i2m2)]:
+        assert entry["score"] >= profile.chance - 1e-9, (name, entry, profile.baseline["replaced"])
+    assert profile.intra["omics_a"]["ci"][0] > profile.chance  # the informative view is found
+    assert profile.verdict in ("intra-dominant", INSUFFICIENT), profile.reason
+    assert set(profile.baseline["intra"]) == {"omics_a", "omics_b"} and "joint" in profile.baseline
+
+
+def test_folds_cover_every_row_once_per_repeat_and_keep_a_validation_part(tmp_path):
+    spec, table = load_dataset(write_views(tmp_path))
+    seen = np.zeros(len(table.frame), dtype=int)
+    for repeat, fold, fold_table in crossval.folds(spec, table, repeats=2, seed=0):
+        split = fold_table.frame[SPLIT_COLUMN]
+        assert set(split) == {"train", "val", "test"}
+        seen += (split == "test").to_numpy()
+    assert (seen == 2).all()
+    assert crossval.use_cross_validation(spec, table)
+
+
+def test_a_class_with_one_row_cannot_be_cross_validated(tmp_path):
+    path = write_views(tmp_path)
+    frame = pd.read_csv(tmp_path / "views.csv")
+    frame.loc[0, "label"] = 9
+    frame.to_csv(tmp_path / "views.csv", index=False)
+    spec, table = load_dataset(path)
+    with pytest.raises(ModalyzeError, match="class '9' of 'label' has a single row"):
+        next(crossval.folds(spec, table, repeats=1, seed=0))
+
+
+def test_linear_baseline_sees_the_informative_view_only(tmp_path):
+    spec, table = load_dataset(write_views(tmp_path, rows=400))
+    prepared = prepare(spec, table)
+    train, test = prepared.splits["train"], prepared.splits["test"]
+    y = test.targets.numpy()
+    draws = Draws.make(len(y), 200, 0)
+    score = lambda members: score_with_ci(  # noqa: E731
+        (LinearBaseline(members, 4).fit(train).log_probs(test).argmax(1) == y)[None], draws)["score"]
+    assert score(["omics_a"]) > 0.9 and score(["omics_a", "omics_b"]) > 0.85
+    assert score(["omics_b"]) < 0.45  # noise: near chance (0.25)
+
+
+def test_exact_interval_is_never_zero_width_on_few_rows():
+    entry = score_with_ci(np.ones((1, 8), dtype=bool), Draws.make(8, 400, 0))
+    assert entry["score"] == 1.0 and entry["ci"][0] < 0.7 and entry["n"] == 8
+
+
+def test_verdict_is_withheld_when_wide_intervals_straddle_the_threshold():
+    s = lambda score, lo, hi: {"score": score, "ci": [lo, hi]}  # noqa: E731
+    verdict = decide(0.25, s(0.9, 0.75, 0.98), "inter", {"a": s(0.85, 0.7, 0.95), "b": s(0.3, 0.15, 0.45)},
+                     s(0.05, -0.1, 0.2), n_rows=40)
+    assert verdict.verdict == INSUFFICIENT and "40 test rows" in verdict.reason
+    narrow = decide(0.25, s(0.9, 0.88, 0.92), "inter", {"a": s(0.85, 0.83, 0.87), "b": s(0.3, 0.28, 0.32)},
+                    s(0.1, 0.08, 0.12), n_rows=4000)
+    assert narrow.verdict == "both"
