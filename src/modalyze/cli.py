@@ -56,7 +56,7 @@ def train(
     seed: SeedOpt = 0,
     max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = 100,
     patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 3,
-    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps or 10 epochs, whichever comes first.")] = 500,
+    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps.")] = 500,
     batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
     aux_weight: Annotated[float, typer.Option(

@@ -8,7 +8,7 @@ rows give up a stratified validation part for early stopping, as the single spli
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 import pandas as pd

@@ -19,11 +19,13 @@ to compare the captured total against.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.exceptions import ConvergenceWarning
 
 from modalyze.analysis.pid import PID, decompose
 from modalyze.analysis.shuffle import EncodedExperts
@@ -57,7 +59,9 @@ def states(signature: np.ndarray, seed: int = 0) -> np.ndarray:
     if len(unique) == 1:
         return np.zeros(len(signature), dtype=int)
     if len(unique) > MICRO_CLUSTERS:
-        micro = KMeans(MICRO_CLUSTERS, n_init=1, random_state=seed).fit(unique, sample_weight=counts)
+        with warnings.catch_warnings():  # fewer distinct signatures than micro-clusters is fine
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            micro = KMeans(MICRO_CLUSTERS, n_init=1, random_state=seed).fit(unique, sample_weight=counts)
         centres, inverse = micro.cluster_centers_, micro.labels_[inverse]
     else:
         centres = unique

@@ -60,8 +60,8 @@ def check_experts(evidence: Evidence, modalities: list[str], draws: Draws) -> tu
             continue
         use = base if baseline["score"] >= scores["prior"]["score"] else "prior"
         log_probs[expert] = log_probs[use]
-        what = "the linear baseline" if use == base else "the most frequent class (a constant prediction, at chance)"
-        replaced[expert] = f"{expert} scored {why}; its predictions are replaced by {what}'s, which scores {scores[use]['score']:.3f}"
+        what = "the linear baseline's" if use == base else "a constant prediction of the most frequent class"
+        replaced[expert] = f"{expert} scored {why}; its predictions are replaced by {what}, which scores {scores[use]['score']:.3f}"
     checked = [*(f"intra:{m}" for m in modalities), "inter"]
     return log_probs, {"intra": {m: scores[f"baseline:{m}"] for m in modalities}, "joint": scores["baseline:joint"],
                        "experts": {e: scores[e] for e in checked}, "model": "logistic regression (scikit-learn)",

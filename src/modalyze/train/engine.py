@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 import time
@@ -30,9 +29,6 @@ warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 # A training set smaller than this is repeated within an epoch (successive permutations), so a
 # small table gets several optimizer steps per validation instead of paying an epoch's overhead per step.
 MIN_EPOCH_ROWS = 2048
-# Early stopping waits for ``min_steps`` optimizer steps or this many epochs, whichever comes first:
-# the floor scales with the data, so a small table stops when validation stops improving.
-MIN_EPOCHS = 10
 
 
 @dataclass
@@ -41,7 +37,7 @@ class TrainSettings:
 
     max_epochs: int = 100
     patience: int = 3
-    min_steps: int = 500  # no early stop before this many optimizer steps or MIN_EPOCHS epochs, whichever is first
+    min_steps: int = 500  # no early stop before this many optimizer steps (small data plateaus)
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -149,9 +145,8 @@ def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset
     best = BestWeights()
     bar = settings.progress and sys.stdout.isatty()
     progress = [RichProgressBar(leave=False)] if bar else [ProgressLines(label)] if settings.progress else []
-    steps_per_epoch = math.ceil(max(len(train), MIN_EPOCH_ROWS) / settings.batch_size)
     trainer = L.Trainer(
-        max_epochs=settings.max_epochs, min_steps=min(settings.min_steps, MIN_EPOCHS * steps_per_epoch), accelerator=settings.accelerator, devices=settings.devices,
+        max_epochs=settings.max_epochs, min_steps=settings.min_steps, accelerator=settings.accelerator, devices=settings.devices,
         callbacks=[EarlyStopping("val_loss", patience=settings.patience), best, *progress],
         logger=False, enable_checkpointing=False, enable_model_summary=False,
         enable_progress_bar=bar, num_sanity_val_steps=0,
