@@ -26,8 +26,8 @@ warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
-# A training set smaller than this is repeated within an epoch (successive permutations), so a
-# small table gets several optimizer steps per validation instead of paying an epoch's overhead per step.
+# A classifier's training set smaller than this is repeated within an epoch (successive permutations),
+# so a small table gets several optimizer steps per validation instead of paying an epoch's overhead per step.
 MIN_EPOCH_ROWS = 2048
 
 
@@ -130,14 +130,17 @@ def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, se
     """
     rates = {m: settings.modality_dropout for m in train.features} | (dropout_rates or {})
     task = ExpertTask(expert, settings.lr, settings.weight_decay, only_present, settings.aux_weight, rates)
-    history = fit_task(task, train, val, settings, label)
+    history = fit_task(task, train, val, settings, label, epoch_rows=MIN_EPOCH_ROWS)
     expert.cpu()
     return history
 
 
 def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings,
-             label: str = "training") -> dict[str, Any]:
+             label: str = "training", epoch_rows: int = 0) -> dict[str, Any]:
     """Fit any task logging ``val_loss`` with early stopping; the best epoch's weights are restored.
+
+    ``epoch_rows``: a smaller training set is repeated within an epoch (classifiers; contrastive
+    tasks keep 0, since a repeated row in a batch would be its own negative).
 
     With ``settings.progress``: a progress bar on a terminal, plain periodic lines elsewhere.
     """
@@ -153,12 +156,12 @@ def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset
         deterministic=True if settings.accelerator == "cpu" else "warn",  # some CUDA kernels have no deterministic form
     )
     start = time.perf_counter()
-    trainer.fit(task, make_loader(train, settings.batch_size, shuffle=True, seed=settings.seed, epoch_rows=MIN_EPOCH_ROWS),
+    trainer.fit(task, make_loader(train, settings.batch_size, shuffle=True, seed=settings.seed, epoch_rows=epoch_rows),
                 make_loader(val, 4 * settings.batch_size, shuffle=False))
     seconds = time.perf_counter() - start
     task.cpu()
     return {"epochs": best.history, "train_time_s": seconds, "best_val_loss": best.best,
-            "samples_per_s": max(len(train), MIN_EPOCH_ROWS) * len(best.history) / seconds if seconds else 0.0}
+            "samples_per_s": max(len(train), epoch_rows) * len(best.history) / seconds if seconds else 0.0}
 
 
 @torch.no_grad()
