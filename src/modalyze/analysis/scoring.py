@@ -22,7 +22,7 @@ from sklearn.metrics import confusion_matrix
 from modalyze.analysis import pid_estimate
 from modalyze.analysis.profile import PROFILE_SCHEMA, Profile
 from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
-from modalyze.analysis.verdict import decide, strength
+from modalyze.analysis.verdict import decide, fmt, strength
 from modalyze.classifier import Classifier
 from modalyze.data.table import slice_labels
 from modalyze.experts import product_of_experts
@@ -42,7 +42,6 @@ class Evidence:
     pid: dict[str, Any]
 
 
-
 def check_experts(evidence: Evidence, modalities: list[str], draws: Draws) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Log-probabilities to score (replacements made) and the baseline section of the profile."""
     y = evidence.y
@@ -53,7 +52,7 @@ def check_experts(evidence: Evidence, modalities: list[str], draws: Draws) -> tu
     for expert, base in [*((f"intra:{m}", f"baseline:{m}") for m in modalities), ("inter", "baseline:joint")]:
         score, baseline = scores[expert], scores[base]
         if score["ci"][1] < baseline["score"]:
-            why = f"below the linear baseline ({_fmt(score)} under {baseline['score']:.3f})"
+            why = f"below the linear baseline ({fmt(score)} under {baseline['score']:.3f})"
         elif score["score"] < c:
             why = f"below chance ({score['score']:.3f} under {c:.3f})"
         else:
@@ -73,7 +72,8 @@ def profile_of(spec: Spec, evidence: Evidence, first: dict[str, list[Classifier]
     """The profile: scores of every expert (replacements made), shuffles, PID and slices."""
     y = evidence.y
     modalities = list(spec.modalities)
-    log_probs, baseline = check_experts(evidence, modalities, Draws.make(len(y), plan.bootstrap, seed))
+    draws = Draws.make(len(y), plan.bootstrap, seed)
+    log_probs, baseline = check_experts(evidence, modalities, draws)
     correct = {n: lp.argmax(-1) == y for n, lp in log_probs.items()}  # [R, N]
     rounds = max(len(log_probs[f"intra:{m}"]) for m in modalities)
     additive = [product_of_experts(torch.from_numpy(np.stack([_round(log_probs[f"intra:{m}"], r) for m in modalities])),
@@ -98,7 +98,7 @@ def profile_of(spec: Spec, evidence: Evidence, first: dict[str, list[Classifier]
         dataset=spec.name, target=spec.target, metric="accuracy", n_test=int(len(y)), classes=classes,
         chance=summary["chance"], intra=summary["intra"], additive=summary["additive"], inter=summary["inter"],
         i2m2=summary["i2m2"], interaction=summary["interaction"], verdict=summary["verdict"], reason=summary["reason"],
-        shuffle=_shuffles(evidence.shuffle_hits, correct, Draws.make(len(y), plan.bootstrap, seed)), pid=evidence.pid,
+        shuffle=_shuffles(evidence.shuffle_hits, correct, draws), pid=evidence.pid,
         slices=slices, curves={n: (models[0].history_ or {}).get("epochs", []) for n, models in first.items()},
         confusion=confusion, baseline=baseline, params={n: models[0].n_parameters for n, models in first.items()},
         config={**settings, "budget_settings": asdict(plan), "pid": pid_estimate.SETTINGS,
@@ -116,10 +116,6 @@ def _constant(y: np.ndarray, n_classes: int) -> np.ndarray:
 def _round(log_probs: np.ndarray, r: int) -> np.ndarray:
     """Seed (or repeat) ``r`` of [R, N, C]; a single-round entry (a baseline) serves every round."""
     return log_probs[min(r, len(log_probs) - 1)]
-
-
-def _fmt(d: dict[str, Any]) -> str:
-    return f"{d['score']:.3f} [{d['ci'][0]:.3f}, {d['ci'][1]:.3f}]"
 
 
 def _summarize(correct: dict[str, np.ndarray], y: np.ndarray, rows: np.ndarray, modalities: list[str],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -101,7 +101,7 @@ def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | Non
                 raise ModalyzeError(f"{spec.name}: the study needs rows in the val and test splits")
             log(summary(spec, prepared))
             first_prepared = prepared
-            first = study.train_all(prepared, ExpertStore(root, settings), plan.seeds, plan.max_epochs)
+            first = study.train_all(prepared, ExpertStore(root, settings), plan.seeds)
             log("scoring: baselines, bootstrap intervals, shuffles, PID")
             evidence = study.measure(prepared, first)
         profile = profile_of(spec, evidence, first.models, plan, seed, settings, min_slice_rows, first_prepared.classes)
@@ -136,11 +136,11 @@ class Study:
     def modalities(self) -> list[str]:
         return list(self.spec.modalities)
 
-    def train_all(self, prepared: Prepared, store: ExpertStore, seeds: int, max_epochs: int,
+    def train_all(self, prepared: Prepared, store: ExpertStore, seeds: int,
                   where: str = "") -> Trained:
         names = [f"intra:{m}" for m in self.modalities] + ["inter", "i2m2"]
         self.log(f"{where}the study trains {len(names) - 1} experts per seed × {seeds} seed(s): "
-                 f"{', '.join(names[:-1])} (at most {max_epochs} epochs each), then i2m2 "
+                 f"{', '.join(names[:-1])} (at most {self.plan.max_epochs} epochs each), then i2m2 "
                  f"({self.plan.finetune_epochs} fine-tuning epoch(s))")
         trained = Trained({n: [] for n in names}, {n: [] for n in names})
         test = prepared.splits["test"]
@@ -150,7 +150,7 @@ class Study:
                 step = f"{where}[seed {s + 1}/{seeds}, expert {i + 1}/{len(names)}] {name}"
                 init = [trained.models[n][s] for n in names if n != "i2m2"] if name == "i2m2" else None
                 epochs, steps, drop = ((self.plan.finetune_epochs, 0, self.modality_dropout) if name == "i2m2"
-                                       else (max_epochs, self.plan.min_steps, 0.0))
+                                       else (self.plan.max_epochs, self.plan.min_steps, 0.0))
                 clf_factory = lambda name=name, init=init, epochs=epochs, steps=steps, drop=drop: Classifier(  # noqa: E731
                     model=name, seed=train_seed, max_epochs=epochs, min_steps=steps, init=init, modality_dropout=drop,
                     **self.params,
@@ -188,8 +188,8 @@ class Study:
         for repeat, fold, fold_table in crossval.folds(self.spec, table, self.plan.cv_repeats, self.seed):
             prepared = prepare(self.spec, fold_table, unreadable)
             store = ExpertStore(root / f"repeat-{repeat}-fold-{fold}", settings)
-            trained = Study(**{**self.__dict__, "seed": self.seed + repeat}).train_all(
-                prepared, store, 1, self.plan.max_epochs, where=f"[repeat {repeat + 1}, fold {fold + 1}] ")
+            trained = replace(self, seed=self.seed + repeat).train_all(
+                prepared, store, 1, where=f"[repeat {repeat + 1}, fold {fold + 1}] ")
             rows = np.flatnonzero(fold_table.frame[SPLIT_COLUMN].to_numpy() == "test")
             parts.append((repeat, rows, self.measure(prepared, trained, pid=repeat == 0)))
             first = first or (trained, prepared)

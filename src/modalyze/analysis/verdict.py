@@ -62,6 +62,11 @@ def strength(score: float, chance: float, joint: float) -> float:
     return float((score - chance) / span) if span > 1e-9 else 0.0
 
 
+def fmt(entry: dict[str, Any]) -> str:
+    """A score with its interval: ``0.912 [0.901, 0.923]``."""
+    return f"{entry['score']:.3f} [{entry['ci'][0]:.3f}, {entry['ci'][1]:.3f}]"
+
+
 def undecided(entry: dict[str, Any], threshold: float) -> bool:
     """Whether a wide interval straddles the threshold (the rows cannot say on which side it lies)."""
     lo, hi = entry["ci"]
@@ -72,7 +77,6 @@ def decide(chance: float, joint: dict[str, Any], joint_name: str, intra: dict[st
            interaction: dict[str, Any], n_rows: int | None = None) -> Verdict:
     """Apply the rule above. ``joint``/``intra[m]``/``interaction`` are {"score", "ci"} dicts."""
     margin = max(MIN_GAIN, RELATIVE_MARGIN * (joint["score"] - chance))
-    fmt = lambda d: f"{d['score']:.3f} [{d['ci'][0]:.3f}, {d['ci'][1]:.3f}]"  # noqa: E731
     rows = f" on {n_rows} test rows" if n_rows is not None else ""
     withhold = lambda what: Verdict(INSUFFICIENT, f"Withheld: {what}{rows}, the interval is too wide to say "  # noqa: E731
                                     "on which side of the threshold it lies.", margin)
