@@ -94,3 +94,19 @@ def test_verdict_is_withheld_when_wide_intervals_straddle_the_threshold():
     narrow = decide(0.25, s(0.9, 0.88, 0.92), "inter", {"a": s(0.85, 0.83, 0.87), "b": s(0.3, 0.28, 0.32)},
                     s(0.1, 0.08, 0.12), n_rows=4000)
     assert narrow.verdict == "both"
+
+
+def test_the_early_stopping_floor_scales_with_the_training_rows(tmp_path):
+    from modalyze.classifier import Classifier
+    from modalyze.train.engine import FLOOR_STEPS, MIN_EPOCH_ROWS, TrainSettings, step_floor
+
+    settings = TrainSettings(min_steps=600, batch_size=128)
+    assert step_floor(60, settings) == FLOOR_STEPS  # a tiny table: the floor's minimum
+    assert step_floor(1000, settings) == 250  # 32 passes over 1,000 rows
+    assert step_floor(100_000, settings) == 600  # large data: min_steps
+    # 60 training rows stop once validation stops improving, long before 600 steps
+    clf = Classifier(model="intra:omics_a", max_epochs=40, min_steps=600, patience=3, batch_size=128, dim=8,
+                     progress=False).fit(write_views(tmp_path, rows=80))
+    steps_per_epoch = MIN_EPOCH_ROWS // 128
+    assert len(clf.history_["epochs"]) * steps_per_epoch < 600, len(clf.history_["epochs"])
+    assert clf.history_["epochs"][-1]["val_acc"] > 0.5  # and it has learned the informative view

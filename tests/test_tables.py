@@ -57,7 +57,7 @@ def test_analyze_a_table_infers_prints_writes_and_reproduces_the_spec(tmp_path, 
     assert spec["modalities"]["text"]["columns"] == ["title", "body"]
     assert set(spec["modalities"]["tabular"]["columns"]) == {"color", "size", "price", "weight"}
     assert "inferred spec" in out and "# left out: id" in out
-    assert "rows (train" in out and "the study trains 5 experts" in out  # the opening summary
+    assert "rows (train" in out and "the study trains 4 experts per seed" in out  # the opening summary
     code, _, err = run_cli(["analyze", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "b"), "--dim", "8",
                             "--no-progress"], capsys)
     assert code == 0, err

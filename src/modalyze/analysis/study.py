@@ -49,11 +49,11 @@ class Budget:
 
 BUDGETS = {
     "fast": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=1, permutations=3,
-                   bootstrap=400, levels=(0.0, 0.5, 1.0), cv_repeats=2),
+                   bootstrap=400, levels=(0.0, 0.5, 1.0), cv_repeats=1),
     "standard": Budget(seeds=3, max_epochs=60, patience=4, min_steps=1000, finetune_epochs=5, permutations=5,
-                       bootstrap=1000, levels=(0.0, 0.25, 0.5, 0.75, 1.0), cv_repeats=3),
+                       bootstrap=1000, levels=(0.0, 0.25, 0.5, 0.75, 1.0), cv_repeats=2),
     "thorough": Budget(seeds=5, max_epochs=100, patience=6, min_steps=2000, finetune_epochs=10, permutations=10,
-                       bootstrap=2000, levels=tuple(i / 10 for i in range(11)), cv_repeats=5),
+                       bootstrap=2000, levels=tuple(i / 10 for i in range(11)), cv_repeats=3),
 }
 Log = Callable[[str], None]
 
@@ -187,6 +187,8 @@ class Study:
         first: tuple[Trained, Prepared] | None = None
         for repeat, fold, fold_table in crossval.folds(self.spec, table, self.plan.cv_repeats, self.seed):
             prepared = prepare(self.spec, fold_table, unreadable)
+            if first is None:
+                self.log(f"[repeat 1, fold 1] {summary(self.spec, prepared)}")
             store = ExpertStore(root / f"repeat-{repeat}-fold-{fold}", settings)
             trained = replace(self, seed=self.seed + repeat).train_all(
                 prepared, store, 1, where=f"[repeat {repeat + 1}, fold {fold + 1}] ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -29,6 +30,11 @@ warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 # A classifier's training set smaller than this is repeated within an epoch (successive permutations),
 # so a small table gets several optimizer steps per validation instead of paying an epoch's overhead per step.
 MIN_EPOCH_ROWS = 2048
+# The early-stopping floor scales with the data: ``min_steps`` optimizer steps, or this many passes over
+# the training rows if that is fewer (never under FLOOR_STEPS): a 100-row table does not need 500 steps.
+FLOOR_PASSES = 32
+FLOOR_STEPS = 100
+MIN_DELTA = 1e-3  # nats per row: a smaller drop of the validation loss is not an improvement
 
 
 @dataclass
@@ -37,7 +43,7 @@ class TrainSettings:
 
     max_epochs: int = 100
     patience: int = 3
-    min_steps: int = 500  # no early stop before this many optimizer steps (small data plateaus)
+    min_steps: int = 500  # no early stop before this many optimizer steps (or FLOOR_PASSES passes, if fewer)
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -121,6 +127,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
+def step_floor(rows: int, settings: TrainSettings) -> int:
+    """Optimizer steps before early stopping may act: ``min_steps``, capped at FLOOR_PASSES passes over
+    ``rows`` training rows but not below FLOOR_STEPS (nor above ``min_steps``)."""
+    passes = math.ceil(FLOOR_PASSES * rows / settings.batch_size)
+    return min(settings.min_steps, max(FLOOR_STEPS, passes))
+
+
 def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings,
                only_present: str | None = None, dropout_rates: dict[str, float] | None = None,
                label: str = "expert") -> dict[str, Any]:
@@ -149,8 +162,8 @@ def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset
     bar = settings.progress and sys.stdout.isatty()
     progress = [RichProgressBar(leave=False)] if bar else [ProgressLines(label)] if settings.progress else []
     trainer = L.Trainer(
-        max_epochs=settings.max_epochs, min_steps=settings.min_steps, accelerator=settings.accelerator, devices=settings.devices,
-        callbacks=[EarlyStopping("val_loss", patience=settings.patience), best, *progress],
+        max_epochs=settings.max_epochs, min_steps=step_floor(len(train), settings), accelerator=settings.accelerator, devices=settings.devices,
+        callbacks=[EarlyStopping("val_loss", min_delta=MIN_DELTA, patience=settings.patience), best, *progress],
         logger=False, enable_checkpointing=False, enable_model_summary=False,
         enable_progress_bar=bar, num_sanity_val_steps=0,
         deterministic=True if settings.accelerator == "cpu" else "warn",  # some CUDA kernels have no deterministic form
