@@ -18,7 +18,7 @@ def test_compare_trains_each_fusion_and_writes_table_and_page(tmp_path, capsys):
     assert code == 0, err
     result = json.loads((out / "compare.json").read_text())
     assert [(r["fusion"], r["model"]) for r in result["rows"]] == [
-        (f, m) for f in ("late", "tensor", "early") for m in ("inter", "i2m2")]
+        (f, m) for f in ("late", "tensor", "early") for m in ("inter", "i2m2", "i2m2-shared")]
     for r in result["rows"]:
         assert 0 <= r["ci"][0] <= r["score"] <= r["ci"][1] <= 1
         assert r["params"] > 0 and r["train_time_s"] > 0 and r["latency_ms_per_row"] > 0 and r["train_memory_mb"] > 0
@@ -26,7 +26,9 @@ def test_compare_trains_each_fusion_and_writes_table_and_page(tmp_path, capsys):
     assert by[("tensor", "inter")]["params"] > by[("late", "inter")]["params"], "the outer product is larger"
     assert by[("late", "i2m2")]["params"] > by[("late", "inter")]["params"], "i2m2 adds the intra experts"
     assert by[("late", "i2m2")]["train_time_s"] > by[("late", "inter")]["train_time_s"], "i2m2 time includes members"
-    assert len(pd.read_csv(out / "compare.csv")) == 6
+    for f in ("late", "tensor", "early"):  # shared encoders: the inter expert plus one small head per modality
+        assert by[(f, "inter")]["params"] < by[(f, "i2m2-shared")]["params"] < by[(f, "i2m2")]["params"]
+    assert len(pd.read_csv(out / "compare.csv")) == 9
     page = (out / "compare.html").read_text()
     assert page.count("<svg") == 1 and "low-rank" not in page and "tensor" in page
 

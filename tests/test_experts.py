@@ -64,9 +64,10 @@ def test_every_expert_returns_normalised_log_probs(model):
     torch.testing.assert_close(out.exp().sum(-1), torch.ones(3))
 
 
-def test_i2m2_is_the_product_of_its_experts_and_drops_absent_intra_experts():
+@pytest.mark.parametrize("name", ["i2m2", "i2m2-shared"])
+def test_i2m2_is_the_product_of_its_experts_and_drops_absent_intra_experts(name):
     torch.manual_seed(0)
-    model = build_expert(_config("i2m2")).eval()
+    model = build_expert(_config(name)).eval()
     batch = _batch([True, False])
     with torch.no_grad():
         parts = model.expert_log_probs(batch)
@@ -76,6 +77,25 @@ def test_i2m2_is_the_product_of_its_experts_and_drops_absent_intra_experts():
     expected_row1 = torch.log_softmax(parts["intra:a"][1] + parts["inter"][1], -1)  # b absent
     torch.testing.assert_close(out[0], expected_row0)
     torch.testing.assert_close(out[1], expected_row1)
+
+
+def test_shared_i2m2_heads_read_their_own_modality_through_the_inter_encoders():
+    torch.manual_seed(0)
+    shared, separate, inter = (build_expert(_config(m)) for m in ("i2m2-shared", "i2m2", "inter"))
+    count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
+    assert count(inter) < count(shared) < count(separate)  # one set of encoders plus a head per modality
+    shared.eval()
+    batch = _batch([True, True])
+    with torch.no_grad():
+        before = shared.expert_log_probs(batch)
+        batch["x"]["b"]["x"] = torch.randn(2, 5) * 10
+        after = shared.expert_log_probs(batch)
+    torch.testing.assert_close(before["intra:a"], after["intra:a"])  # a's expert ignores b
+    assert not torch.allclose(before["intra:b"], after["intra:b"]) and not torch.allclose(before["inter"], after["inter"])
+    shared.train()
+    y = torch.tensor([0, 2])
+    torch.nn.functional.nll_loss(shared.expert_log_probs(_batch([True, True]))["intra:a"], y).backward()
+    assert all(p.grad is not None for p in shared.inter.encoders["a"].parameters())  # the encoder is shared
 
 
 @pytest.mark.parametrize("fusion", list_fusions())

@@ -101,14 +101,18 @@ class Classifier:
         """Copy a separately trained intra or inter expert into the matching part of a product."""
         source = run if isinstance(run, Classifier) else Classifier.load(run)
         where = getattr(run, "name", str(run))
-        if self.config_.model not in ("i2m2", "additive"):
-            raise ModalyzeError(f"option init: only i2m2 and additive start from trained experts, not {self.config_.model}")
+        if self.config_.model not in ("i2m2", "i2m2-shared", "additive"):
+            raise ModalyzeError(f"option init: only i2m2, i2m2-shared and additive start from trained experts, "
+                                f"not {self.config_.model}")
         if source.featurizer_states() != self.featurizer_states():
             raise ModalyzeError(f"init run {where}: its featurizers differ (trained on another dataset, split or seed)")
         family, arg = parse_model_name(source.config_.model, list(self.config_.modalities))
-        target = self.expert_.intra[arg] if family == "intra" else self.expert_.inter if family == "inter" else None
+        intra = getattr(self.expert_, "intra", None)  # i2m2-shared has no separate intra experts
+        target = (intra[arg] if family == "intra" and intra is not None else self.expert_.inter if family == "inter"
+                  else None)
         if target is None:
-            raise ModalyzeError(f"init run {where}: model {source.config_.model} is not an intra or inter expert")
+            raise ModalyzeError(f"init run {where}: {self.config_.model} cannot start from a {source.config_.model} "
+                                "expert (i2m2-shared starts from an inter expert only)")
         target.load_state_dict(source.expert_.state_dict())
 
     # --- predicting -----------------------------------------------------------------------------

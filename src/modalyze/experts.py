@@ -3,7 +3,9 @@
 - ``intra:<m>``  one modality's encoder and a head;
 - ``inter``      every modality's encoder, a fusion block and a head;
 - ``additive``   the product of the intra experts alone (no interaction term);
-- ``i2m2``       the product of the intra experts and the inter expert (Madaan et al., the seed post).
+- ``i2m2``       the product of the intra experts and the inter expert (Madaan et al., the seed post);
+- ``i2m2-shared`` the same product at about the cost of the inter expert alone: the intra experts are
+  heads on the inter expert's per-modality encoders (one encoder per modality, shared).
 
 A product of experts sums log-softmax outputs and renormalises with logsumexp; an expert whose
 modality is absent for a row is left out of that row's product.
@@ -28,7 +30,7 @@ from modalyze.fusion import create_fusion
 class ModelConfig:
     """Everything needed to rebuild an expert's modules; saved as JSON beside the weights."""
 
-    model: str  # "intra:<modality>", "inter", "additive" or "i2m2"
+    model: str  # "intra:<modality>", "inter", "additive", "i2m2" or "i2m2-shared"
     modalities: dict[str, dict[str, Any]]  # name -> {"kind", "info" (from featurizer), "encoder" options}
     n_classes: int
     dim: int = 64
@@ -134,19 +136,47 @@ class ProductOfExperts(nn.Module):
         return product_of_experts(log_probs, active)
 
 
+class SharedProductOfExperts(ProductOfExperts):
+    """I2M2 with shared encoders: each intra expert is a head on its modality's encoder inside the
+    inter expert, so the product costs one set of encoders. A modality's head reads only that
+    modality's encoding, so it is an intra expert in the seed's sense; the members' own losses
+    (``aux_weight``) keep each head predictive on its own."""
+
+    def __init__(self, cfg: ModelConfig):
+        nn.Module.__init__(self)
+        self.inter = InterExpert(cfg)
+        self.heads = nn.ModuleDict({m: mlp([cfg.dim, cfg.dim, cfg.n_classes], cfg.dropout) for m in cfg.modalities})
+
+    def _intra(self, outputs: dict[str, EncoderOutput]) -> dict[str, torch.Tensor]:
+        return {m: torch.log_softmax(head(outputs[m].pooled), dim=-1) for m, head in self.heads.items()}  # [B, C]
+
+    def expert_log_probs_intra(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return self._intra(self.inter.encode(batch))
+
+    def expert_log_probs(self, batch: Batch) -> dict[str, torch.Tensor]:
+        outputs = self.inter.encode(batch)  # every modality encoded once, for its head and for the fusion
+        return {**{f"intra:{m}": lp for m, lp in self._intra(outputs).items()}, "inter": self.inter.predict_encoded(outputs)}
+
+
 EXPERTS: dict[str, Callable[[ModelConfig, str], nn.Module]] = {
     "intra": lambda cfg, arg: IntraExpert(arg, cfg),
     "inter": lambda cfg, arg: InterExpert(cfg),
     "additive": lambda cfg, arg: ProductOfExperts(cfg, with_inter=False),
     "i2m2": lambda cfg, arg: ProductOfExperts(cfg, with_inter=True),
+    "i2m2-shared": lambda cfg, arg: SharedProductOfExperts(cfg),
 }
+
+
+def model_choices() -> str:
+    """The registry's model names for help texts and errors: 'intra:<modality>, inter, ...'."""
+    return ", ".join("intra:<modality>" if e == "intra" else e for e in EXPERTS)
 
 
 def parse_model_name(name: str, modalities: list[str]) -> tuple[str, str]:
     """'intra:image' -> ('intra', 'image'); validates against the registry and the spec's modalities."""
     family, _, arg = name.partition(":")
     if family not in EXPERTS:
-        raise ModalyzeError(f"unknown model '{name}' (one of: {', '.join('intra:<modality>' if e == 'intra' else e for e in EXPERTS)})")
+        raise ModalyzeError(f"unknown model '{name}' (one of: {model_choices()})")
     if family == "intra" and arg not in modalities:
         raise ModalyzeError(f"model '{name}': modality '{arg}' is not in the spec (modalities: {', '.join(modalities)})")
     if family != "intra" and arg:

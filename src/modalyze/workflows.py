@@ -131,7 +131,7 @@ def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: li
     out = Path(out) if out is not None else Path(run) / "robustness"
     clf = Classifier.load(run)
     experts = {clf.model: clf.expert_}
-    ref_name = "inter" if clf.fusion == "late" and clf.model in ("inter", "i2m2") else None
+    ref_name = "inter" if clf.fusion == "late" and clf.model in ("inter", "i2m2", "i2m2-shared") else None
     if reference is not None:
         ref = Classifier.load(reference)
         if ref.model != "inter" or ref.fusion != "late":

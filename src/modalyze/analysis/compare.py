@@ -1,7 +1,8 @@
 """Fusion comparison: the inter expert and I2M2 with each fusion block, on one split and one budget.
 
-The intra experts are trained once and shared; each fusion gets its own inter expert, and I2M2 is
-fine-tuned from the intra experts and that inter expert (the recipe of the dependency study). Per
+The intra experts are trained once and shared; each fusion gets its own inter expert, I2M2 is
+fine-tuned from the intra experts and that inter expert (the recipe of the dependency study), and
+the shared-encoder I2M2 is trained from scratch as one model. Per
 (fusion, model) it records the test score with a bootstrap interval, the parameter count, the
 training time (I2M2: including its members), the inference latency per row and the memory one
 training step needs. Finished experts are on disk; a rerun resumes.
@@ -75,9 +76,12 @@ def compare(data: str | Path, fusions: list[str] | None = None, budget: str = "f
             log(f"{fusion}: inter {'trained' if fresh else 'resumed'}")
             i2m2, fresh = store.get(0, f"i2m2-{fusion}", fit("i2m2", fusion, [*intra, inter]))
             log(f"{fusion}: i2m2 {'trained' if fresh else 'resumed'}")
+            shared, fresh = store.get(0, f"i2m2-shared-{fusion}", fit("i2m2-shared", fusion))
+            log(f"{fusion}: i2m2-shared {'trained' if fresh else 'resumed'}")
             inter_time = inter.history_["train_time_s"]
             for model, clf, train_time in (("inter", inter, inter_time),
-                                           ("i2m2", i2m2, intra_time + inter_time + i2m2.history_["train_time_s"])):
+                                           ("i2m2", i2m2, intra_time + inter_time + i2m2.history_["train_time_s"]),
+                                           ("i2m2-shared", shared, shared.history_["train_time_s"])):
                 log_probs = store.test_log_probs(0, f"{model}-{fusion}", clf, test)
                 rows.append({"fusion": fusion, "model": model,
                              **score_with_ci((log_probs.argmax(1) == y)[None], draws),

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 plt.rcParams.update({"text.parse_math": False,  # user strings ($, _, ^) are plain text, never mathtext
                      "svg.fonttype": "none", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False})
-PALETTE = {"intra": "#4C78A8", "additive": "#72B7B2", "inter": "#F58518", "i2m2": "#54A24B", "floor": "#BAB0AC"}
+PALETTE = {"intra": "#4C78A8", "additive": "#72B7B2", "inter": "#F58518", "i2m2": "#54A24B",
+           "i2m2-shared": "#B279A2", "floor": "#BAB0AC"}
 
 
 def _svg(fig: plt.Figure) -> str:
@@ -125,14 +126,15 @@ def robustness_charts(robustness: dict[str, Any]) -> list[str]:
 
 
 def compare_chart(result: dict[str, Any]) -> str:
-    """Test score with 95% interval per fusion, inter and i2m2 side by side."""
+    """Test score with 95% interval per fusion, its models (inter, i2m2, i2m2-shared) side by side."""
     fusions = list(dict.fromkeys(r["fusion"] for r in result["rows"]))
-    fig, ax = plt.subplots(figsize=(7, 0.55 * len(fusions) + 1.2))
-    height = 0.38
-    for offset, model in ((-height / 2, "inter"), (height / 2, "i2m2")):
+    models = list(dict.fromkeys(r["model"] for r in result["rows"]))
+    fig, ax = plt.subplots(figsize=(7, 0.25 * len(models) * len(fusions) + 1.2))
+    height = 0.8 / len(models)
+    for k, model in enumerate(models):
         entries = [next(r for r in result["rows"] if r["fusion"] == f and r["model"] == model) for f in fusions]
-        ax.barh([i + offset for i in range(len(fusions))], [e["score"] for e in entries], height,
-                xerr=_errors(entries), color=PALETTE[model], capsize=3, label=model)
+        ax.barh([i + (k - (len(models) - 1) / 2) * height for i in range(len(fusions))], [e["score"] for e in entries],
+                height, xerr=_errors(entries), color=PALETTE[model], capsize=3, label=model)
     ax.set_yticks(range(len(fusions)), fusions)
     ax.invert_yaxis()
     low = min(r["ci"][0] for r in result["rows"])
