@@ -1,12 +1,12 @@
 """Cost of the dependency study relative to training one inter expert, measured in the same run.
 
-    python benchmarks/analyze_cost.py                       # easy-vqa, --budget fast
-    python benchmarks/analyze_cost.py --dataset synthetic-mixed
+    python benchmarks/analyze_cost.py                       # easy-vqa, --budget fast and quick
+    python benchmarks/analyze_cost.py --dataset synthetic-mixed --budgets fast
 
-Prints the wall time of `analyze` (fresh output directory: every expert trained, I2M2 fine-tuned
-from them, shuffles, PID, bootstrap) divided by the wall time of training one inter expert with the
-same budget settings. A study that trained every expert and I2M2 separately from scratch would
-cost about 4 on easy-vqa.
+Prints the wall time of `analyze` per budget (fresh output directory: every expert trained, I2M2
+fine-tuned from them, shuffles, PID, bootstrap; `quick`: one i2m2-shared model instead) divided by
+the wall time of training one inter expert with the fast budget's settings. A study that trained
+every expert and I2M2 separately from scratch would cost about 4 on easy-vqa.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from modalyze.workflows import analyze_to_dir
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="easy-vqa")
-    parser.add_argument("--budget", default="fast", choices=list(BUDGETS))
-    parser.add_argument("--out", help="keep the study's output here (must not exist yet) instead of a temp dir")
+    parser.add_argument("--budgets", default="fast,quick", help="comma-separated, from: " + ", ".join(BUDGETS))
+    parser.add_argument("--out", help="keep the studies' output here (must not exist yet) instead of a temp dir")
     args = parser.parse_args()
-    plan = BUDGETS[args.budget]
+    plan = BUDGETS["fast"]
 
     start = time.perf_counter()
     spec, table = load_dataset(args.dataset)
@@ -36,18 +36,21 @@ def main() -> None:
     Classifier(model="inter", max_epochs=plan.max_epochs, patience=plan.patience, min_steps=plan.min_steps,
                progress=False).fit_prepared(spec, prepared)
     inter_s = time.perf_counter() - start  # includes loading and featurizing, as analyze does
-
-    with tempfile.TemporaryDirectory() as scratch:
-        out = args.out or scratch
-        start = time.perf_counter()
-        profile = analyze_to_dir(args.dataset, out, budget=args.budget, progress=False, log=lambda _: None)
-        analyze_s = time.perf_counter() - start
-    print(f"dataset={args.dataset} budget={args.budget} verdict={profile.verdict}")
+    print(f"dataset={args.dataset}")
     print(f"one inter expert: {inter_s:8.1f} s")
-    print(f"analyze:          {analyze_s:8.1f} s")
-    print(f"ratio analyze / inter = {analyze_s / inter_s:.2f}")
-    for column, values in profile.slices.items():
-        print("slices:", ", ".join(f"{column}={v}: {s['verdict']}" for v, s in values.items()))
+
+    for budget in args.budgets.split(","):
+        with tempfile.TemporaryDirectory() as scratch:
+            out = f"{args.out}/{budget}" if args.out else scratch
+            start = time.perf_counter()
+            profile = analyze_to_dir(args.dataset, out, budget=budget, progress=False, log=lambda _: None)
+            analyze_s = time.perf_counter() - start
+        print(f"analyze --budget {budget}: {analyze_s:8.1f} s, ratio analyze / inter = {analyze_s / inter_s:.2f}, "
+              f"verdict {profile.verdict}, intra "
+              + ", ".join(f"{m} {e['score']:.3f}" for m, e in profile.intra.items())
+              + f", inter {profile.inter['score']:.3f}, i2m2 {profile.i2m2['score']:.3f}")
+        for column, values in profile.slices.items():
+            print("  slices:", ", ".join(f"{column}={v}: {s['verdict']}" for v, s in values.items()))
 
 
 if __name__ == "__main__":

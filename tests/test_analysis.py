@@ -123,3 +123,31 @@ def test_verdicts_and_pid_on_known_structures(structure, expected, seed):
     assert pid["total"] <= pid["bound"]["label_entropy"] + 1e-9
     if structure == "synergy":  # the constructed term stands clear of the estimator's noise floor
         assert pid["synergy"] > pid["noise_floor"]["synergy"] + 0.5
+
+
+@pytest.mark.parametrize("structure,expected", [
+    ("redundant", "intra-dominant"), ("unique", "intra-dominant"), ("synergy", "inter-dominant"),
+    ("mixed", "both"), ("none", "neither")])
+def test_the_one_pass_estimate_finds_the_known_structures(structure, expected):
+    profile = analyze(f"synthetic-{structure}", budget="quick", progress=False, log=lambda _: None)
+    assert "one-pass" in profile.config["estimate"]
+    assert profile.verdict == expected, profile.reason
+    assert set(profile.params) >= {"intra:a", "intra:b", "inter", "i2m2"}
+    assert profile.params["inter"] < profile.params["i2m2"] < 1.1 * profile.params["inter"]  # one shared model
+
+
+def test_quick_study_trains_one_model_reports_it_and_resumes(tmp_path, capsys):
+    out = tmp_path / "quick"
+    args = ["analyze", "synthetic-mixed", "-o", "rows=1500", "--budget", "quick", "--out", str(out), "--no-progress",
+            "--dim", "16"]
+    code, text, err = run_cli(args, capsys)
+    assert code == 0, err
+    # one training; its members are kept beside it, each at its own best validation epoch
+    assert {p.name for p in (out / "experts" / "seed-0").iterdir()} == {"i2m2-shared", "intra-a", "intra-b", "inter"}
+    assert "one-pass estimate" in text and text.count("trained") == 1 and "i2m2-shared: trained" in text
+    html = (out / "report.html").read_text()
+    assert 'id="one-pass"' in html and "i2m2-shared" in html
+    first = json.loads((out / "profile.json").read_text())
+    code, text, err = run_cli(args, capsys)
+    assert code == 0 and "i2m2-shared: resumed" in text
+    assert json.loads((out / "profile.json").read_text())["intra"] == first["intra"], "a resumed study reproduces it"

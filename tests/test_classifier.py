@@ -7,10 +7,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from safetensors.torch import load_file
 
 import modalyze
 from modalyze import Classifier
+from modalyze.data.batching import make_loader
+from modalyze.train import predict_log_probs
 from modalyze.errors import ModalyzeError
 from tests.conftest import FAST
 from tests.test_bad_input import run_cli
@@ -63,6 +66,29 @@ def test_i2m2_from_separately_trained_experts(tiny_spec, tmp_path):
     wrong = Classifier(model="inter", **FAST).fit("synthetic-none", rows=200).save(tmp_path / "other")
     with pytest.raises(ModalyzeError, match="featurizers differ|not in the spec"):
         Classifier(model="i2m2", init=[wrong], **FAST).fit(tiny_spec)
+
+
+def test_shared_i2m2_starts_from_an_inter_run_and_its_members_are_experts(tiny_spec, tmp_path):
+    inter = Classifier(model="inter", **FAST).fit(tiny_spec)
+    clf = Classifier(model="i2m2-shared", init=[inter], **{**FAST, "max_epochs": 4, "patience": 4}).fit(tiny_spec)
+    member = clf.member("intra:note")
+    assert member.model == "intra:note" and member.n_parameters < clf.n_parameters < 1.2 * inter.n_parameters
+    rows = pd.read_csv(tmp_path / "data.csv").head(8)
+    base = tiny_spec.parent
+    batch = next(iter(make_loader(clf.encode(rows, base), 64, shuffle=False)))
+    expected = clf.expert_.eval().expert_log_probs(batch)  # the head inside the product
+    view = clf.member("intra:note", at_best=False)
+    np.testing.assert_allclose(view.predict_log_proba(rows, base), expected["intra:note"].detach().numpy(), atol=1e-6)
+    assert set(clf.member_states_) == {"intra:image", "intra:note", "intra:patient", "inter"}
+    val = clf.prepared_.splits["val"]  # the inter member is kept at the epoch of its own lowest validation loss
+    nll = -predict_log_probs(clf.member("inter").expert_, val)[torch.arange(len(val)), val.targets].mean().item()
+    assert nll == pytest.approx(min(e["val_loss[inter]"] for e in clf.history_["epochs"]), abs=1e-5)
+    reloaded = Classifier.load(member.save(tmp_path / "note"))  # a member saves as an intra run
+    assert reloaded.model == "intra:note"
+    np.testing.assert_allclose(reloaded.predict_log_proba(rows, base), member.predict_log_proba(rows, base), atol=1e-6)
+    intra = Classifier(model="intra:note", **FAST).fit(tiny_spec)
+    with pytest.raises(ModalyzeError, match="i2m2-shared starts from an inter expert only"):
+        Classifier(model="i2m2-shared", init=[intra], **FAST).fit(tiny_spec)
 
 
 def test_cli_train_evaluate_predict(tiny_spec, tmp_path, capsys):

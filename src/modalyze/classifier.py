@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from modalyze.run import (RUN_SCHEMA, check_run_dir, count_parameters, load_weig
                           versions, write_json)
 from modalyze.spec import Spec
 from modalyze.train import TrainSettings, fit_expert, predict_log_probs
+from modalyze.train.engine import BestMembers
 
 
 class Classifier:
@@ -84,9 +87,11 @@ class Classifier:
             raise ModalyzeError(f"{spec.name}: the val split has no rows (early stopping needs validation rows)")
         settings = self.settings()
         rates = {m: s.dropout for m, s in spec.modalities.items() if s.dropout is not None}
+        members = BestMembers() if hasattr(self.expert_, "member") and settings.aux_weight else None
         self.history_ = fit_expert(self.expert_, prepared.splits["train"], prepared.splits["val"], settings,
                                    only_present=arg if family == "intra" else None, dropout_rates=rates,
-                                   label=self.model)
+                                   label=self.model, callbacks=[members] if members else None)
+        self.member_states_ = members.states if members else {}  # in memory only: see member()
         self.prepared_ = prepared
         return self
 
@@ -207,6 +212,23 @@ class Classifier:
         clf.expert_.eval()
         clf.history_ = read_json(path / "history.json") if (path / "history.json").exists() else None
         return clf
+
+    def member(self, name: str, at_best: bool = True) -> Classifier:
+        """Member ``intra:<m>`` or ``inter`` of a fitted i2m2-shared model as a classifier of its own
+        (it saves as that expert). ``at_best``: the member's weights from the epoch of its own lowest
+        validation loss, as a separately trained expert is kept (right after ``fit`` only; a loaded
+        model has its final weights); otherwise a view sharing this model's final parameters."""
+        self._check_fitted()
+        if not hasattr(self.expert_, "member"):
+            raise ModalyzeError(f"model {self.model} has no shared members (only i2m2-shared has)")
+        view = copy.copy(self)
+        view.model, view.expert_ = name, self.expert_.member(name)
+        state = getattr(self, "member_states_", {}).get(name) if at_best else None
+        if state is not None:
+            view.expert_ = copy.deepcopy(view.expert_)
+            view.expert_.load_state_dict(state)
+        view.config_ = dataclasses.replace(self.config_, model=name)
+        return view
 
     @property
     def n_parameters(self) -> int:

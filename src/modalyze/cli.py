@@ -60,12 +60,12 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
     aux_weight: Annotated[float, typer.Option(
-        help="i2m2/additive: weight of each member expert's own loss added to the product's loss.")] = 1.0,
+        help="i2m2, i2m2-shared, additive: weight of the members' own losses added to the product's loss (training and validation).")] = 1.0,
     modality_dropout: Annotated[float, typer.Option(help=DropoutHelp)] = 0.0,
     dim: DimOpt = 64,
     fusion: FusionOpt = "late",
     init: Annotated[Optional[list[Path]], typer.Option(
-        help="For i2m2/additive: start from a trained intra or inter run directory (repeatable).")] = None,
+        help="For i2m2/additive: start from trained intra or inter run directories (repeatable); i2m2-shared: from an inter run.")] = None,
     accelerator: AcceleratorOpt = "auto",
     devices: DevicesOpt = "1",
     unreadable: UnreadableOpt = "error",
@@ -169,7 +169,9 @@ def analyze(
     modality: ModalityOpt = None,
     write_spec: WriteSpecOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>); rerun to resume.")] = None,
-    budget: Annotated[str, typer.Option(help="fast (1 seed), standard (3 seeds) or thorough (5 seeds).")] = "fast",
+    budget: Annotated[str, typer.Option(
+        help="quick (one i2m2-shared model: the one-pass estimate), fast (1 seed), standard (3 seeds) or "
+             "thorough (5 seeds).")] = "fast",
     seed: SeedOpt = 0,
     fusion: FusionOpt = "late",
     dim: DimOpt = 64,
@@ -275,6 +277,8 @@ def compare(
 
 def _profile_table(profile: Any) -> RichTable:
     evaluation = profile.config.get("evaluation", "held-out test split")
+    if "one-pass" in profile.config.get("estimate", ""):
+        evaluation += ", one-pass estimate (one i2m2-shared model)"
     table = RichTable(title=f"{profile.dataset}: {profile.metric} on {profile.n_test} test rows, {evaluation} "
                             f"(chance {profile.chance:.3f})")
     for col in ("expert", "score", "95% interval", "strength", "linear baseline"):

@@ -56,14 +56,20 @@ def _encoder(name: str, cfg: ModelConfig) -> nn.Module:
     return create_encoder(m["kind"], m["info"], dim=cfg.dim, **m.get("encoder", {}))
 
 
+def _head(cfg: ModelConfig) -> nn.Module:
+    return mlp([cfg.dim, cfg.dim, cfg.n_classes], cfg.dropout)
+
+
 class IntraExpert(nn.Module):
     """One modality -> encoder -> MLP head -> log-probabilities."""
 
-    def __init__(self, modality: str, cfg: ModelConfig):
+    def __init__(self, modality: str, encoder: nn.Module, head: nn.Module):
         super().__init__()
-        self.modality = modality
-        self.encoder = _encoder(modality, cfg)
-        self.head = mlp([cfg.dim, cfg.dim, cfg.n_classes], cfg.dropout)
+        self.modality, self.encoder, self.head = modality, encoder, head
+
+    @classmethod
+    def build(cls, modality: str, cfg: ModelConfig) -> IntraExpert:
+        return cls(modality, _encoder(modality, cfg), _head(cfg))
 
     def forward(self, batch: Batch) -> torch.Tensor:
         pooled = self.encoder(batch["x"][self.modality]).pooled  # [B, D]
@@ -110,7 +116,7 @@ class ProductOfExperts(nn.Module):
 
     def __init__(self, cfg: ModelConfig, with_inter: bool = True):
         super().__init__()
-        self.intra = nn.ModuleDict({m: IntraExpert(m, cfg) for m in cfg.modalities})
+        self.intra = nn.ModuleDict({m: IntraExpert.build(m, cfg) for m in cfg.modalities})
         self.inter = InterExpert(cfg) if with_inter else None
 
     def expert_log_probs_intra(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -145,7 +151,7 @@ class SharedProductOfExperts(ProductOfExperts):
     def __init__(self, cfg: ModelConfig):
         nn.Module.__init__(self)
         self.inter = InterExpert(cfg)
-        self.heads = nn.ModuleDict({m: mlp([cfg.dim, cfg.dim, cfg.n_classes], cfg.dropout) for m in cfg.modalities})
+        self.heads = nn.ModuleDict({m: _head(cfg) for m in cfg.modalities})
 
     def _intra(self, outputs: dict[str, EncoderOutput]) -> dict[str, torch.Tensor]:
         return {m: torch.log_softmax(head(outputs[m].pooled), dim=-1) for m, head in self.heads.items()}  # [B, C]
@@ -153,13 +159,20 @@ class SharedProductOfExperts(ProductOfExperts):
     def expert_log_probs_intra(self, batch: Batch) -> dict[str, torch.Tensor]:
         return self._intra(self.inter.encode(batch))
 
+    def member(self, name: str) -> nn.Module:
+        """Member 'intra:<m>' or 'inter' as an expert of its own (sharing this model's parameters)."""
+        if name == "inter":
+            return self.inter
+        modality = name.split(":", 1)[1]
+        return IntraExpert(modality, self.inter.encoders[modality], self.heads[modality])
+
     def expert_log_probs(self, batch: Batch) -> dict[str, torch.Tensor]:
         outputs = self.inter.encode(batch)  # every modality encoded once, for its head and for the fusion
         return {**{f"intra:{m}": lp for m, lp in self._intra(outputs).items()}, "inter": self.inter.predict_encoded(outputs)}
 
 
 EXPERTS: dict[str, Callable[[ModelConfig, str], nn.Module]] = {
-    "intra": lambda cfg, arg: IntraExpert(arg, cfg),
+    "intra": lambda cfg, arg: IntraExpert.build(arg, cfg),
     "inter": lambda cfg, arg: InterExpert(cfg),
     "additive": lambda cfg, arg: ProductOfExperts(cfg, with_inter=False),
     "i2m2": lambda cfg, arg: ProductOfExperts(cfg, with_inter=True),

@@ -3,7 +3,9 @@
 Every expert gets the same budget. I2M2 starts from the trained intra and inter experts and is
 fine-tuned jointly, so nothing is trained twice. Finished experts are on disk; a rerun resumes.
 Small tables are cross-validated (:mod:`modalyze.analysis.crossval`), and every expert is checked
-against a linear baseline on the same rows (:mod:`modalyze.analysis.baseline`).
+against a linear baseline on the same rows (:mod:`modalyze.analysis.baseline`). The ``quick``
+budget trains one i2m2-shared model instead and reads every expert off its heads (the one-pass
+estimate).
 """
 
 from __future__ import annotations
@@ -45,9 +47,12 @@ class Budget:
     bootstrap: int
     levels: tuple[float, ...]  # corruption levels of the robustness section
     cv_repeats: int  # small data: repeats of the stratified k-fold cross-validation
+    one_pass: bool = False  # every expert from one i2m2-shared training (its heads), not trained apart
 
 
 BUDGETS = {
+    "quick": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=0, permutations=3,
+                    bootstrap=400, levels=(0.0, 0.5, 1.0), cv_repeats=1, one_pass=True),
     "fast": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=1, permutations=3,
                    bootstrap=400, levels=(0.0, 0.5, 1.0), cv_repeats=1),
     "standard": Budget(seeds=3, max_epochs=60, patience=4, min_steps=1000, finetune_epochs=5, permutations=5,
@@ -56,6 +61,8 @@ BUDGETS = {
                        bootstrap=2000, levels=tuple(i / 10 for i in range(11)), cv_repeats=3),
 }
 Log = Callable[[str], None]
+ONE_PASS = ("one-pass estimate: every expert is a head of one i2m2-shared model (shared encoders, a head "
+            "per modality, a joint head; their product is i2m2, trained without modality dropout)")
 
 
 def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | None = None, seed: int = 0,
@@ -85,7 +92,8 @@ def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | Non
     settings = {"dataset": spec.name, "seed": seed, "budget": budget, **{k: params[k] for k in ("dim", "fusion")},
                 "modality_dropout": modality_dropout, "dataset_options": dataset_options or {},
                 "evaluation": (f"{plan.cv_repeats} x {crossval.CV_FOLDS}-fold cross-validation" if cv
-                               else "held-out test split")}
+                               else "held-out test split"),
+                "estimate": ONE_PASS if plan.one_pass else "separately trained experts"}
     study = Study(spec, plan, seed, params, modality_dropout, log)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(out) / "experts" if out else Path(scratch)
@@ -138,6 +146,8 @@ class Study:
 
     def train_all(self, prepared: Prepared, store: ExpertStore, seeds: int,
                   where: str = "") -> Trained:
+        if self.plan.one_pass:
+            return self.train_one_pass(prepared, store, seeds, where)
         names = [f"intra:{m}" for m in self.modalities] + ["inter", "i2m2"]
         self.log(f"{where}the study trains {len(names) - 1} experts per seed × {seeds} seed(s): "
                  f"{', '.join(names[:-1])} (at most {self.plan.max_epochs} epochs each), then i2m2 "
@@ -159,6 +169,27 @@ class Study:
                 self.log(f"{step}: {'trained' if fresh else 'resumed from ' + str(store.path(s, name))}")
                 trained.models[name].append(clf)
                 trained.log_probs[name].append(store.test_log_probs(s, name, clf, test))
+        return trained
+
+    def train_one_pass(self, prepared: Prepared, store: ExpertStore, seeds: int, where: str = "") -> Trained:
+        """One i2m2-shared model per seed; its intra heads, its inter head and its product stand for
+        the intra experts, the inter expert and i2m2 (the additive product follows from the heads).
+        Each head is read at the epoch of its own lowest validation loss, as a separate expert is."""
+        self.log(f"{where}the study trains one model per seed × {seeds} seed(s): i2m2-shared (shared encoders, "
+                 f"a head per modality and a joint head, at most {self.plan.max_epochs} epochs): the one-pass estimate")
+        names = [f"intra:{m}" for m in self.modalities] + ["inter", "i2m2"]
+        trained = Trained({n: [] for n in names}, {n: [] for n in names})
+        test = prepared.splits["test"]
+        for s in range(seeds):
+            clf, fresh = store.get(s, "i2m2-shared", lambda s=s: Classifier(
+                model="i2m2-shared", seed=self.seed + s, max_epochs=self.plan.max_epochs, min_steps=self.plan.min_steps,
+                **self.params).fit_prepared(self.spec, prepared))
+            self.log(f"{where}[seed {s + 1}/{seeds}] i2m2-shared: {'trained' if fresh else 'resumed'}")
+            for name in names:  # each member as kept at its own best validation epoch, on disk beside the model
+                member = clf if name == "i2m2" else store.get(s, name, lambda name=name: clf.member(name))[0]
+                trained.models[name].append(member)
+                trained.log_probs[name].append(store.test_log_probs(s, "i2m2-shared" if name == "i2m2" else name,
+                                                                    member, test))
         return trained
 
     def measure(self, prepared: Prepared, trained: Trained, pid: bool = True) -> Evidence:

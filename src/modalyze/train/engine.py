@@ -83,6 +83,22 @@ class BestWeights(Callback):
             module.load_state_dict(self.state)
 
 
+class BestMembers(Callback):
+    """For a model whose members share parameters (i2m2-shared): a copy of each member's weights at
+    the epoch of its own lowest validation loss, as a separately trained expert would be kept."""
+
+    def __init__(self) -> None:
+        self.best: dict[str, float] = {}
+        self.states: dict[str, dict[str, torch.Tensor]] = {}
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        for key, value in trainer.callback_metrics.items():
+            name = key.removeprefix("val_loss[").removesuffix("]")  # logged by ExpertTask per member
+            if name != key and float(value) < self.best.get(name, float("inf")):
+                self.best[name] = float(value)
+                self.states[name] = {k: v.detach().cpu().clone() for k, v in module.expert.member(name).state_dict().items()}
+
+
 class ProgressLines(Callback):
     """Plain progress lines when output is not a terminal (a log file, a notebook, CI): the expert,
     epoch, losses, elapsed time and an upper bound on the time left — after the first epoch (the
@@ -136,20 +152,20 @@ def step_floor(rows: int, settings: TrainSettings) -> int:
 
 def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings,
                only_present: str | None = None, dropout_rates: dict[str, float] | None = None,
-               label: str = "expert") -> dict[str, Any]:
+               label: str = "expert", callbacks: list[Callback] | None = None) -> dict[str, Any]:
     """Train ``expert`` in place with early stopping on validation loss; returns the history.
 
     ``dropout_rates`` (modality -> rate) overrides ``settings.modality_dropout`` per modality.
     """
     rates = {m: settings.modality_dropout for m in train.features} | (dropout_rates or {})
     task = ExpertTask(expert, settings.lr, settings.weight_decay, only_present, settings.aux_weight, rates)
-    history = fit_task(task, train, val, settings, label, epoch_rows=MIN_EPOCH_ROWS)
+    history = fit_task(task, train, val, settings, label, epoch_rows=MIN_EPOCH_ROWS, callbacks=callbacks)
     expert.cpu()
     return history
 
 
 def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings,
-             label: str = "training", epoch_rows: int = 0) -> dict[str, Any]:
+             label: str = "training", epoch_rows: int = 0, callbacks: list[Callback] | None = None) -> dict[str, Any]:
     """Fit any task logging ``val_loss`` with early stopping; the best epoch's weights are restored.
 
     ``epoch_rows``: a smaller training set is repeated within an epoch (classifiers; contrastive
@@ -163,7 +179,8 @@ def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset
     progress = [RichProgressBar(leave=False)] if bar else [ProgressLines(label)] if settings.progress else []
     trainer = L.Trainer(
         max_epochs=settings.max_epochs, min_steps=step_floor(len(train), settings), accelerator=settings.accelerator, devices=settings.devices,
-        callbacks=[EarlyStopping("val_loss", min_delta=MIN_DELTA, patience=settings.patience), best, *progress],
+        callbacks=[EarlyStopping("val_loss", min_delta=MIN_DELTA, patience=settings.patience), best, *progress,
+                   *(callbacks or [])],
         logger=False, enable_checkpointing=False, enable_model_summary=False,
         enable_progress_bar=bar, num_sanity_val_steps=0,
         deterministic=True if settings.accelerator == "cpu" else "warn",  # some CUDA kernels have no deterministic form

@@ -18,7 +18,9 @@ class ExpertTask(L.LightningModule):
     nothing from a row that lacks its modality). For a product of experts, ``aux_weight`` adds the
     mean of every member's own NLL to the product's NLL (deep supervision): trained jointly from
     scratch, the product otherwise lets the intra experts explain the easy part of the label and
-    the inter expert never learns the rest.
+    the inter expert never learns the rest. Validation monitors the same objective: a product's own
+    loss reaches its minimum while its members are still learning, and the best epoch must be one
+    where the members are good too (on digits, i2m2-shared's intra heads 0.79 -> 0.87).
 
     ``modality_dropout`` (modality -> rate) hides each modality per training row with its rate, so
     the expert learns the path that genuinely absent modalities take (see :func:`drop_modalities`).
@@ -37,19 +39,27 @@ class ExpertTask(L.LightningModule):
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.expert(batch)
 
+    @property
+    def deep_supervision(self) -> bool:
+        """A product of experts trained with its members' own losses added (``aux_weight`` > 0)."""
+        return bool(self.aux_weight) and hasattr(self.expert, "combine")
+
     def compute_loss(self, batch: Batch, aux: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean NLL of the expert's output; with ``aux`` (a product of experts) plus the members' NLL."""
-        if aux:
-            parts = self.expert.expert_log_probs(batch)
-            log_probs = self.expert.combine(parts, batch)  # [B, C]
-        else:
-            log_probs = self.expert(batch)  # [B, C]
-        loss = self._nll(log_probs, batch, self.only_present)
-        if aux:
-            members = [self._nll(lp, batch, name.split(":", 1)[1] if name.startswith("intra:") else None)
-                       for name, lp in parts.items()]
-            loss = loss + self.aux_weight * torch.stack(members).mean()
+        loss, log_probs, _ = self.losses(batch, aux)
         return loss, log_probs
+
+    def losses(self, batch: Batch, aux: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """(objective, log-probabilities [B, C], each member's own NLL when ``aux``)."""
+        if not aux:
+            log_probs = self.expert(batch)  # [B, C]
+            return self._nll(log_probs, batch, self.only_present), log_probs, {}
+        parts = self.expert.expert_log_probs(batch)
+        log_probs = self.expert.combine(parts, batch)  # [B, C]
+        members = {name: self._nll(lp, batch, name.split(":", 1)[1] if name.startswith("intra:") else None)
+                   for name, lp in parts.items()}
+        loss = self._nll(log_probs, batch, self.only_present) + self.aux_weight * torch.stack(list(members.values())).mean()
+        return loss, log_probs, members
 
     @staticmethod
     def _nll(log_probs: torch.Tensor, batch: Batch, only_present: str | None) -> torch.Tensor:
@@ -62,14 +72,16 @@ class ExpertTask(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         if self.modality_dropout:
             batch = {**batch, "present": drop_modalities(batch["present"], self.modality_dropout)}
-        loss, _ = self.compute_loss(batch, aux=bool(self.aux_weight) and hasattr(self.expert, "combine"))
+        loss, _ = self.compute_loss(batch, aux=self.deep_supervision)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["y"]))
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss, log_probs = self.compute_loss(batch)
+        loss, log_probs, members = self.losses(batch, aux=self.deep_supervision)
         acc = (log_probs.argmax(-1) == batch["y"]).float().mean()
         n = len(batch["y"])
+        for name, member_loss in members.items():  # each member's own validation loss (see BestMembers)
+            self.log(f"val_loss[{name}]", member_loss, batch_size=n, sync_dist=True)
         self.log("val_loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val_acc", acc, prog_bar=True, batch_size=n, sync_dist=True)
 
