@@ -3,10 +3,11 @@
     python benchmarks/baseline_check.py                          # digits, synthetic-*, numeric views
     python benchmarks/baseline_check.py --datasets digits synthetic-mixed
 
-For every intra expert and the inter expert: the expert's own test score (before any replacement),
-the scikit-learn logistic regression's on the same training and test rows, and the difference.
-The check passes when no expert is below its baseline by more than 0.02. "views" is a generated
-2,000-row table of six numeric views whose label (4 classes) depends on all six.
+For every intra expert and the inter expert: the expert's own test score, the score the study
+reports (the baseline's where the study replaced a weaker expert: paired difference below zero),
+the scikit-learn logistic regression's on the same training and test rows, and the differences.
+The check passes when no reported score is below its baseline by more than 0.02. "views" is a
+generated 2,000-row table of six numeric views whose label (4 classes) depends on all six.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=DEFAULT)
     parser.add_argument("--budget", default="fast")
     args = parser.parse_args()
-    worst = 0.0
-    print(f"{'dataset':<20} {'expert':<16} {'expert':>7} {'baseline':>9} {'diff':>7}  evaluation, wall time")
+    worst = own_worst = 0.0
+    print(f"{'dataset':<20} {'expert':<16} {'own':>7} {'reported':>8} {'baseline':>9} {'own-b':>7} {'rep-b':>7}  "
+          "evaluation, wall time")
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.datasets:
             data = write_views(Path(scratch)) if name == "views" else name
@@ -59,14 +61,17 @@ def main() -> None:
             profile = analyze(data, budget=args.budget, progress=False, log=lambda _: None)
             wall = time.perf_counter() - start
             base = {**{f"intra:{m}": b for m, b in profile.baseline["intra"].items()}, "inter": profile.baseline["joint"]}
+            reported = {**{f"intra:{m}": e for m, e in profile.intra.items()}, "inter": profile.inter}
             for expert, own in profile.baseline["experts"].items():
-                diff = own["score"] - base[expert]["score"]
-                worst = min(worst, diff)
-                print(f"{name:<20} {expert:<16} {own['score']:>7.3f} {base[expert]['score']:>9.3f} {diff:>+7.3f}  "
-                      f"{profile.config['evaluation']}, {wall:.0f} s", flush=True)
+                b = base[expert]["score"]
+                diff, used = own["score"] - b, reported[expert]["score"] - b
+                worst, own_worst = min(worst, used), min(own_worst, diff)
+                mark = "  (replaced)" if expert in profile.baseline["replaced"] else ""
+                print(f"{name:<20} {expert:<16} {own['score']:>7.3f} {reported[expert]['score']:>8.3f} {b:>9.3f} "
+                      f"{diff:>+7.3f} {used:>+7.3f}  {profile.config['evaluation']}, {wall:.0f} s{mark}", flush=True)
     verdict = "PASS" if worst >= -TOLERANCE else "FAIL"
-    print(f"{verdict}: the largest shortfall of an expert under its linear baseline is {-worst:.3f} "
-          f"(tolerance {TOLERANCE})")
+    print(f"{verdict}: the largest shortfall of a reported score under its linear baseline is {-worst:.3f} "
+          f"(tolerance {TOLERANCE}); of an expert's own score {-own_worst:.3f}")
     sys.exit(0 if verdict == "PASS" else 1)
 
 

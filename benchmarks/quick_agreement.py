@@ -4,7 +4,7 @@
     python benchmarks/quick_agreement.py --datasets digits --seeds 0
 
 For each dataset and seed, runs `analyze` with both budgets and prints both verdicts, the largest
-difference between their intra scores, the inter and i2m2 scores, and each study's wall time; the
+difference between their intra scores, the inter and i2m2 scores, each study's wall time and PID; the
 last line counts the runs whose verdicts differ or whose intra scores differ by more than 0.03.
 """
 
@@ -18,6 +18,13 @@ from modalyze.analysis import analyze
 DATASETS = ("digits,synthetic-redundant,synthetic-unique,synthetic-synergy,synthetic-mixed,synthetic-none,"
             "av-digits,easy-vqa")
 TOLERANCE = 0.03
+
+
+def pid(profile) -> str:
+    """The first pair's PID terms in bits: R, U per modality, S and the total."""
+    terms = next(iter(profile.pid.values()))
+    unique = "/".join(f"{u:.2f}" for u in terms["unique"].values())
+    return f"R {terms['redundancy']:.2f} U {unique} S {terms['synergy']:.2f} total {terms['total']:.2f}"
 
 
 def main() -> None:
@@ -42,7 +49,7 @@ def main() -> None:
                   f"max |intra diff| {gap:.3f}  {'agree' if agree else 'DISAGREE'}  "
                   f"intra {intra(fast)} vs {intra(quick)}; inter {fast.inter['score']:.3f} vs {quick.inter['score']:.3f}; "
                   f"i2m2 {fast.i2m2['score']:.3f} vs {quick.i2m2['score']:.3f}; "
-                  f"time {seconds['fast']:.0f} s vs {seconds['quick']:.0f} s", flush=True)
+                  f"time {seconds['fast']:.0f} s vs {seconds['quick']:.0f} s; PID {pid(fast)} vs {pid(quick)}", flush=True)
     print(f"{runs - failures}/{runs} runs agree (same verdict, every intra score within {TOLERANCE})")
 
 

@@ -170,6 +170,16 @@ class SharedProductOfExperts(ProductOfExperts):
         outputs = self.inter.encode(batch)  # every modality encoded once, for its head and for the fusion
         return {**{f"intra:{m}": lp for m, lp in self._intra(outputs).items()}, "inter": self.inter.predict_encoded(outputs)}
 
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """The product in one step: log_softmax of the summed logits of the active members equals the
+        renormalised sum of their log-softmax outputs (each member's normaliser is a per-row constant)."""
+        outputs = self.inter.encode(batch)
+        logits = torch.stack([*(head(outputs[m].pooled) for m, head in self.heads.items()),
+                              self.inter.head(self.inter.fusion(outputs))])  # [M + 1, B, C]
+        present = batch["present"]
+        active = torch.stack([*(present[m] for m in self.heads), torch.ones_like(present[next(iter(self.heads))])])
+        return torch.log_softmax(torch.where(active.unsqueeze(-1), logits, 0.0).sum(0), dim=-1)  # [B, C]
+
 
 EXPERTS: dict[str, Callable[[ModelConfig, str], nn.Module]] = {
     "intra": lambda cfg, arg: IntraExpert.build(arg, cfg),

@@ -8,8 +8,14 @@ Bertschinger, Rauh, Olbrich, Jost & Ay (2014): among all distributions Q with th
     redundancy = I(Y; X1) - unique_1
     synergy    = I_P(Y; X1, X2) - I_Q(Y; X1, X2)
 
-The optimisation is convex (a sum of relative entropies under linear constraints) and is solved
-with cvxpy.
+The optimisation is convex: minimise I_Q(Y; X1, X2) over the Q with those marginals. Two solvers
+give the same optimum (tested against each other and against the `dit` package's BROJA):
+
+- ``"alternating"`` (the default): I_Q(Y; X1, X2) = min over r(x1, x2) of KL(Q || r ⊗ P(y)), a
+  jointly convex function, so alternating minimisation converges to the optimum (Csiszár & Tusnády,
+  1984): for fixed r, each label's slice Q(·, ·, y) is the Sinkhorn scaling of r to the marginals
+  P(x1, y) and P(x2, y); for fixed Q, r = Q(x1, x2). Milliseconds to a second on 32 × 32 × 13.
+- ``"exact"``: the exponential-cone program in cvxpy (Clarabel), tens of seconds on 32 × 32 × 13.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass
 
-import cvxpy as cp
 import numpy as np
 
 from modalyze.errors import ModalyzeError
@@ -59,8 +64,48 @@ def _check(p: np.ndarray) -> np.ndarray:
     return p
 
 
-def _max_conditional_entropy(p: np.ndarray) -> np.ndarray:
-    """argmax_Q H_Q(Y | X1, X2) subject to Q(x1, y) = P(x1, y) and Q(x2, y) = P(x2, y)."""
+def _alternating(p: np.ndarray, tol: float = 1e-11, max_iter: int = 200_000) -> np.ndarray:
+    """argmax_Q H_Q(Y | X1, X2) by alternating minimisation (see the module docstring)."""
+    marg_1, marg_2 = p.sum(1), p.sum(0)  # P(x1, y) [n1, ny], P(x2, y) [n2, ny]
+    p_y = p.sum((0, 1))
+    q = marg_1[:, None, :] * marg_2[None, :, :] / np.where(p_y > 0, p_y, 1)  # X1 ⊥ X2 given Y: feasible
+    r = q.sum(2)  # Q(x1, x2)
+    scale_1, scale_2 = np.ones_like(marg_1), np.ones_like(marg_2)
+
+    def sweep() -> None:  # one Sinkhorn step of every label's slice towards its two marginals
+        nonlocal scale_1, scale_2
+        kb = r @ scale_2
+        scale_1 = np.divide(marg_1, kb, out=np.zeros_like(marg_1), where=kb > 0)
+        ka = r.T @ scale_1
+        scale_2 = np.divide(marg_2, ka, out=np.zeros_like(marg_2), where=ka > 0)
+
+    previous = np.inf
+    for step in range(max_iter):
+        sweep()
+        q = scale_1[:, None, :] * r[:, :, None] * scale_2[None, :, :]  # [n1, n2, ny]
+        r = q.sum(2)
+        if step % 10 == 0:
+            value = _information(q)
+            if previous - value < tol:
+                break
+            previous = value
+    for _ in range(10_000):  # the final slices meet their marginals (to rounding)
+        sweep()
+        q = scale_1[:, None, :] * r[:, :, None] * scale_2[None, :, :]
+        if max(np.abs(q.sum(1) - marg_1).max(), np.abs(q.sum(0) - marg_2).max()) < 1e-13:
+            break
+    return q
+
+
+def _information(q: np.ndarray) -> float:
+    n1, n2, ny = q.shape
+    return mutual_information((q / q.sum()).reshape(n1 * n2, ny))
+
+
+def _exact(p: np.ndarray) -> np.ndarray:
+    """argmax_Q H_Q(Y | X1, X2) subject to Q(x1, y) = P(x1, y) and Q(x2, y) = P(x2, y), in cvxpy."""
+    import cvxpy as cp  # slow to import; only this solver needs it
+
     n1, n2, ny = p.shape
     q = cp.Variable((n1 * n2, ny), nonneg=True)  # row r = (x1, x2) flattened
     pair_mass = cp.sum(q, axis=1, keepdims=True) @ np.ones((1, ny))  # Q(x1, x2), repeated over y
@@ -80,11 +125,17 @@ def _max_conditional_entropy(p: np.ndarray) -> np.ndarray:
     return np.clip(q.value, 0, None).reshape(n1, n2, ny)
 
 
-def decompose(p: np.ndarray) -> PID:
+SOLVERS = {"alternating": _alternating, "exact": _exact}
+
+
+def decompose(p: np.ndarray, solver: str = "alternating") -> PID:
     """Redundancy, unique information of X1 and X2, and synergy about Y, in bits.
 
-    ``p`` is a joint distribution array of shape [|X1|, |X2|, |Y|], non-negative, summing to 1.
+    ``p`` is a joint distribution array of shape [|X1|, |X2|, |Y|], non-negative, summing to 1;
+    ``solver`` is one of :data:`SOLVERS` (the same optimum; see the module docstring).
     """
+    if solver not in SOLVERS:
+        raise ModalyzeError(f"unknown PID solver {solver!r} (one of: {', '.join(SOLVERS)})")
     p = _check(p)
     # Values that never occur carry no information; dropping them shrinks the program.
     p = p[p.sum((1, 2)) > 0][:, p.sum((0, 2)) > 0][:, :, p.sum((0, 1)) > 0]
@@ -94,8 +145,8 @@ def decompose(p: np.ndarray) -> PID:
     i_y_x1 = mutual_information(p.sum(1))  # P(x1, y)
     i_y_x2 = mutual_information(p.sum(0))  # P(x2, y)
     i_full = mutual_information(p.reshape(n1 * n2, ny))
-    q = _max_conditional_entropy(p) if n1 > 1 and n2 > 1 else p  # one constant source: nothing to move
-    i_q = mutual_information((q / q.sum()).reshape(n1 * n2, ny))
+    q = SOLVERS[solver](p) if n1 > 1 and n2 > 1 else p  # one constant source: nothing to move
+    i_q = _information(q)
     i_q = min(max(i_q, i_y_x1, i_y_x2), i_full)  # clamp solver tolerance into the feasible range
     unique_1, unique_2 = i_q - i_y_x2, i_q - i_y_x1
     return PID(redundancy=_tidy(i_y_x1 - unique_1), unique=(_tidy(unique_1), _tidy(unique_2)),

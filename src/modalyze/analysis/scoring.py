@@ -47,12 +47,15 @@ def check_experts(evidence: Evidence, modalities: list[str], draws: Draws) -> tu
     y = evidence.y
     c = chance(y)
     log_probs = {**evidence.log_probs, "prior": _constant(y, evidence.log_probs["inter"].shape[-1])[None]}
-    scores = {n: score_with_ci(lp.argmax(-1) == y, draws) for n, lp in log_probs.items()}
+    correct = {n: lp.argmax(-1) == y for n, lp in log_probs.items()}  # [R, N]
+    scores = {n: score_with_ci(hits, draws) for n, hits in correct.items()}
     replaced = {}
     for expert, base in [*((f"intra:{m}", f"baseline:{m}") for m in modalities), ("inter", "baseline:joint")]:
         score, baseline = scores[expert], scores[base]
-        if score["ci"][1] < baseline["score"]:
-            why = f"below the linear baseline ({fmt(score)} under {baseline['score']:.3f})"
+        gap = difference_ci(correct[expert], correct[base], draws=draws)  # paired: the same rows
+        if gap["ci"][1] < 0:
+            why = (f"below the linear baseline ({score['score']:.3f} against {baseline['score']:.3f}; paired "
+                   f"difference {fmt(gap)})")
         elif score["score"] < c:
             why = f"below chance ({score['score']:.3f} under {c:.3f})"
         else:
