@@ -51,6 +51,11 @@ def main() -> None:
               + f", inter {profile.inter['score']:.3f}, i2m2 {profile.i2m2['score']:.3f}")
         for column, values in profile.slices.items():
             print("  slices:", ", ".join(f"{column}={v}: {s['verdict']}" for v, s in values.items()))
+        for pair, terms in profile.pid.items():
+            unique = ", ".join(f"unique({m}) {u:.3f}" for m, u in terms["unique"].items())
+            print(f"  PID {pair} (bits): redundancy {terms['redundancy']:.3f}, {unique}, synergy {terms['synergy']:.3f} "
+                  f"(noise {terms['noise_floor']['synergy']:.3f}), total {terms['total']:.3f}, "
+                  f"bound {terms['bound']['lower_bound']:.3f}")
 
 
 if __name__ == "__main__":
