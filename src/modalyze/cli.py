@@ -246,7 +246,7 @@ def compare(
     fusions: Annotated[Optional[str], typer.Option(
         help="Comma-separated fusion blocks (default: all of late, early, cross-attention, tensor, low-rank).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>-compare); rerun to resume.")] = None,
-    budget: Annotated[str, typer.Option(help="fast, standard or thorough: epochs and bootstrap size as in analyze.")] = "fast",
+    budget: Annotated[str, typer.Option(help="quick, fast, standard or thorough: epochs and bootstrap size as in analyze (quick trains as fast).")] = "fast",
     seed: SeedOpt = 0,
     dim: DimOpt = 64,
     accelerator: AcceleratorOpt = "auto",

@@ -11,10 +11,10 @@ Bertschinger, Rauh, Olbrich, Jost & Ay (2014): among all distributions Q with th
 The optimisation is convex: minimise I_Q(Y; X1, X2) over the Q with those marginals. Two solvers
 give the same optimum (tested against each other and against the `dit` package's BROJA):
 
-- ``"alternating"`` (the default): I_Q(Y; X1, X2) = min over r(x1, x2) of KL(Q || r ⊗ P(y)), a
+- ``"alternating"``: I_Q(Y; X1, X2) = min over r(x1, x2) of KL(Q || r ⊗ P(y)), a
   jointly convex function, so alternating minimisation converges to the optimum (Csiszár & Tusnády,
   1984): for fixed r, each label's slice Q(·, ·, y) is the Sinkhorn scaling of r to the marginals
-  P(x1, y) and P(x2, y); for fixed Q, r = Q(x1, x2). Milliseconds to a second on 32 × 32 × 13.
+  P(x1, y) and P(x2, y); for fixed Q, r = Q(x1, x2). Under a second on 32 × 32 × 13.
 - ``"exact"``: the exponential-cone program in cvxpy (Clarabel), tens of seconds on 32 × 32 × 13.
 
 ``"auto"`` (the default) takes the exact program up to ``EXACT_UP_TO`` cells and alternating
