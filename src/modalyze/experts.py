@@ -135,11 +135,13 @@ class ProductOfExperts(nn.Module):
 
     def combine(self, parts: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
         """The renormalised product of ``expert_log_probs`` output, leaving out absent modalities."""
-        log_probs = torch.stack(list(parts.values()))  # [E, B, C]
-        active = torch.stack([batch["present"][k.split(":", 1)[1]] if k.startswith("intra:")
-                              else torch.ones_like(next(iter(batch["present"].values())))
-                              for k in parts])  # [E, B]
-        return product_of_experts(log_probs, active)
+        return product_of_experts(torch.stack(list(parts.values())), _active(list(parts), batch))  # [B, C]
+
+
+def _active(names: list[str], batch: Batch) -> torch.Tensor:
+    """bool [E, B]: member 'intra:<m>' takes part where m is present; the inter expert everywhere."""
+    everywhere = torch.ones_like(next(iter(batch["present"].values())))
+    return torch.stack([batch["present"][n.split(":", 1)[1]] if n.startswith("intra:") else everywhere for n in names])
 
 
 class SharedProductOfExperts(ProductOfExperts):
@@ -171,14 +173,12 @@ class SharedProductOfExperts(ProductOfExperts):
         return {**{f"intra:{m}": lp for m, lp in self._intra(outputs).items()}, "inter": self.inter.predict_encoded(outputs)}
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        """The product in one step: log_softmax of the summed logits of the active members equals the
-        renormalised sum of their log-softmax outputs (each member's normaliser is a per-row constant)."""
+        """The product from raw logits: each member's log-softmax normaliser is a per-row constant that
+        the product's renormalisation removes, so the members' log_softmax calls are skipped."""
         outputs = self.inter.encode(batch)
         logits = torch.stack([*(head(outputs[m].pooled) for m, head in self.heads.items()),
                               self.inter.head(self.inter.fusion(outputs))])  # [M + 1, B, C]
-        present = batch["present"]
-        active = torch.stack([*(present[m] for m in self.heads), torch.ones_like(present[next(iter(self.heads))])])
-        return torch.log_softmax(torch.where(active.unsqueeze(-1), logits, 0.0).sum(0), dim=-1)  # [B, C]
+        return product_of_experts(logits, _active([*(f"intra:{m}" for m in self.heads), "inter"], batch))
 
 
 EXPERTS: dict[str, Callable[[ModelConfig, str], nn.Module]] = {

@@ -144,11 +144,16 @@ class Study:
     def modalities(self) -> list[str]:
         return list(self.spec.modalities)
 
+    @property
+    def expert_names(self) -> list[str]:
+        """Every expert a study scores, i2m2 last (it starts from the others)."""
+        return [f"intra:{m}" for m in self.modalities] + ["inter", "i2m2"]
+
     def train_all(self, prepared: Prepared, store: ExpertStore, seeds: int,
                   where: str = "") -> Trained:
         if self.plan.one_pass:
             return self.train_one_pass(prepared, store, seeds, where)
-        names = [f"intra:{m}" for m in self.modalities] + ["inter", "i2m2"]
+        names = self.expert_names
         self.log(f"{where}the study trains {len(names) - 1} experts per seed × {seeds} seed(s): "
                  f"{', '.join(names[:-1])} (at most {self.plan.max_epochs} epochs each), then i2m2 "
                  f"({self.plan.finetune_epochs} fine-tuning epoch(s))")
@@ -177,7 +182,7 @@ class Study:
         Each head is read at the epoch of its own lowest validation loss, as a separate expert is."""
         self.log(f"{where}the study trains one model per seed × {seeds} seed(s): i2m2-shared (shared encoders, "
                  f"a head per modality and a joint head, at most {self.plan.max_epochs} epochs): the one-pass estimate")
-        names = [f"intra:{m}" for m in self.modalities] + ["inter", "i2m2"]
+        names = self.expert_names
         trained = Trained({n: [] for n in names}, {n: [] for n in names})
         test = prepared.splits["test"]
         for s in range(seeds):
