@@ -22,20 +22,20 @@ import torch
 
 from modalyze.analysis.compare import compare
 from modalyze.analysis.robustness import keep_only
-from modalyze.analysis.study import BUDGETS
+from modalyze.settings import BUDGETS
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
-from modalyze.data.batching import EncodedDataset, make_loader
+from modalyze.data.batching import FeaturizedDataset, make_loader
 from modalyze.data.prepare import prepare
 from modalyze.train import predict_log_probs
 
 
-def accuracy(clf: Classifier, data: EncodedDataset) -> float:
+def accuracy(clf: Classifier, data: FeaturizedDataset) -> float:
     return float((predict_log_probs(clf.expert_, data).argmax(1) == data.targets).float().mean())
 
 
 @torch.no_grad()
-def head_accuracy(clf: Classifier, data: EncodedDataset) -> dict[str, float]:
+def head_accuracy(clf: Classifier, data: FeaturizedDataset) -> dict[str, float]:
     """Accuracy of each intra head of a product on its own."""
     expert = clf.expert_.eval()
     hits: dict[str, list[torch.Tensor]] = {}

@@ -54,7 +54,7 @@ def test_align_command_writes_a_run_that_retrieves_embeds_and_reloads(tmp_path, 
     table = pd.read_parquet(tmp_path / "e.parquet")
     assert list(table.columns) == ["a", "b"] and len(table) == 7
     np.testing.assert_allclose(np.linalg.norm(np.stack(table["a"].to_list()), axis=1), 1.0, atol=1e-5)
-    direct = loaded.embed(loaded.encode(rows))["a"]
+    direct = loaded.embed(loaded.featurize(rows))["a"]
     np.testing.assert_allclose(np.stack(table["a"].to_list()), direct, atol=1e-6)
 
 

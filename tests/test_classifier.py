@@ -75,12 +75,12 @@ def test_shared_i2m2_starts_from_an_inter_run_and_its_members_are_experts(tiny_s
     assert member.model == "intra:note" and member.n_parameters < clf.n_parameters < 1.2 * inter.n_parameters
     rows = pd.read_csv(tmp_path / "data.csv").head(8)
     base = tiny_spec.parent
-    batch = next(iter(make_loader(clf.encode(rows, base), 64, shuffle=False)))
+    batch = next(iter(make_loader(clf.featurize(rows, base), 64, shuffle=False)))
     expected = clf.expert_.eval().expert_log_probs(batch)  # the head inside the product
     view = clf.member("intra:note", at_best=False)
     np.testing.assert_allclose(view.predict_log_proba(rows, base), expected["intra:note"].detach().numpy(), atol=1e-6)
     assert set(clf.member_states_) == {"intra:image", "intra:note", "intra:patient", "inter"}
-    val = clf.prepared_.splits["val"]  # the inter member is kept at the epoch of its own lowest validation loss
+    val = clf.training_data().splits["val"]  # the inter member is kept at the epoch of its own lowest validation loss
     nll = -predict_log_probs(clf.member("inter").expert_, val)[torch.arange(len(val)), val.targets].mean().item()
     assert nll == pytest.approx(min(e["val_loss[inter]"] for e in clf.history_["epochs"]), abs=1e-5)
     reloaded = Classifier.load(member.save(tmp_path / "note"))  # a member saves as an intra run

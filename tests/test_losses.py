@@ -106,11 +106,11 @@ def test_bad_loss_settings_are_clear_errors(name, modalities, anchor, message):
 
 def test_duplicates_are_positives_not_negatives():
     """Two rows with the same caption: InfoNCE spreads the target over both, SigLIP labels both +1."""
-    from modalyze.losses.contrastive import info_nce, same_rows, sigmoid_pairs
+    from modalyze.losses.contrastive import flat_rows, info_nce, same_rows, sigmoid_pairs
 
     a, b = _normalised(3, 4, seed=15), _normalised(3, 4, seed=16)
     ids = torch.tensor([[5, 6], [5, 6], [7, 8]])  # rows 0 and 1 hold the same caption
-    same = same_rows({"ids": ids})
+    same = same_rows(flat_rows({"ids": ids}))
     assert same.tolist() == [[True, True, False], [True, True, False], [False, False, True]]
     s = 10.0
     logits = s * (a @ b.T).numpy()

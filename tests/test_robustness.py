@@ -124,23 +124,26 @@ def test_modality_dropout_hides_at_its_rate_and_never_empties_a_row():
 
 def test_modality_dropout_teaches_the_inter_expert_to_predict_without_a_modality():
     """Digit halves: trained on complete rows only, the inter expert's missing embedding is never
-    learned; with dropout it is, and each half alone scores far better (measured: 0.63 -> 0.80)."""
+    learned; with dropout it is, and each half alone scores far better, at no cost with both halves.
+    Averaged over three seeds (one seed's 360 test rows move either score by ±0.02; measured means
+    0.67 -> 0.83 alone, 0.968 -> 0.961 with both halves)."""
     from modalyze.analysis.robustness import Evaluator, keep_only
 
     spec, table = load_dataset("digits")
     prepared = prepare(spec, table)
     test = prepared.splits["test"]
-    alone, full = {}, {}
-    for rate in (0.0, 0.5):
-        clf = Classifier(model="inter", max_epochs=15, min_steps=300, progress=False, dim=32,
-                         modality_dropout=rate).fit_prepared(spec, prepared)
-        evaluator = Evaluator({"inter": clf.expert_}, test)
-        alone[rate] = float(evaluator.correct(keep_only(test, ("top",)))["inter"].mean())
-        full[rate] = float(evaluator.correct(test)["inter"].mean())
-        untouched = all(float(p.detach().abs().sum()) == 0 for p in clf.expert_.missing.values())
-        assert untouched == (rate == 0.0), "the missing embedding learns only from dropped rows"
-    assert alone[0.5] > alone[0.0] + 0.1, alone
-    assert full[0.5] > full[0.0] - 0.02, full
+    alone, full = {0.0: [], 0.5: []}, {0.0: [], 0.5: []}
+    for seed in (0, 1, 2):
+        for rate in (0.0, 0.5):
+            clf = Classifier(model="inter", max_epochs=15, min_steps=300, progress=False, dim=32, seed=seed,
+                             modality_dropout=rate).fit_prepared(spec, prepared)
+            evaluator = Evaluator({"inter": clf.expert_}, test)
+            alone[rate].append(float(evaluator.correct(keep_only(test, ("top",)))["inter"].mean()))
+            full[rate].append(float(evaluator.correct(test)["inter"].mean()))
+            untouched = all(float(p.detach().abs().sum()) == 0 for p in clf.expert_.missing.values())
+            assert untouched == (rate == 0.0), "the missing embedding learns only from dropped rows"
+    assert np.mean(alone[0.5]) > np.mean(alone[0.0]) + 0.1, alone
+    assert np.mean(full[0.5]) > np.mean(full[0.0]) - 0.02, full
 
 
 def test_subsets_and_levels():

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from modalyze.analysis import analyze, crossval
@@ -110,3 +111,42 @@ def test_the_early_stopping_floor_scales_with_the_training_rows(tmp_path):
     steps_per_epoch = MIN_EPOCH_ROWS // 128
     assert len(clf.history_["epochs"]) * steps_per_epoch < 600, len(clf.history_["epochs"])
     assert clf.history_["epochs"][-1]["val_acc"] > 0.5  # and it has learned the informative view
+
+
+def _evidence(val_expert_right: float, test_expert_right: float, n: int = 200, seed: int = 0):
+    """Evidence of one modality ``a`` and the inter expert, two classes: the baseline is right on 70%
+    of the validation and test rows; the experts on the given shares (confident either way)."""
+    from modalyze.analysis.scoring import Evidence
+
+    rng = np.random.default_rng(seed)
+    y, y_val = rng.integers(0, 2, n), rng.integers(0, 2, n)
+
+    def log_probs(labels, right, confidence):
+        hit = rng.random(len(labels)) < right
+        predicted = np.where(hit, labels, 1 - labels)
+        probs = np.where(np.arange(2)[None] == predicted[:, None], confidence, 1 - confidence)
+        return np.log(probs)[None]  # [1, N, 2]
+
+    test = {"intra:a": log_probs(y, test_expert_right, 0.9), "inter": log_probs(y, 0.7, 0.8),
+            "baseline:a": log_probs(y, 0.7, 0.7), "baseline:joint": log_probs(y, 0.7, 0.7)}
+    val = {"intra:a": log_probs(y_val, val_expert_right, 0.9), "inter": log_probs(y_val, 0.7, 0.8),
+           "baseline:a": log_probs(y_val, 0.7, 0.7), "baseline:joint": log_probs(y_val, 0.7, 0.7)}
+    return Evidence(y=y, present=torch.ones(1, n, dtype=torch.bool), log_probs=test, shuffle_hits={}, frame=pd.DataFrame(),
+                    pid={}, y_val=y_val, val_log_probs=val)
+
+
+def test_the_baseline_check_selects_on_validation_rows_and_keeps_the_experts_own_score():
+    from modalyze.analysis.scoring import check_experts
+
+    draws = Draws.make(200, 200, 0)
+    # weaker than the baseline on the validation rows: replaced, even though it scores higher on test
+    log_probs, section = check_experts(_evidence(val_expert_right=0.55, test_expert_right=0.8), ["a"], draws)
+    assert "intra:a" in section["replaced"] and "validation rows" in section["replaced"]["intra:a"]
+    assert np.array_equal(log_probs["intra:a"], log_probs["baseline:a"])
+    assert section["experts"]["intra:a"]["score"] > section["intra"]["a"]["score"]  # its own score is kept
+    v = section["validation"]["intra:a"]
+    assert v["n"] == 200 and v["expert"]["nll"] > v["baseline"]["nll"]
+    # stronger on the validation rows and on test: kept
+    log_probs, section = check_experts(_evidence(val_expert_right=0.9, test_expert_right=0.9), ["a"], draws)
+    assert "intra:a" not in section["replaced"]
+    assert not np.array_equal(log_probs["intra:a"], log_probs["baseline:a"])

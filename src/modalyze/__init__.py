@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 # public name -> (module, attribute)
 _EXPORTS = {
+    "Aligner": ("modalyze.aligner", "Aligner"),
     "Classifier": ("modalyze.classifier", "Classifier"),
     "Profile": ("modalyze.analysis.profile", "Profile"),
     "analyze": ("modalyze.analysis.study", "analyze"),

@@ -23,18 +23,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modalyze.data import load_dataset
-from modalyze.data.batching import Batch, EncodedDataset, make_loader
-from modalyze.data.prepare import (Prepared, encode_new_rows, encoder_configs, featurizer_states,
-                                   featurizers_from_states, prepare, prepare_again)
+from modalyze.data.batching import Batch, FeaturizedDataset, make_loader
+from modalyze.data.prepare import Prepared, encoder_configs, featurize_new_rows, prepare
 from modalyze.encoders import create_encoder
 from modalyze.errors import ModalyzeError, reading
+from modalyze.estimator import Estimator
 from modalyze.losses import ContrastiveLoss
-from modalyze.losses.contrastive import same_rows
+from modalyze.losses.contrastive import flat_rows
 from modalyze.options import check_options
-from modalyze.run import check_run_dir, load_weights, read_json, save_weights, versions, write_json
+from modalyze.run import check_run_dir, read_json
+from modalyze.settings import ALIGN, MODEL, AlignSettings
 from modalyze.spec import Spec
-from modalyze.train import TrainSettings
 from modalyze.train.engine import fit_task
 from modalyze.train.task import drop_words
 
@@ -88,10 +87,10 @@ class AlignTask(L.LightningModule):
         if stage == "train" and self.word_dropout:
             pairs["x"] = {m: {**x, "ids": drop_words(x["ids"], self.word_dropout)}
                           if self.model.kinds[m] == "text" and "ids" in x else x for m, x in pairs["x"].items()}
-        same = {m: same_rows(x) for m, x in pairs["x"].items()}  # duplicates (e.g. one caption twice) are positives
-        loss = self.model.loss(self.model.embed(pairs), same)
+        rows = {m: flat_rows(x) for m, x in pairs["x"].items()}  # duplicates (e.g. one caption twice) are positives
+        loss = self.model.loss(self.model.embed(pairs), rows)
         n = len(next(iter(pairs["present"].values())))
-        self.log(f"{stage}_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=n)
+        self.log(f"{stage}_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         if stage == "val":
             self.log("logit_scale", self.model.loss.scale, on_step=False, on_epoch=True, batch_size=n)
         return loss
@@ -107,39 +106,40 @@ class AlignTask(L.LightningModule):
                                  weight_decay=self.weight_decay)
 
 
-class Aligner:
-    """Contrastive alignment of a spec's modalities (scikit-learn style: options here, data in ``fit``)."""
+class Aligner(Estimator):
+    """Contrastive alignment of a spec's modalities, in the scikit-learn contract (:mod:`modalyze.estimator`):
+    options here, data in ``fit``. Parameter defaults come from :mod:`modalyze.settings`."""
+
+    settings_class = AlignSettings
+    schema = ALIGNER_SCHEMA
 
     def __init__(self, loss: str = "clip", *, anchor: str | None = None, lock: list[str] | None = None,
-                 dim: int = 64, embed_dim: int = 64, seed: int = 0, max_epochs: int = 60, patience: int = 10,
-                 min_steps: int = 300, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 word_dropout: float = 0.2, accelerator: str = "auto", devices: int | str = 1, progress: bool = True,
-                 unreadable: str = "error"):
-        self.loss, self.anchor, self.lock = loss, anchor, list(lock or [])
-        self.dim, self.embed_dim, self.seed = dim, embed_dim, seed
-        self.max_epochs, self.patience, self.min_steps = max_epochs, patience, min_steps
-        self.batch_size, self.lr, self.weight_decay = batch_size, lr, weight_decay
-        self.word_dropout = word_dropout
-        self.accelerator, self.devices, self.progress, self.unreadable = accelerator, devices, progress, unreadable
-
-    def settings(self) -> TrainSettings:
-        return TrainSettings(max_epochs=self.max_epochs, patience=self.patience, min_steps=self.min_steps,
-                             batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay, seed=self.seed,
-                             accelerator=self.accelerator, devices=self.devices, progress=self.progress)
+                 dim: int = MODEL.dim, embed_dim: int = 64, seed: int = ALIGN.seed, max_epochs: int = ALIGN.max_epochs,
+                 patience: int = ALIGN.patience, min_steps: int = ALIGN.min_steps, batch_size: int = ALIGN.batch_size,
+                 lr: float = ALIGN.lr, weight_decay: float = ALIGN.weight_decay, word_dropout: float = 0.2,
+                 accelerator: str = ALIGN.accelerator, devices: int | str = ALIGN.devices,
+                 strategy: str = ALIGN.strategy, precision: str | None = ALIGN.precision,
+                 progress: bool = ALIGN.progress, logger: str | None = ALIGN.logger, log_dir: str | None = ALIGN.log_dir,
+                 unreadable: str = MODEL.unreadable, modalities: list[str] | None = None):
+        self._store_params(locals())
 
     def check_params(self) -> None:
         """Validate the constructor's options (at fit time, as scikit-learn does)."""
         check_options(loss=self.loss, dim=self.dim, embed_dim=self.embed_dim, word_dropout=self.word_dropout,
                       unreadable=self.unreadable, **self.settings().to_dict())
 
-    def fit(self, data: str | Path | Spec, **dataset_options: Any) -> Aligner:
+    def fit(self, X: Any, y: Any = None, *, target: str | None = None, frame: pd.DataFrame | None = None,
+            **dataset_options: Any) -> Aligner:
+        """Train on paired rows: a DataFrame (``y``: labels kept for zero-shot), a table with ``target``,
+        a spec, or a built-in name (``dataset_options``)."""
         self.check_params()
-        spec, table = load_dataset(data, seed=self.seed, **dataset_options)
+        spec, table = self._dataset(X, y, target, frame, dataset_options)
         return self.fit_prepared(spec, prepare(spec, table, self.unreadable))
 
     def fit_prepared(self, spec: Spec, prepared: Prepared) -> Aligner:
         self.check_params()
-        unknown = [m for m in self.lock + ([self.anchor] if self.anchor else []) if m not in spec.modalities]
+        lock = list(self.lock or [])
+        unknown = [m for m in lock + ([self.anchor] if self.anchor else []) if m not in spec.modalities]
         if unknown:
             raise ModalyzeError(f"option lock/anchor: '{unknown[0]}' is not a modality of {spec.name} "
                                 f"({', '.join(spec.modalities)})")
@@ -148,20 +148,19 @@ class Aligner:
         self.spec_, self.featurizers_, self.classes_ = spec, prepared.featurizers, prepared.classes
         self.config_ = AlignConfig(
             modalities=encoder_configs(spec, prepared.featurizers),
-            loss=self.loss, anchor=self.anchor, lock=self.lock, dim=self.dim, embed_dim=self.embed_dim)
+            loss=self.loss, anchor=self.anchor, lock=lock, dim=self.dim, embed_dim=self.embed_dim)
         L.seed_everything(self.seed, verbose=False)
         self.model_ = AlignerModel(self.config_)
         task = AlignTask(self.model_, self.lr, self.weight_decay, self.word_dropout)
         self.history_ = fit_task(task, prepared.splits["train"], prepared.splits["val"], self.settings(),
                                  f"align {self.loss}")
         self.model_.eval()
-        self.prepared_ = prepared
         return self
 
     # --- embedding --------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def embed(self, data: EncodedDataset, batch_size: int = 512) -> dict[str, np.ndarray]:
+    def embed(self, data: FeaturizedDataset, batch_size: int = 512) -> dict[str, np.ndarray]:
         """Normalised embeddings [N, E] per modality; rows where a modality is absent get NaN there."""
         self.model_.eval()
         parts: dict[str, list[torch.Tensor]] = {}
@@ -170,8 +169,11 @@ class Aligner:
                 parts.setdefault(m, []).append(torch.where(batch["present"][m].unsqueeze(-1), z, torch.nan))
         return {m: torch.cat(v).numpy() for m, v in parts.items()}
 
-    def encode(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> EncodedDataset:
-        return encode_new_rows(self.featurizers_, frame, base_dir)
+    def featurize(self, frame: pd.DataFrame, base_dir: str | Path | None = None,
+                  unreadable: str | None = None) -> FeaturizedDataset:
+        """New rows as tensors (their labels, if any, are not the aligner's concern)."""
+        self._check_fitted()
+        return featurize_new_rows(self.featurizers_, frame, base_dir, unreadable)
 
     @torch.no_grad()
     def embed_values(self, modality: str, values: list[Any]) -> np.ndarray:
@@ -183,26 +185,11 @@ class Aligner:
         batch = {"x": {modality: feats.take(torch.arange(len(values)))}}
         return self.model_.eval().embed(batch, [modality])[modality].numpy()
 
-    def training_data(self) -> Prepared:
-        if getattr(self, "prepared_", None) is None:
-            self.prepared_ = prepare_again(self.spec_, self.seed, self.unreadable, self.featurizers_, self.classes_)
-        return self.prepared_
-
     # --- persistence --------------------------------------------------------------------------------
 
     def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        write_json(path / "featurizers.json", featurizer_states(self.featurizers_))
-        save_weights(self.model_, path / "weights.safetensors")
-        write_json(path / "history.json", self.history_)
-        if metrics is not None:
-            write_json(path / "metrics.json", metrics)
-        write_json(path / "config.json", {
-            "schema": ALIGNER_SCHEMA, "model": asdict(self.config_), "spec": self.spec_.to_dict(),
-            "classes": self.classes_, "train": self.settings().to_dict(), "word_dropout": self.word_dropout,
-            "unreadable": self.unreadable, "versions": versions()})
-        return path
+        self._check_fitted()
+        return self._save(path, self.model_, {"model": asdict(self.config_), "word_dropout": self.word_dropout}, metrics)
 
     @classmethod
     def load(cls, path: str | Path) -> Aligner:
@@ -210,19 +197,11 @@ class Aligner:
         with reading(path / "config.json", "run configuration"):
             config = read_json(path / "config.json")
             model = config["model"]
-            train = {k: v for k, v in config["train"].items() if k not in ("aux_weight", "modality_dropout")}
             obj = cls(loss=model["loss"], anchor=model["anchor"], lock=model["lock"], dim=model["dim"],
                       embed_dim=model["embed_dim"], unreadable=config["unreadable"],
-                      word_dropout=config.get("word_dropout", 0.0), **train)
+                      word_dropout=config.get("word_dropout", 0.0), **cls._train_params(config))
             obj.check_params()
-            obj.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
-            obj.classes_ = list(config["classes"])
             obj.config_ = AlignConfig(**model)
             obj.model_ = AlignerModel(obj.config_)
-        with reading(path / "featurizers.json", "featurizer state"):
-            obj.featurizers_ = featurizers_from_states(read_json(path / "featurizers.json"), obj.spec_.base_dir,
-                                                       obj.unreadable)
-        load_weights(obj.model_, path / "weights.safetensors")
-        obj.model_.eval()
-        obj.history_ = read_json(path / "history.json")
+        obj._restore(path, config, obj.model_)
         return obj

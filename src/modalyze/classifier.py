@@ -1,4 +1,8 @@
-"""The scikit-learn-style entry point: ``Classifier(model=...).fit(data)``, predict, score, save, load."""
+"""The classifier estimator: ``Classifier(model=...).fit(X, y)`` or ``.fit(data)``, predict, score, save, load.
+
+It follows the scikit-learn contract (see :mod:`modalyze.estimator`): ``clone``, ``get_params`` /
+``set_params``, ``GridSearchCV`` and ``cross_val_score`` work on DataFrames.
+"""
 
 from __future__ import annotations
 
@@ -12,60 +16,55 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
 
-from modalyze.data import load_dataset
-from modalyze.data.prepare import (Prepared, encode_new_rows, encoder_configs, featurizer_states,
-                                   featurizers_from_states, prepare, prepare_again)
-from modalyze.data.table import Table, check_user_rows, load_table
+from modalyze.data.prepare import Prepared, encoder_configs, prepare
 from modalyze.errors import ModalyzeError, reading
+from modalyze.estimator import Estimator
 from modalyze.experts import ModelConfig, build_expert, parse_model_name
 from modalyze.options import check_options
-from modalyze.run import (RUN_SCHEMA, check_run_dir, count_parameters, load_weights, read_json, save_weights,
-                          versions, write_json)
+from modalyze.run import RUN_SCHEMA, check_run_dir, count_parameters, read_json
+from modalyze.settings import MODEL, TRAIN, TrainSettings
 from modalyze.spec import Spec
-from modalyze.train import TrainSettings, fit_expert, predict_log_probs
+from modalyze.train import fit_expert, predict_log_probs
 from modalyze.train.engine import BestMembers
 
 
-class Classifier:
-    """A multimodal classifier: one expert (``intra:<m>``, ``inter``, ``additive`` or ``i2m2``).
+class Classifier(ClassifierMixin, Estimator):
+    """A multimodal classifier: one expert (``intra:<m>``, ``inter``, ``additive``, ``i2m2`` or ``i2m2-shared``).
 
-    >>> clf = Classifier(model="i2m2", max_epochs=20).fit("easy-vqa")
+    >>> clf = Classifier(model="i2m2", max_epochs=20).fit(X, y)   # a DataFrame and its labels
+    >>> clf = Classifier(model="i2m2").fit("easy-vqa")            # or a table (target=...), a spec, a built-in
     >>> clf.score(rows)  # accuracy on a DataFrame with the spec's columns and target
+
+    Parameter defaults come from :mod:`modalyze.settings`.
     """
 
-    def __init__(self, model: str = "i2m2", *, dim: int = 64, fusion: str = "late", seed: int = 0,
-                 max_epochs: int = 100, patience: int = 3, min_steps: int = 500, batch_size: int = 128, lr: float = 2e-3,
-                 weight_decay: float = 1e-4, aux_weight: float = 1.0, modality_dropout: float = 0.0,
-                 accelerator: str = "auto", devices: int | str = 1,
-                 progress: bool = True, unreadable: str = "error", init: list[str | Path] | None = None):
-        self.model = model
-        self.dim = dim
-        self.fusion = fusion
-        self.seed = seed
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.min_steps = min_steps
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.aux_weight = aux_weight
-        self.modality_dropout = modality_dropout
-        self.accelerator = accelerator
-        self.devices = devices
-        self.progress = progress
-        self.unreadable = unreadable
-        self.init = init
+    settings_class = TrainSettings
+    schema = RUN_SCHEMA
+
+    def __init__(self, model: str = "i2m2", *, dim: int = MODEL.dim, fusion: str = MODEL.fusion,
+                 seed: int = TRAIN.seed, max_epochs: int = TRAIN.max_epochs, patience: int = TRAIN.patience,
+                 min_steps: int = TRAIN.min_steps, batch_size: int = TRAIN.batch_size, lr: float = TRAIN.lr,
+                 weight_decay: float = TRAIN.weight_decay, aux_weight: float = TRAIN.aux_weight,
+                 modality_dropout: float = TRAIN.modality_dropout, accelerator: str = TRAIN.accelerator,
+                 devices: int | str = TRAIN.devices, strategy: str = TRAIN.strategy,
+                 precision: str | None = TRAIN.precision, progress: bool = TRAIN.progress,
+                 logger: str | None = TRAIN.logger, log_dir: str | None = TRAIN.log_dir,
+                 unreadable: str = MODEL.unreadable, modalities: list[str] | None = None,
+                 init: list[str | Path] | None = None):
+        self._store_params(locals())
 
     # --- fitting --------------------------------------------------------------------------------
 
-    def fit(self, data: str | Path | Spec, frame: pd.DataFrame | None = None, **dataset_options: Any) -> Classifier:
-        """Train on a built-in dataset name, a spec file or a :class:`Spec` (rows from ``frame`` if given)."""
+    def fit(self, X: Any, y: Any = None, *, target: str | None = None, frame: pd.DataFrame | None = None,
+            **dataset_options: Any) -> Classifier:
+        """Train on a DataFrame ``X`` with labels ``y``; or on a table (with ``target``), a spec file, a
+        :class:`Spec` (rows from ``frame`` if given) or a built-in dataset name (``dataset_options``)."""
         self.check_params()
-        spec, table = _open(data, frame, self.seed, dataset_options)
-        prepared = prepare(spec, table, self.unreadable)
-        return self.fit_prepared(spec, prepared)
+        spec, table = self._dataset(X, y, target, frame, dataset_options)
+        return self.fit_prepared(spec, prepare(spec, table, self.unreadable))
 
     def check_params(self) -> None:
         """Validate the constructor's options (scikit-learn style: at fit time, not in __init__)."""
@@ -75,6 +74,8 @@ class Classifier:
         """Train on data that is already featurized (lets a study share one featurization)."""
         self.check_params()
         family, arg = parse_model_name(self.model, list(spec.modalities))
+        if "val" not in prepared.splits:
+            raise ModalyzeError(f"{spec.name}: the val split has no rows (early stopping needs validation rows)")
         self.spec_, self.classes_, self.featurizers_ = spec, prepared.classes, prepared.featurizers
         self.config_ = ModelConfig(
             model=self.model, n_classes=len(prepared.classes), dim=self.dim, fusion=self.fusion,
@@ -83,8 +84,6 @@ class Classifier:
         self.expert_ = build_expert(self.config_)
         for run in self.init or []:
             self._init_from(run)
-        if "val" not in prepared.splits:
-            raise ModalyzeError(f"{spec.name}: the val split has no rows (early stopping needs validation rows)")
         settings = self.settings()
         rates = {m: s.dropout for m, s in spec.modalities.items() if s.dropout is not None}
         members = BestMembers() if hasattr(self.expert_, "member") and settings.aux_weight else None
@@ -92,15 +91,7 @@ class Classifier:
                                    only_present=arg if family == "intra" else None, dropout_rates=rates,
                                    label=self.model, callbacks=[members] if members else None)
         self.member_states_ = members.states if members else {}  # in memory only: see member()
-        self.prepared_ = prepared
         return self
-
-    def settings(self) -> TrainSettings:
-        return TrainSettings(max_epochs=self.max_epochs, patience=self.patience, min_steps=self.min_steps,
-                             batch_size=self.batch_size,
-                             lr=self.lr, weight_decay=self.weight_decay, aux_weight=self.aux_weight,
-                             modality_dropout=self.modality_dropout, seed=self.seed,
-                             accelerator=self.accelerator, devices=self.devices, progress=self.progress)
 
     def _init_from(self, run: str | Path | Classifier) -> None:
         """Copy a separately trained intra or inter expert into the matching part of a product."""
@@ -122,34 +113,29 @@ class Classifier:
 
     # --- predicting -----------------------------------------------------------------------------
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "expert_"):
-            raise ModalyzeError("this Classifier is not fitted yet: call fit() or Classifier.load()")
-
-    def encode(self, frame: pd.DataFrame, base_dir: str | Path | None = None, unreadable: str | None = None):
-        """Featurize new rows with the fitted featurizers; image paths resolve against ``base_dir``,
-        and ``unreadable`` ('error' or 'missing') overrides how absent or unreadable files are treated."""
-        self._check_fitted()
-        return encode_new_rows(self.featurizers_, frame, base_dir, unreadable, self.classes_, self.spec_.target)
-
-    def predict_log_proba(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
-        data = self.encode(frame, base_dir)
+    def predict_log_proba(self, X: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
+        """Log-probabilities [N, C], columns in the order of ``classes_``."""
+        data = self.featurize(X, base_dir)  # checks that the model is fitted
         return predict_log_probs(self.expert_, data).numpy()
 
-    def predict_proba(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
+    def predict_proba(self, X: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
         """Class probabilities [N, C], columns in the order of ``classes_``."""
-        return np.exp(self.predict_log_proba(frame, base_dir))
+        return np.exp(self.predict_log_proba(X, base_dir))
 
-    def predict(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
-        log_probs = self.predict_log_proba(frame, base_dir)
-        return np.asarray(self.classes_, dtype=object)[log_probs.argmax(1)]
+    def predict(self, X: pd.DataFrame, base_dir: str | Path | None = None) -> np.ndarray:
+        """The most probable class of each row (the labels as given in training)."""
+        best = self.predict_log_proba(X, base_dir).argmax(1)
+        return np.asarray(self.classes_)[best]
 
-    def score(self, frame: pd.DataFrame, base_dir: str | Path | None = None) -> float:
-        """Accuracy on rows that include the target column."""
-        if self.spec_.target not in frame.columns:
-            raise ModalyzeError(f"score needs the target column '{self.spec_.target}' in the rows")
-        truth = frame[self.spec_.target].astype(str).to_numpy()
-        return float(accuracy_score(truth, self.predict(frame, base_dir).astype(str)))
+    def score(self, X: pd.DataFrame, y: Any = None, base_dir: str | Path | None = None) -> float:
+        """Accuracy on ``X`` against ``y``, or against X's target column when ``y`` is not given."""
+        self._check_fitted()
+        if y is None:
+            if self.spec_.target not in X.columns:
+                raise ModalyzeError(f"score needs labels: y, or the target column '{self.spec_.target}' in the rows")
+            y = X[self.spec_.target]
+        truth = np.asarray(y).astype(str)
+        return float(accuracy_score(truth, self.predict(X, base_dir).astype(str)))
 
     # --- evaluating -----------------------------------------------------------------------------
 
@@ -162,35 +148,12 @@ class Classifier:
                 out[split], _ = split_metrics(self.expert_, prepared.splits[split])
         return out
 
-    def training_data(self) -> Prepared:
-        """The dataset this model was trained on, split and featurized as in training (reloaded after ``load``)."""
-        self._check_fitted()
-        if getattr(self, "prepared_", None) is None:
-            self.prepared_ = prepare_again(self.spec_, self.seed, self.unreadable, self.featurizers_, self.classes_)
-        return self.prepared_
-
-    def featurizer_states(self) -> dict[str, Any]:
-        """The fitted featurizers as JSON-able state: equal states mean the same data preparation."""
-        return featurizer_states(self.featurizers_)
-
     # --- persistence ----------------------------------------------------------------------------
 
     def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
         """Write a run directory (JSON + safetensors); ``metrics`` are stored as metrics.json."""
         self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        write_json(path / "featurizers.json", self.featurizer_states())
-        save_weights(self.expert_, path / "weights.safetensors")
-        if getattr(self, "history_", None):
-            write_json(path / "history.json", self.history_)
-        if metrics is not None:
-            write_json(path / "metrics.json", metrics)
-        write_json(path / "config.json", {  # last: its presence marks the run as complete
-            "schema": RUN_SCHEMA, "model": self.config_.to_dict(), "spec": self.spec_.to_dict(),
-            "classes": self.classes_, "train": self.settings().to_dict(), "unreadable": self.unreadable,
-            "versions": versions()})
-        return path
+        return self._save(path, self.expert_, {"model": self.config_.to_dict()}, metrics)
 
     @classmethod
     def load(cls, path: str | Path) -> Classifier:
@@ -198,19 +161,13 @@ class Classifier:
         path = check_run_dir(path)
         with reading(path / "config.json", "run configuration"):
             config = read_json(path / "config.json")
-            clf = cls(model=config["model"]["model"], dim=config["model"]["dim"], fusion=config["model"]["fusion"],
-                      unreadable=config.get("unreadable", "error"), **config["train"])
+            model = config["model"]
+            clf = cls(model=model["model"], dim=model["dim"], fusion=model["fusion"],
+                      unreadable=config.get("unreadable", MODEL.unreadable), **cls._train_params(config))
             clf.check_params()
-            clf.spec_ = Spec.from_dict(config["spec"], origin=str(path / "config.json"))
-            clf.classes_ = list(config["classes"])
-            clf.config_ = ModelConfig(**config["model"])
+            clf.config_ = ModelConfig(**model)
             clf.expert_ = build_expert(clf.config_)
-        with reading(path / "featurizers.json", "featurizer state"):
-            clf.featurizers_ = featurizers_from_states(read_json(path / "featurizers.json"), clf.spec_.base_dir,
-                                                       clf.unreadable)
-        load_weights(clf.expert_, path / "weights.safetensors")
-        clf.expert_.eval()
-        clf.history_ = read_json(path / "history.json") if (path / "history.json").exists() else None
+        clf._restore(path, config, clf.expert_)
         return clf
 
     def member(self, name: str, at_best: bool = True) -> Classifier:
@@ -244,12 +201,4 @@ def split_metrics(expert: torch.nn.Module, data) -> tuple[dict[str, float], np.n
     metrics = {"accuracy": float(accuracy_score(y, pred)), "macro_f1": float(f1_score(y, pred, average="macro")),
                "nll": float(F.nll_loss(log_probs, y)), "n": int(len(y))}
     return metrics, log_probs.numpy()
-
-
-def _open(data: str | Path | Spec, frame: pd.DataFrame | None, seed: int, options: dict[str, Any]) -> tuple[Spec, Table]:
-    if frame is not None:
-        if not isinstance(data, Spec):
-            raise ModalyzeError("fit(data, frame=...) needs data to be a Spec describing the frame's columns")
-        return data, load_table(data, check_user_rows(frame, "fit(frame=...)"))
-    return load_dataset(data, seed=seed, **options)
 

@@ -20,10 +20,15 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_errors
 
 from modalyze import cli_align  # noqa: F401  (registers align, zeroshot, retrieve, embed)
-from modalyze.cli_common import (AcceleratorOpt, DataArg, DevicesOpt, DimOpt, DropoutHelp, FusionOpt, ModalityOpt,
-                                 OptionOpt, ProgressOpt, SeedOpt, TargetOpt, UnreadableOpt, WriteSpecOpt, _data,
-                                 _devices, _log, _metrics_table, _options, app, console)
+from modalyze.cli_common import (AcceleratorOpt, DataArg, DevicesOpt, DimOpt, DropoutHelp, ExecutorOpt, FusionOpt,
+                                 JobsOpt, LogDirOpt, LoggerOpt, ModalityOpt, OptionOpt, PrecisionOpt, ProgressOpt,
+                                 RayAddressOpt, StrategyOpt,
+                                 SeedOpt, TargetOpt, UnreadableOpt, WriteSpecOpt, _data, _devices, _metrics_table,
+                                 _options, app, console)
 from modalyze.errors import Interrupted, ModalyzeError, raise_on_signals
+from modalyze.settings import BUDGETS, MODEL, STUDY, TRAIN
+
+BUDGET_CHOICES = "[" + "|".join(BUDGETS) + "]"
 
 
 @app.command("spec-schema")
@@ -53,34 +58,40 @@ def train(
     write_spec: WriteSpecOpt = None,
     model: Annotated[str, typer.Option(help="Expert: intra:<modality>, inter, additive, i2m2 or i2m2-shared (i2m2 at the cost of one model).")] = "i2m2",
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/<dataset>-<model>).")] = None,
-    seed: SeedOpt = 0,
-    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = 100,
-    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 3,
-    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps (or 32 passes over the training rows if fewer, at least 100).")] = 500,
-    batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = 128,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
+    seed: SeedOpt = TRAIN.seed,
+    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = TRAIN.max_epochs,
+    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = TRAIN.patience,
+    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps (or 32 passes over the training rows if fewer, at least 100).")] = TRAIN.min_steps,
+    batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = TRAIN.batch_size,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = TRAIN.lr,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = TRAIN.weight_decay,
     aux_weight: Annotated[float, typer.Option(
-        help="i2m2, i2m2-shared, additive: weight of the members' own losses added to the product's loss (training and validation).")] = 1.0,
-    modality_dropout: Annotated[float, typer.Option(help=DropoutHelp)] = 0.0,
-    dim: DimOpt = 64,
-    fusion: FusionOpt = "late",
+        help="i2m2, i2m2-shared, additive: weight of the members' own losses added to the product's loss (training and validation).")] = TRAIN.aux_weight,
+    modality_dropout: Annotated[float, typer.Option(help=DropoutHelp)] = TRAIN.modality_dropout,
+    dim: DimOpt = MODEL.dim,
+    fusion: FusionOpt = MODEL.fusion,
     init: Annotated[Optional[list[Path]], typer.Option(
         help="For i2m2/additive: start from trained intra or inter run directories (repeatable); i2m2-shared: from an inter run.")] = None,
-    accelerator: AcceleratorOpt = "auto",
-    devices: DevicesOpt = "1",
-    unreadable: UnreadableOpt = "error",
+    accelerator: AcceleratorOpt = TRAIN.accelerator,
+    devices: DevicesOpt = str(TRAIN.devices),
+    strategy: StrategyOpt = TRAIN.strategy,
+    precision: PrecisionOpt = TRAIN.precision,
+    logger: LoggerOpt = TRAIN.logger,
+    log_dir: LogDirOpt = TRAIN.log_dir,
+    unreadable: UnreadableOpt = MODEL.unreadable,
     option: OptionOpt = None,
-    progress: ProgressOpt = True,
+    progress: ProgressOpt = TRAIN.progress,
 ) -> None:
     """Train one expert and write a run directory (config, weights, metrics, test predictions)."""
     from modalyze.workflows import train_run
 
     out = out or Path("runs") / f"{Path(data).stem}-{model.replace(':', '-')}"
-    metrics = train_run(_data(data, target, modality, write_spec), out, _options(option), model=model, seed=seed, max_epochs=max_epochs,
-                        patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr, aux_weight=aux_weight,
-                        modality_dropout=modality_dropout, dim=dim, fusion=fusion,
-                        init=init, accelerator=accelerator, devices=_devices(devices),
-                        unreadable=unreadable, progress=progress, log=_log)
+    metrics = train_run(_data(data, target, modality, write_spec), out, _options(option), model=model, seed=seed,
+                        max_epochs=max_epochs, patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr,
+                        weight_decay=weight_decay, aux_weight=aux_weight, modality_dropout=modality_dropout, dim=dim,
+                        fusion=fusion, init=init, accelerator=accelerator, devices=_devices(devices),
+                        strategy=strategy, precision=precision, logger=logger,
+                        log_dir=None if log_dir is None else str(log_dir), unreadable=unreadable, progress=progress)
     for split, counts in metrics["missing"].items():
         for modality, n in counts.items():
             if n:
@@ -141,8 +152,7 @@ def robustness(
     from modalyze.workflows import robustness_to_dir
 
     out = out or run / "robustness"
-    result = robustness_to_dir(run, out, _levels(noise_levels), reference, seed, bootstrap,
-                               log=_log)
+    result = robustness_to_dir(run, out, _levels(noise_levels), reference, seed, bootstrap)
     table = RichTable(title=f"{result['model']} on {result['dataset']}: test accuracy with modalities missing")
     table.add_column("present")
     for expert in result["experts"]:
@@ -169,24 +179,27 @@ def analyze(
     modality: ModalityOpt = None,
     write_spec: WriteSpecOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>); rerun to resume.")] = None,
-    budget: Annotated[str, typer.Option(
+    budget: Annotated[str, typer.Option(metavar=BUDGET_CHOICES,
         help="quick (one i2m2-shared model: the one-pass estimate), fast (1 seed), standard (3 seeds) or "
-             "thorough (5 seeds).")] = "fast",
-    seed: SeedOpt = 0,
-    fusion: FusionOpt = "late",
-    dim: DimOpt = 64,
+             "thorough (5 seeds).")] = STUDY.budget,
+    seed: SeedOpt = TRAIN.seed,
+    fusion: FusionOpt = MODEL.fusion,
+    dim: DimOpt = MODEL.dim,
     min_slice_rows: Annotated[int, typer.Option(
-        help="Slice values with fewer test rows are listed as too few, not scored.")] = 50,
+        help="Slice values with fewer test rows are listed as too few, not scored.")] = STUDY.min_slice_rows,
     modality_dropout: Annotated[float, typer.Option(
-        help="Modality dropout of the i2m2 fine-tuning (the intra and inter experts train without it).")] = 0.2,
+        help="Modality dropout of the i2m2 fine-tuning (the intra and inter experts train without it).")] = STUDY.modality_dropout,
     groupings: Annotated[Optional[Path], typer.Option(
         help="A YAML file of alternative groupings of the columns into modalities: studies each (and the "
              "spec's own) and compares them.")] = None,
-    accelerator: AcceleratorOpt = "auto",
-    devices: DevicesOpt = "1",
-    unreadable: UnreadableOpt = "error",
+    accelerator: AcceleratorOpt = TRAIN.accelerator,
+    devices: DevicesOpt = str(TRAIN.devices),
+    jobs: JobsOpt = str(STUDY.jobs),
+    executor: ExecutorOpt = STUDY.executor,
+    ray_address: RayAddressOpt = None,
+    unreadable: UnreadableOpt = MODEL.unreadable,
     option: OptionOpt = None,
-    progress: ProgressOpt = True,
+    progress: ProgressOpt = TRAIN.progress,
 ) -> None:
     """Measure each modality's contribution alone and together: profile.json, report.html, a verdict."""
     from modalyze.workflows import analyze_groupings_to_dir, analyze_to_dir
@@ -194,8 +207,8 @@ def analyze(
     out = out or Path("reports") / Path(data).stem
     options = dict(budget=budget, seed=seed, fusion=fusion, dim=dim, min_slice_rows=min_slice_rows,
                    modality_dropout=modality_dropout, accelerator=accelerator, devices=_devices(devices),
-                   unreadable=unreadable, progress=progress, dataset_options=_options(option),
-                   log=_log)
+                   jobs=_devices(jobs), executor=executor, ray_address=ray_address,
+                   unreadable=unreadable, progress=progress, dataset_options=_options(option))
     if groupings is not None:
         from modalyze.analysis.profile import Profile
 
@@ -246,14 +259,17 @@ def compare(
     fusions: Annotated[Optional[str], typer.Option(
         help="Comma-separated fusion blocks (default: all of late, early, cross-attention, tensor, low-rank).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>-compare); rerun to resume.")] = None,
-    budget: Annotated[str, typer.Option(help="quick, fast, standard or thorough: epochs and bootstrap size as in analyze (quick trains as fast).")] = "fast",
-    seed: SeedOpt = 0,
-    dim: DimOpt = 64,
-    accelerator: AcceleratorOpt = "auto",
-    devices: DevicesOpt = "1",
-    unreadable: UnreadableOpt = "error",
+    budget: Annotated[str, typer.Option(metavar=BUDGET_CHOICES, help="Epochs and bootstrap size as in analyze (quick trains as fast).")] = STUDY.budget,
+    seed: SeedOpt = TRAIN.seed,
+    dim: DimOpt = MODEL.dim,
+    accelerator: AcceleratorOpt = TRAIN.accelerator,
+    devices: DevicesOpt = str(TRAIN.devices),
+    jobs: JobsOpt = str(STUDY.jobs),
+    executor: ExecutorOpt = STUDY.executor,
+    ray_address: RayAddressOpt = None,
+    unreadable: UnreadableOpt = MODEL.unreadable,
     option: OptionOpt = None,
-    progress: ProgressOpt = True,
+    progress: ProgressOpt = TRAIN.progress,
 ) -> None:
     """Train the inter expert and i2m2 with each fusion block on one split: compare.json/.csv/.html."""
     from modalyze.workflows import compare_to_dir
@@ -261,9 +277,9 @@ def compare(
     out = out or Path("reports") / f"{Path(data).stem}-compare"
     chosen = [f.strip() for f in fusions.split(",") if f.strip()] if fusions else None
     result = compare_to_dir(_data(data, target, modality, write_spec), out, fusions=chosen, budget=budget, seed=seed, dim=dim, accelerator=accelerator,
-                            devices=_devices(devices), unreadable=unreadable, progress=progress,
-                            dataset_options=_options(option),
-                            log=_log)
+                            devices=_devices(devices), jobs=_devices(jobs), executor=executor,
+                            ray_address=ray_address, unreadable=unreadable, progress=progress,
+                            dataset_options=_options(option))
     table = RichTable(title=f"{result['dataset']}: test {result['metric']} by fusion ({result['n_test']} rows)")
     for col in ("fusion", "model", "score", "95% interval", "params", "train", "ms/row", "train MB"):
         table.add_column(col, justify="left" if col in ("fusion", "model") else "right")

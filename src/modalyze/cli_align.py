@@ -8,10 +8,11 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table as RichTable
 
-from modalyze.cli_common import (AcceleratorOpt, DataArg, DevicesOpt, DimOpt, ModalityOpt, OptionOpt, ProgressOpt,
-                                 SeedOpt, TargetOpt, UnreadableOpt, WriteSpecOpt, _data, _devices, _options, app,
-                                 console)
+from modalyze.cli_common import (AcceleratorOpt, DataArg, DevicesOpt, DimOpt, LogDirOpt, LoggerOpt, ModalityOpt,
+                                 OptionOpt, PrecisionOpt, ProgressOpt, SeedOpt, StrategyOpt, TargetOpt, UnreadableOpt,
+                                 WriteSpecOpt, _data, _devices, _options, app, console)
 from modalyze.errors import ModalyzeError
+from modalyze.settings import ALIGN, MODEL
 
 
 @app.command()
@@ -24,30 +25,39 @@ def align(
     anchor: Annotated[Optional[str], typer.Option(help="For --loss anchor: the modality every other is aligned to.")] = None,
     lock: Annotated[Optional[list[str]], typer.Option(help="Freeze this modality's tower (LiT); repeatable.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/<dataset>-align-<loss>).")] = None,
-    dim: DimOpt = 64,
+    dim: DimOpt = MODEL.dim,
     embed_dim: Annotated[int, typer.Option(help="Width of the shared embedding space.")] = 64,
-    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = 60,
-    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = 10,
-    batch_size: Annotated[int, typer.Option(help="Pairs per batch (the negatives of each pair).")] = 256,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = ALIGN.max_epochs,
+    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = ALIGN.patience,
+    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps.")] = ALIGN.min_steps,
+    batch_size: Annotated[int, typer.Option(help="Pairs per batch (the negatives of each pair).")] = ALIGN.batch_size,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = ALIGN.lr,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = ALIGN.weight_decay,
     word_dropout: Annotated[float, typer.Option(
         help="In training, delete each word of a text modality with this probability (teaches partial "
              "descriptions such as zero-shot prompts; 0 turns it off).")] = 0.2,
-    seed: SeedOpt = 0,
-    accelerator: AcceleratorOpt = "auto",
-    devices: DevicesOpt = "1",
-    unreadable: UnreadableOpt = "error",
+    seed: SeedOpt = ALIGN.seed,
+    accelerator: AcceleratorOpt = ALIGN.accelerator,
+    devices: DevicesOpt = str(ALIGN.devices),
+    strategy: StrategyOpt = ALIGN.strategy,
+    precision: PrecisionOpt = ALIGN.precision,
+    logger: LoggerOpt = ALIGN.logger,
+    log_dir: LogDirOpt = ALIGN.log_dir,
+    unreadable: UnreadableOpt = MODEL.unreadable,
     option: OptionOpt = None,
-    progress: ProgressOpt = True,
+    progress: ProgressOpt = ALIGN.progress,
 ) -> None:
     """Contrastive alignment of the modalities; writes a run with retrieval, modality gap and align.html."""
     from modalyze.workflows import align_to_dir
 
     out = out or Path("runs") / f"{Path(data).stem}-align-{loss}"
-    metrics = align_to_dir(_data(data, target, modality, write_spec), out, _options(option), loss=loss, anchor=anchor, lock=lock or [], dim=dim,
-                           embed_dim=embed_dim, max_epochs=max_epochs, patience=patience, batch_size=batch_size,
-                           lr=lr, word_dropout=word_dropout, seed=seed, accelerator=accelerator, devices=_devices(devices),
-                           unreadable=unreadable, progress=progress)
+    metrics = align_to_dir(_data(data, target, modality, write_spec), out, _options(option), loss=loss, anchor=anchor,
+                           lock=lock, dim=dim, embed_dim=embed_dim, max_epochs=max_epochs, patience=patience,
+                           min_steps=min_steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                           word_dropout=word_dropout, seed=seed, accelerator=accelerator, devices=_devices(devices),
+                           strategy=strategy, precision=precision,
+                           logger=logger, log_dir=None if log_dir is None else str(log_dir), unreadable=unreadable,
+                           progress=progress)
     console.print(_retrieval_table(metrics["retrieval"], f"{loss} on {metrics['dataset']}: test retrieval"))
     for pair, gap in metrics["gap"].items():
         console.print(f"modality gap {pair}: centroid distance {gap['centroid_distance']:.3f}, "

@@ -10,10 +10,12 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from modalyze.errors import ModalyzeError
+from modalyze.outputs import is_rank_zero
+from modalyze.settings import EXECUTORS, LOGGERS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure which modalities matter, alone and together, and train models that use both.")
-console = Console(soft_wrap=True)
+console = Console(soft_wrap=True, quiet=not is_rank_zero())  # the extra ranks of --devices N print nothing
 
 DataArg = Annotated[str, typer.Argument(
     help="A table (.csv, .parquet, .jsonl) with --target, a spec .yaml file, or a built-in dataset name "
@@ -23,6 +25,20 @@ ModalityOpt = Annotated[Optional[list[str]], typer.Option(
     "--modality", help="For a table: override a guess, NAME=COL1,COL2:KIND (repeatable).")]
 WriteSpecOpt = Annotated[Optional[Path], typer.Option(help="For a table: write the inferred spec to this .yaml file.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for data generation (built-ins), split and training.")]
+LoggerOpt = Annotated[Optional[str], typer.Option(
+    help="Send training curves to an experiment tracker: " + ", ".join(LOGGERS) + " (tensorboard and mlflow are extras).")]
+LogDirOpt = Annotated[Optional[Path], typer.Option(help="Where the tracker writes (default ./logs).")]
+StrategyOpt = Annotated[str, typer.Option(
+    help="Lightning strategy (with several devices, auto is DDP allowing parameters a step leaves unused).")]
+PrecisionOpt = Annotated[Optional[str], typer.Option(help="Lightning precision, e.g. bf16-mixed or 16-mixed (default 32-bit).")]
+JobsOpt = Annotated[str, typer.Option(
+    help="Independent trainings at once, each in its own worker process (1: all in this process; auto: "
+         "one per core or GPU, but one process below 5,000 training rows).")]
+ExecutorOpt = Annotated[str, typer.Option(
+    metavar="[" + "|".join(EXECUTORS) + "]",
+    help="Where the independent trainings run: local worker processes, or Ray tasks (pip install 'modalyze[ray]').")]
+RayAddressOpt = Annotated[Optional[str], typer.Option(
+    help="With --executor ray: the cluster to join, e.g. ray://head:10001 or auto (default: a running cluster, else a local one).")]
 OptionOpt = Annotated[Optional[list[str]], typer.Option(
     "--option", "-o", help="Built-in dataset option KEY=VALUE, e.g. -o rows=2000 -o noise=0.3 (repeatable).")]
 UnreadableOpt = Annotated[str, typer.Option(help="What an absent or unreadable image file is: 'error' or 'missing'.")]
@@ -33,11 +49,6 @@ DevicesOpt = Annotated[str, typer.Option(help="Lightning devices: a count, a lis
 ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars while training.")]
 DropoutHelp = ("Rate at which each modality is hidden per training row, so the model learns to predict without "
                "it (a spec's per-modality 'dropout:' overrides it).")
-
-
-def _log(line: str) -> None:
-    """Progress lines from the library, printed as plain text (no markup, no emoji codes like :question:)."""
-    console.print(line, markup=False, emoji=False, highlight=False)
 
 
 def _version(value: bool) -> None:
@@ -52,6 +63,9 @@ def _version(value: bool) -> None:
 def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                 help="Print the version and exit.")] = False) -> None:
     """Measure which modalities matter, alone and together, and train models that use both."""
+    from modalyze.log import to_console
+
+    to_console(console)  # the library's messages (the 'modalyze' logger) as plain lines on the terminal
 
 
 def _data(data: str, target: str | None, modality: list[str] | None, write_spec: Path | None) -> Any:
@@ -68,6 +82,7 @@ def _data(data: str, target: str | None, modality: list[str] | None, write_spec:
 
 
 def _devices(value: str) -> int | str:
+    """A count as an int; anything else ('auto', a list) as written. Also for --jobs."""
     return int(value) if value.isdigit() else value
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Iterator
 
 
-class ModalyzeError(Exception):
-    """Bad input or a bad request. The CLI prints ``error: <message>`` and exits with status 2."""
+class ModalyzeError(ValueError):
+    """Bad input or a bad request. The CLI prints ``error: <message>`` and exits with status 2. A
+    ValueError, as scikit-learn expects of an estimator given bad parameters or data."""
 
 
 class Interrupted(BaseException):

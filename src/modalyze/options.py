@@ -9,13 +9,15 @@ type is a :class:`ModalyzeError` such as ``option lr=-1.0: must be greater than 
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, Field, StrictBool, TypeAdapter, ValidationError
 
 from modalyze.errors import ModalyzeError
+from modalyze.settings import EXECUTORS, LOGGERS
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
+PRECISIONS = ("64-true", "64", "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true")
 
 
 def _devices(value: int | str) -> int | str:
@@ -72,12 +74,19 @@ OPTION_TYPES: dict[str, Any] = {
     "accelerator": Literal[ACCELERATORS],
     "devices": Annotated[int | str, AfterValidator(_devices)],
     "unreadable": Literal["error", "missing"],
-    "budget": Annotated[str, _registered("modalyze.analysis.study", "BUDGETS")],
+    "budget": Annotated[str, _registered("modalyze.settings", "BUDGETS")],
     "min_slice_rows": Count,
     "bootstrap": Count,
     "levels": Annotated[list[Level], Field(min_length=1)],
     "gap_shift": Level,
     "progress": StrictBool,
+    "logger": Optional[Literal[LOGGERS]],
+    "strategy": Annotated[str, Field(min_length=1, max_length=100)],
+    "precision": Optional[Literal[PRECISIONS]],
+    "jobs": Annotated[int, Field(ge=1, le=1024)] | Literal["auto"],
+    "executor": Literal[EXECUTORS],
+    "ray_address": Optional[str],
+    "log_dir": Optional[str],
 }
 _ADAPTERS = {name: TypeAdapter(kind) for name, kind in OPTION_TYPES.items()}
 

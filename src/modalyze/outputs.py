@@ -6,7 +6,9 @@ Guarantees (the README's "Errors and guarantees" section):
 - it claims a folder only when the folder is new, empty, or an earlier output of the same command
   (marked by ``.modalyze.json``), so a user's own files are never overwritten;
 - every file appears whole or not at all (written to a unique temporary name, then renamed);
-- while a command writes a folder it holds ``.modalyze.lock``; a second process gets a clear error.
+- while a command writes a folder it holds ``.modalyze.lock``; a second process gets a clear error;
+- in multi-device training (``--devices N``) only rank zero writes: the other ranks run the same
+  command in step with it, and their writes go to a throw-away folder (:func:`is_rank_zero`).
 """
 
 from __future__ import annotations
@@ -31,10 +33,19 @@ _EARLIER = {"train": ("config.json", "modalyze.run/1"), "align": ("config.json",
             "analyze": ("profile.json", "modalyze.profile/1")}
 
 
+def is_rank_zero() -> bool:
+    """False in the extra processes of a multi-device run (Lightning's DDP launcher and torchrun set
+    these variables for them): they train in step with rank zero and write nothing."""
+    return all(int(os.environ.get(name, 0) or 0) == 0 for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
 @contextmanager
 def output_dir(path: str | Path, command: str) -> Iterator[Path]:
     """Claim ``path`` as the output folder of ``command`` for the duration of the block."""
     path = Path(path)
+    if not is_rank_zero():  # rank zero claims and locks the folder; this rank only reads it
+        yield path
+        return
     if path.exists() and not path.is_dir():
         raise ModalyzeError(f"{path}: output folder is a file; choose a folder (--out)")
     if path.is_dir():
@@ -94,8 +105,13 @@ def output_file(path: str | Path, inputs: tuple[str | Path, ...] = ()) -> Path:
 
 @contextmanager
 def atomic(path: str | Path) -> Iterator[Path]:
-    """Yield a unique temporary path beside ``path``; on success it replaces ``path`` in one step."""
+    """Yield a unique temporary path beside ``path``; on success it replaces ``path`` in one step
+    (on a rank other than zero: a temporary path that is then deleted)."""
     path = Path(path)
+    if not is_rank_zero():
+        with tempfile.TemporaryDirectory() as scratch:
+            yield Path(scratch) / path.name
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     # the final suffixes kept (".csv.gz"): writers that infer a format or compression from the name still do
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-", suffix="".join(path.suffixes))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ from modalyze.data import load_dataset, table_spec
 from modalyze.data.prepare import prepare, summary
 from modalyze.data.table import read_source
 from modalyze.errors import ModalyzeError
+from modalyze.log import Log, info
 from modalyze.options import check_options
 from modalyze.outputs import output_dir, output_file, write_json, write_text, write_with
 from modalyze.spec import Spec, spec_yaml
@@ -35,7 +36,7 @@ def open_data(data: str | Path, target: str | None = None, modalities: list[str]
 
 
 def train_run(data: str | Path | Spec, out: str | Path, dataset_options: dict[str, Any] | None = None,
-              log: Callable[[str], None] = print, **params: Any) -> dict[str, Any]:
+              log: Log = info, **params: Any) -> dict[str, Any]:
     """Train ``Classifier(**params)`` on ``data``, evaluate on val and test, write the run directory."""
     clf = Classifier(**params)
     clf.check_params()
@@ -87,7 +88,7 @@ def predict_file(run: str | Path, rows: str | Path, out: str | Path | None = Non
     taken = [c for c in added if c in frame.columns]
     if taken:
         raise ModalyzeError(f"{rows}: has a column '{taken[0]}', which the predictions would overwrite; rename it")
-    data = clf.encode(frame, base_dir=rows.resolve().parent, unreadable=unreadable)
+    data = clf.featurize(frame, base_dir=rows.resolve().parent, unreadable=unreadable)
     log_probs = predict_log_probs(clf.expert_, data).numpy()
     used = [",".join(m for m, f in data.features.items() if bool(f.present[i])) for i in range(len(frame))]
     result = frame.copy()
@@ -109,7 +110,7 @@ def embed_file(run: str | Path, rows: str | Path, out: str | Path) -> pd.DataFra
     rows = Path(rows)
     output_file(out, inputs=(rows,))
     aligner = Aligner.load(run)
-    z = aligner.embed(aligner.encode(read_source(rows), base_dir=rows.resolve().parent))
+    z = aligner.embed(aligner.featurize(read_source(rows), base_dir=rows.resolve().parent))
     table = pd.DataFrame({m: [None if np.isnan(row[0]) else row.tolist() for row in v] for m, v in z.items()})
     write_with(out, table.to_parquet, index=False)
     return table
@@ -117,7 +118,7 @@ def embed_file(run: str | Path, rows: str | Path, out: str | Path) -> pd.DataFra
 
 def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: list[float] | None = None,
                       reference: str | Path | None = None, seed: int = 0, bootstrap: int = 400,
-                      log=print) -> dict[str, Any]:
+                      log: Log = info) -> dict[str, Any]:
     """Missing-modality matrix and corruption curves of a saved run on its test split.
 
     The late-fusion reference is ``reference`` (an ``inter`` run with late fusion on the same
@@ -216,21 +217,23 @@ def align_to_dir(data: str | Path, out: str | Path, dataset_options: dict[str, A
     aligner = Aligner(**params)
     aligner.check_params()
     with output_dir(out, "align"):
-        return _evaluate_alignment(aligner.fit(data, **(dataset_options or {})), out)
+        spec, table = load_dataset(data, seed=aligner.seed, **(dataset_options or {}))
+        prepared = prepare(spec, table, aligner.unreadable)
+        return _evaluate_alignment(aligner.fit_prepared(spec, prepared), prepared, out)
 
 
-def _evaluate_alignment(aligner: Any, out: str | Path) -> dict[str, Any]:
+def _evaluate_alignment(aligner: Any, prepared: Any, out: str | Path) -> dict[str, Any]:
     from modalyze.analysis.alignment import gaps, paired_test_embeddings, retrieve
     from modalyze.report.html import write_align_report
 
     names = list(aligner.spec_.modalities)
-    pairs = paired_test_embeddings(aligner)  # embedded once for every metric below
+    pairs = paired_test_embeddings(aligner, prepared)  # embedded once for every metric below
     retrieval = {f"{q}→{g}": retrieve(aligner, [q], g, pairs=pairs) for q in names for g in names if q != g}
     if len(names) > 2:  # each modality from all the others together
         retrieval.update({f"{'+'.join(n for n in names if n != g)}→{g}":
                           retrieve(aligner, [n for n in names if n != g], g, pairs=pairs) for g in names})
     z, _ = pairs
-    metrics = {"dataset": aligner.spec_.name, "loss": aligner.loss, "modalities": names, "lock": aligner.lock,
+    metrics = {"dataset": aligner.spec_.name, "loss": aligner.loss, "modalities": names, "lock": aligner.config_.lock,
                "word_dropout": aligner.word_dropout,
                "n_test_pairs": int(len(next(iter(z.values())))), "retrieval": retrieval, "gap": gaps(aligner, pairs),
                "train_time_s": aligner.history_["train_time_s"], "epochs": len(aligner.history_["epochs"]),

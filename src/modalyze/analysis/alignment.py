@@ -85,9 +85,10 @@ def _content(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 Pairs = tuple[dict[str, np.ndarray], pd.DataFrame]  # embeddings [N, E] per modality, and those N rows
 
 
-def paired_test_embeddings(aligner: Any) -> Pairs:
-    """Embeddings of the test rows where every modality is present, and those rows."""
-    prepared = aligner.training_data()
+def paired_test_embeddings(aligner: Any, prepared: Any = None) -> Pairs:
+    """Embeddings of the test rows where every modality is present, and those rows (``prepared``: the
+    aligner's dataset when the caller still has it; else it is read and featurized again)."""
+    prepared = prepared or aligner.training_data()
     if "test" not in prepared.splits:
         raise ModalyzeError(f"{aligner.spec_.name}: no test rows to evaluate on")
     z = aligner.embed(prepared.splits["test"])

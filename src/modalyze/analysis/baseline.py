@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler
 
-from modalyze.data.batching import EncodedDataset
+from modalyze.data.batching import FeaturizedDataset
 from modalyze.data.featurizers import Features
 
 MAX_TRAIN_ROWS = 5000
@@ -80,14 +80,14 @@ class LinearBaseline:
     def __init__(self, modalities: list[str], n_classes: int, seed: int = 0):
         self.modalities, self.n_classes, self.seed = modalities, n_classes, seed
 
-    def _x(self, data: EncodedDataset, rows: np.ndarray) -> sparse.csr_matrix:
+    def _x(self, data: FeaturizedDataset, rows: np.ndarray) -> sparse.csr_matrix:
         blocks = [b for m in self.modalities for b in flat(data.features[m], rows)]
         if not hasattr(self, "widths_"):
             self.widths_ = [b.shape[1] for b in blocks]
         # ids unseen in the training rows fall outside the training width: cut (or pad) to it
         return sparse.hstack([_width(b, w) for b, w in zip(blocks, self.widths_)], format="csr")
 
-    def fit(self, train: EncodedDataset) -> LinearBaseline:
+    def fit(self, train: FeaturizedDataset) -> LinearBaseline:
         rows = np.arange(len(train))
         if len(rows) > MAX_TRAIN_ROWS:
             rows = np.sort(np.random.default_rng(self.seed).choice(rows, MAX_TRAIN_ROWS, replace=False))
@@ -97,7 +97,7 @@ class LinearBaseline:
             self.model_.fit(self._x(train, rows), train.targets.numpy()[rows])
         return self
 
-    def log_probs(self, data: EncodedDataset) -> np.ndarray:
+    def log_probs(self, data: FeaturizedDataset) -> np.ndarray:
         """[N, C] over every class of the study (classes absent from the training rows get ~0)."""
         probs = np.full((len(data), self.n_classes), 1e-9)
         probs[:, self.model_.classes_] = self.model_.predict_proba(self._x(data, np.arange(len(data))))

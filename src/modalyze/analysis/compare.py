@@ -17,15 +17,17 @@ from typing import Any, Callable
 
 import torch
 
+from modalyze.analysis.parallel import Training, resolve_jobs, run_trainings
 from modalyze.analysis.stats import Draws, score_with_ci
 from modalyze.analysis.store import ExpertStore
-from modalyze.analysis.study import BUDGETS
+from modalyze.settings import BUDGETS, MODEL, STUDY, TRAIN
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
-from modalyze.data.batching import EncodedDataset, make_loader
+from modalyze.data.batching import FeaturizedDataset, make_loader
 from modalyze.data.featurizers import Features
 from modalyze.data.prepare import prepare
 from modalyze.errors import ModalyzeError
+from modalyze.log import Log, info
 from modalyze.options import check_options
 from modalyze.fusion import list_fusions
 from modalyze.run import versions
@@ -33,17 +35,20 @@ from modalyze.train import predict_log_probs
 from modalyze.train.task import ExpertTask
 
 COMPARE_SCHEMA = "modalyze.compare/1"
-Log = Callable[[str], None]
 
 
-def compare(data: str | Path, fusions: list[str] | None = None, budget: str = "fast", out: str | Path | None = None,
-            seed: int = 0, dim: int = 64, accelerator: str = "auto", devices: int | str = 1, unreadable: str = "error",
-            progress: bool = True, dataset_options: dict[str, Any] | None = None, target: str | None = None,
-            log: Log = print) -> dict[str, Any]:
-    """Train and measure every fusion in ``fusions`` (default: all registered); returns the table as a dict."""
+def compare(data: str | Path, fusions: list[str] | None = None, budget: str = STUDY.budget, out: str | Path | None = None,
+            seed: int = TRAIN.seed, dim: int = MODEL.dim, accelerator: str = TRAIN.accelerator,
+            devices: int | str = TRAIN.devices, unreadable: str = MODEL.unreadable, progress: bool = TRAIN.progress,
+            dataset_options: dict[str, Any] | None = None, target: str | None = None,
+            jobs: int | str = STUDY.jobs, executor: str = STUDY.executor, ray_address: str | None = None,
+            log: Log = info) -> dict[str, Any]:
+    """Train and measure every fusion in ``fusions`` (default: all registered); returns the table as a dict.
+    The trainings that need no other (intra experts, and per fusion the inter expert and i2m2-shared)
+    run on ``jobs`` workers or Ray (:mod:`modalyze.analysis.parallel`)."""
     fusions = list(list_fusions() if fusions is None else fusions)
     check_options(fusions=fusions, budget=budget, seed=seed, dim=dim, accelerator=accelerator, devices=devices,
-                  unreadable=unreadable, progress=progress)
+                  unreadable=unreadable, progress=progress, jobs=jobs, executor=executor, ray_address=ray_address)
     plan = BUDGETS[budget]
     spec, table = load_dataset(data, seed=seed, target=target, **(dataset_options or {}))
     prepared = prepare(spec, table, unreadable)
@@ -57,14 +62,21 @@ def compare(data: str | Path, fusions: list[str] | None = None, budget: str = "f
     y = test.targets.numpy()
     draws = Draws.make(len(y), plan.bootstrap, seed)
 
+    def kwargs(model: str, fusion: str = "late", finetune: bool = False) -> dict[str, Any]:
+        epochs, steps = (plan.finetune_epochs, 0) if finetune else (plan.max_epochs, plan.min_steps)
+        return dict(model=model, fusion=fusion, max_epochs=epochs, min_steps=steps, **params)
+
     def fit(model: str, fusion: str = "late", init: list[Classifier] | None = None) -> Callable[[], Classifier]:
-        epochs, steps = (plan.finetune_epochs, 0) if init else (plan.max_epochs, plan.min_steps)
-        return lambda: Classifier(model=model, fusion=fusion, max_epochs=epochs, min_steps=steps, init=init,
-                                  **params).fit_prepared(spec, prepared)
+        return lambda: Classifier(init=init, **kwargs(model, fusion, bool(init))).fit_prepared(spec, prepared)
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         store = ExpertStore(Path(out) / "experts" if out else Path(scratch), settings)
+        independent = [Training(0, f"intra:{m}", kwargs(f"intra:{m}")) for m in spec.modalities]
+        independent += [Training(0, f"{model}-{f}", kwargs(model, f)) for f in fusions for model in ("inter", "i2m2-shared")]
+        run_trainings(independent, store, spec, prepared,
+                      resolve_jobs(jobs, len(independent), len(prepared.splits["train"]), accelerator),
+                      executor, ray_address, accelerator, log)
         intra = []
         for m in spec.modalities:
             clf, fresh = store.get(0, f"intra:{m}", fit(f"intra:{m}"))
@@ -82,7 +94,7 @@ def compare(data: str | Path, fusions: list[str] | None = None, budget: str = "f
             for model, clf, train_time in (("inter", inter, inter_time),
                                            ("i2m2", i2m2, intra_time + inter_time + i2m2.history_["train_time_s"]),
                                            ("i2m2-shared", shared, shared.history_["train_time_s"])):
-                log_probs = store.test_log_probs(0, f"{model}-{fusion}", clf, test)
+                log_probs = store.log_probs(0, f"{model}-{fusion}", clf, test)
                 rows.append({"fusion": fusion, "model": model,
                              **score_with_ci((log_probs.argmax(1) == y)[None], draws),
                              "params": clf.n_parameters, "train_time_s": train_time,
@@ -94,7 +106,7 @@ def compare(data: str | Path, fusions: list[str] | None = None, budget: str = "f
             "budget": budget, "seed": seed, "dim": dim, "rows": rows, "versions": versions()}
 
 
-def latency_ms(expert: torch.nn.Module, data: EncodedDataset, batch_size: int = 512, repeats: int = 5) -> float:
+def latency_ms(expert: torch.nn.Module, data: FeaturizedDataset, batch_size: int = 512, repeats: int = 5) -> float:
     """Inference milliseconds per row over the test split (best of ``repeats`` passes, after a warm-up)."""
     predict_log_probs(expert, _head(data, batch_size), batch_size)
     best = float("inf")
@@ -105,14 +117,14 @@ def latency_ms(expert: torch.nn.Module, data: EncodedDataset, batch_size: int = 
     return 1000 * best / max(len(data), 1)
 
 
-def _head(data: EncodedDataset, n: int) -> EncodedDataset:
+def _head(data: FeaturizedDataset, n: int) -> FeaturizedDataset:
     rows = torch.arange(min(n, len(data)))
     features = {m: Features(f.tensors, f.present[rows], rows if f.index is None else f.index[rows])
                 for m, f in data.features.items()}
-    return EncodedDataset(features, None if data.targets is None else data.targets[rows])
+    return FeaturizedDataset(features, None if data.targets is None else data.targets[rows])
 
 
-def training_memory_mb(expert: torch.nn.Module, train: EncodedDataset, batch_size: int) -> float:
+def training_memory_mb(expert: torch.nn.Module, train: FeaturizedDataset, batch_size: int) -> float:
     """Memory one training step needs, counted rather than sampled (so it depends neither on the
     allocator nor on what else the process holds): 4 × the parameter bytes (weights, gradients and
     AdamW's two moments) + every activation the forward pass saves for backward, at ``batch_size`` rows."""

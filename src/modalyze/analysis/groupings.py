@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from modalyze.analysis.profile import Profile
 from modalyze.analysis.study import analyze
 from modalyze.data import load_dataset
 from modalyze.errors import ModalyzeError
+from modalyze.log import Log, info
 from modalyze.spec import ModalitySpec, check_name, parse_modalities, read_yaml
 
 DECLARED = "declared"
@@ -45,7 +46,7 @@ def load_groupings(path: str | Path) -> dict[str, dict[str, ModalitySpec]]:
 
 def analyze_groupings(data: str | Path, groupings: dict[str, dict[str, ModalitySpec]], out: str | Path,
                       seed: int = 0, dataset_options: dict[str, Any] | None = None,
-                      log: Callable[[str], None] = print, **options: Any) -> dict[str, Any]:
+                      log: Log = info, **options: Any) -> dict[str, Any]:
     """Run the study for the declared grouping and each alternative; profiles go to ``out/<name>/``."""
     spec, _ = load_dataset(data, seed=seed, **(dataset_options or {}))
     profiles: dict[str, Profile] = {}

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,14 +22,14 @@ import torch
 from torch import nn
 
 from modalyze.analysis.stats import Draws, score_with_ci
-from modalyze.data.batching import EncodedDataset, make_loader
+from modalyze.data.batching import FeaturizedDataset, make_loader
 from modalyze.data.corruptions import corrupt, corruptions_for
 from modalyze.data.featurizers import Featurizer, Features
 from modalyze.errors import ModalyzeError
+from modalyze.log import Log, info
 from modalyze.experts import ProductOfExperts
 
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
-Log = Callable[[str], None]
 
 
 def expert_outputs(name: str, expert: nn.Module, batch: dict[str, Any], members: bool) -> dict[str, torch.Tensor]:
@@ -59,7 +59,7 @@ def subsets(modalities: list[str]) -> list[tuple[str, ...]]:
 class Evaluator:
     """Scores a set of experts on one test split under altered presence masks or features."""
 
-    def __init__(self, experts: dict[str, nn.Module], data: EncodedDataset, members: bool = False,
+    def __init__(self, experts: dict[str, nn.Module], data: FeaturizedDataset, members: bool = False,
                  bootstrap: int = 400, seed: int = 0, batch_size: int = 1024):
         self.experts = {n: e.eval() for n, e in experts.items()}
         self.data, self.members, self.batch_size = data, members, batch_size
@@ -67,7 +67,7 @@ class Evaluator:
         self.draws = Draws.make(len(self.y), bootstrap, seed)
 
     @torch.no_grad()
-    def correct(self, data: EncodedDataset) -> dict[str, np.ndarray]:
+    def correct(self, data: FeaturizedDataset) -> dict[str, np.ndarray]:
         """Per expert (and member), a bool [N]: was the row's prediction right."""
         parts: dict[str, list[torch.Tensor]] = {}
         for batch in make_loader(data, self.batch_size, shuffle=False):
@@ -77,11 +77,11 @@ class Evaluator:
         return {k: torch.cat(v).numpy() == self.y for k, v in parts.items()}
 
 
-def keep_only(data: EncodedDataset, kept: tuple[str, ...]) -> EncodedDataset:
+def keep_only(data: FeaturizedDataset, kept: tuple[str, ...]) -> FeaturizedDataset:
     """The same rows with every modality outside ``kept`` marked absent."""
     features = {m: f if m in kept else Features(f.tensors, torch.zeros_like(f.present), f.index)
                 for m, f in data.features.items()}
-    return EncodedDataset(features, data.targets)
+    return FeaturizedDataset(features, data.targets)
 
 
 def missing_matrix(evaluator: Evaluator, modalities: list[str], clean: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -109,7 +109,7 @@ def corruption_curves(evaluator: Evaluator, featurizers: dict[str, Featurizer], 
                     correct = clean
                 else:
                     features = corrupt(featurizer, frame, corruption.name, level, seed)
-                    correct = evaluator.correct(EncodedDataset({**evaluator.data.features, m: features},
+                    correct = evaluator.correct(FeaturizedDataset({**evaluator.data.features, m: features},
                                                                evaluator.data.targets))
                 for name, hits in correct.items():
                     if m in modalities_used(name, modalities):
@@ -153,9 +153,9 @@ def check_levels(levels: list[float]) -> list[float]:
     return out
 
 
-def robustness(experts: dict[str, nn.Module], featurizers: dict[str, Featurizer], test: EncodedDataset,
+def robustness(experts: dict[str, nn.Module], featurizers: dict[str, Featurizer], test: FeaturizedDataset,
                frame: pd.DataFrame, reference: str | None, levels: list[float] = DEFAULT_LEVELS,
-               members: bool = False, seed: int = 0, bootstrap: int = 400, log: Log = print) -> dict[str, Any]:
+               members: bool = False, seed: int = 0, bootstrap: int = 400, log: Log = info) -> dict[str, Any]:
     """The missing-modality matrix and the corruption curves of ``experts`` on the test split.
 
     ``reference`` names the late-fusion expert (a key of ``experts``, or a member with ``members``)

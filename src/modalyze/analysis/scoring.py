@@ -1,12 +1,17 @@
 """From the study's evidence to the profile: scores with intervals, the baseline check, shuffles, slices.
 
 The evidence is what the experts predicted on the test rows (one held-out split, or every row out
-of fold). Before anything is summarised, every expert is checked against the linear baseline and
-chance on the same rows: an expert that scores below chance, or below the baseline by
-more than its interval, has not learned what the inputs hold, and its predictions are replaced by
-the baseline's, or by the constant prediction of the most frequent class when the baseline is no
-better than that (the profile's ``baseline.replaced`` and the report say so). The comparison
-is on the test rows, so a replaced score is the better of two and is reported as such.
+of fold). Before anything is summarised, every expert is checked against the linear baseline:
+
+1. on the validation rows (model selection, the test rows untouched): an expert that a logistic
+   regression on the same inputs beats there is replaced by it, so each score is the better of two
+   predictors chosen without looking at the test rows;
+2. on the test rows, as a safeguard: an expert below chance, or below the baseline by more than the
+   paired interval allows, has not learned what the inputs hold and is replaced too.
+
+A replaced expert's predictions become the baseline's, or the constant prediction of the most
+frequent class when the baseline is no better than that (the profile's ``baseline.replaced`` and the
+report say so, and ``baseline.experts`` keeps the expert's own score).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class Evidence:
     shuffle_hits: dict[str, dict[str, np.ndarray]]  # permuted modality or "all" -> expert -> bool [R·P, N]
     frame: pd.DataFrame  # the test rows in the order of ``y`` (for slices)
     pid: dict[str, Any]
+    y_val: np.ndarray  # int [N_val]: the validation rows (every fold's, out of fold)
+    val_log_probs: dict[str, np.ndarray]  # expert or baseline -> [R, N_val, C]
 
 
 def check_experts(evidence: Evidence, modalities: list[str], draws: Draws) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -49,11 +56,17 @@ def check_experts(evidence: Evidence, modalities: list[str], draws: Draws) -> tu
     log_probs = {**evidence.log_probs, "prior": _constant(y, evidence.log_probs["inter"].shape[-1])[None]}
     correct = {n: lp.argmax(-1) == y for n, lp in log_probs.items()}  # [R, N]
     scores = {n: score_with_ci(hits, draws) for n, hits in correct.items()}
-    replaced = {}
+    replaced, validation = {}, {}
     for expert, base in [*((f"intra:{m}", f"baseline:{m}") for m in modalities), ("inter", "baseline:joint")]:
         score, baseline = scores[expert], scores[base]
         gap = difference_ci(correct[expert], correct[base], draws=draws)  # paired: the same rows
-        if gap["ci"][1] < 0:
+        own_val, base_val = (_validation(evidence, n) for n in (expert, base))
+        validation[expert] = {"expert": own_val, "baseline": base_val, "n": int(len(evidence.y_val))}
+        if base_val["nll"] < own_val["nll"]:
+            why = (f"below the linear baseline on the {len(evidence.y_val)} validation rows (log-loss "
+                   f"{own_val['nll']:.3f} against {base_val['nll']:.3f}; accuracy {own_val['accuracy']:.3f} "
+                   f"against {base_val['accuracy']:.3f})")
+        elif gap["ci"][1] < 0:
             why = (f"below the linear baseline ({score['score']:.3f} against {baseline['score']:.3f}; paired "
                    f"difference {fmt(gap)})")
         elif score["score"] < c:
@@ -67,7 +80,14 @@ def check_experts(evidence: Evidence, modalities: list[str], draws: Draws) -> tu
     checked = [*(f"intra:{m}" for m in modalities), "inter"]
     return log_probs, {"intra": {m: scores[f"baseline:{m}"] for m in modalities}, "joint": scores["baseline:joint"],
                        "experts": {e: scores[e] for e in checked}, "model": "logistic regression (scikit-learn)",
-                       "replaced": replaced}
+                       "validation": validation, "replaced": replaced}
+
+
+def _validation(evidence: Evidence, name: str) -> dict[str, float]:
+    """Accuracy and mean log-loss (nats) on the validation rows, over the seeds (or repeats)."""
+    log_probs, y = evidence.val_log_probs[name], evidence.y_val  # [R, N_val, C], [N_val]
+    own = np.take_along_axis(log_probs, y[None, :, None], axis=-1)[..., 0]  # [R, N_val]
+    return {"accuracy": float((log_probs.argmax(-1) == y).mean()), "nll": float(-own.mean())}
 
 
 def profile_of(spec: Spec, evidence: Evidence, first: dict[str, list[Classifier]], plan: Any, seed: int,

@@ -10,25 +10,25 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from modalyze.data.batching import EncodedDataset, make_loader
+from modalyze.data.batching import FeaturizedDataset, make_loader
 from modalyze.data.featurizers import Features
 from modalyze.encoders import EncoderOutput
 from modalyze.experts import InterExpert, ProductOfExperts, product_of_experts
 
 
-def permute_modality(data: EncodedDataset, modality: str, perm: np.ndarray) -> EncodedDataset:
+def permute_modality(data: FeaturizedDataset, modality: str, perm: np.ndarray) -> FeaturizedDataset:
     """A view of ``data`` where row i sees modality ``modality`` of row ``perm[i]`` (no copying)."""
     feats = data.features[modality]
     perm_t = torch.as_tensor(perm, dtype=torch.long)
     index = perm_t if feats.index is None else feats.index[perm_t]
     moved = Features(feats.tensors, feats.present[perm_t], index)
-    return EncodedDataset({**data.features, modality: moved}, data.targets)
+    return FeaturizedDataset({**data.features, modality: moved}, data.targets)
 
 
 class EncodedExperts:
     """An inter expert or I2M2 with its test rows encoded once; scores any row permutation."""
 
-    def __init__(self, expert: InterExpert | ProductOfExperts, data: EncodedDataset, batch_size: int = 1024):
+    def __init__(self, expert: InterExpert | ProductOfExperts, data: FeaturizedDataset, batch_size: int = 1024):
         self.expert = expert.eval()
         self.inter = expert if isinstance(expert, InterExpert) else expert.inter
         self.present = {m: f.present for m, f in data.features.items()}

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from modalyze.classifier import Classifier
-from modalyze.data.batching import EncodedDataset
+from modalyze.data.batching import FeaturizedDataset
 from modalyze.errors import ModalyzeError
 from modalyze.outputs import write_with
 from modalyze.run import read_json, write_json
@@ -33,21 +33,34 @@ class ExpertStore:
             raise ModalyzeError(f"expert name {expert!r} does not name a folder inside {self.root}")
         return path
 
+    def has(self, seed: int, expert: str) -> bool:
+        """Whether the expert is stored complete (its config.json is written last)."""
+        return (self.path(seed, expert) / "config.json").exists()
+
+    def put(self, seed: int, expert: str, files: dict[str, bytes]) -> None:
+        """Store a run directory trained elsewhere (a worker): its files, config.json last."""
+        path = self.path(seed, expert)
+        path.mkdir(parents=True, exist_ok=True)
+        for name in sorted(files, key=lambda n: n == "config.json"):
+            if Path(name).name != name:
+                raise ModalyzeError(f"a worker returned the file name {name!r}, which is not a plain file name")
+            write_with(path / name, Path.write_bytes, files[name])
+
     def get(self, seed: int, expert: str, train: Callable[[], Classifier]) -> tuple[Classifier, bool]:
         """The stored expert, or a newly trained (and saved) one; the flag says whether it was trained."""
         path = self.path(seed, expert)
-        if (path / "config.json").exists():
+        if self.has(seed, expert):
             return Classifier.load(path), False
         clf = train()
         clf.save(path)
         return clf, True
 
-    def test_log_probs(self, seed: int, expert: str, clf: Classifier, test: EncodedDataset) -> np.ndarray:
-        """Log-probabilities [N, C] on the test split, computed once and kept beside the weights."""
-        path = self.path(seed, expert) / "test_log_probs.npy"
+    def log_probs(self, seed: int, expert: str, clf: Classifier, data: FeaturizedDataset, split: str = "test") -> np.ndarray:
+        """Log-probabilities [N, C] on one split, computed once and kept beside the weights."""
+        path = self.path(seed, expert) / f"{split}_log_probs.npy"
         if path.exists():
             return np.load(path, allow_pickle=False)
-        log_probs = predict_log_probs(clf.expert_, test).numpy()
+        log_probs = predict_log_probs(clf.expert_, data).numpy()
         write_with(path, _save_array, log_probs)
         return log_probs
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ import torch
 
 from modalyze.analysis import crossval, pid_estimate
 from modalyze.analysis.baseline import LinearBaseline
+from modalyze.analysis.parallel import Training, resolve_jobs, run_trainings
 from modalyze.analysis.profile import Profile
 from modalyze.analysis.robustness import robustness
 from modalyze.analysis.scoring import Evidence, profile_of
@@ -32,43 +33,23 @@ from modalyze.data import load_dataset
 from modalyze.data.prepare import Prepared, prepare, summary
 from modalyze.data.table import SPLIT_COLUMN, Table
 from modalyze.errors import ModalyzeError
+from modalyze.log import Log, info
 from modalyze.options import check_options
+from modalyze.settings import BUDGETS, MODEL, STUDY, TRAIN, Budget
 from modalyze.spec import Spec
 
 
-@dataclass(frozen=True)
-class Budget:
-    seeds: int
-    max_epochs: int
-    patience: int
-    min_steps: int
-    finetune_epochs: int
-    permutations: int
-    bootstrap: int
-    levels: tuple[float, ...]  # corruption levels of the robustness section
-    cv_repeats: int  # small data: repeats of the stratified k-fold cross-validation
-    one_pass: bool = False  # every expert from one i2m2-shared training (its heads), not trained apart
-
-
-BUDGETS = {
-    "quick": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=0, permutations=3,
-                    bootstrap=400, levels=(0.0, 0.5, 1.0), cv_repeats=1, one_pass=True),
-    "fast": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=1, permutations=3,
-                   bootstrap=400, levels=(0.0, 0.5, 1.0), cv_repeats=1),
-    "standard": Budget(seeds=3, max_epochs=60, patience=4, min_steps=1000, finetune_epochs=5, permutations=5,
-                       bootstrap=1000, levels=(0.0, 0.25, 0.5, 0.75, 1.0), cv_repeats=2),
-    "thorough": Budget(seeds=5, max_epochs=100, patience=6, min_steps=2000, finetune_epochs=10, permutations=10,
-                       bootstrap=2000, levels=tuple(i / 10 for i in range(11)), cv_repeats=3),
-}
-Log = Callable[[str], None]
 ONE_PASS = ("one-pass estimate: every expert is a head of one i2m2-shared model (shared encoders, a head "
             "per modality, a joint head; their product is i2m2, trained without modality dropout)")
 
 
-def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | None = None, seed: int = 0,
-            fusion: str = "late", dim: int = 64, accelerator: str = "auto", devices: int | str = 1,
-            unreadable: str = "error", min_slice_rows: int = 50, modality_dropout: float = 0.2, progress: bool = True,
-            dataset_options: dict[str, Any] | None = None, target: str | None = None, log: Log = print) -> Profile:
+def analyze(data: str | Path | Spec, budget: str = STUDY.budget, out: str | Path | None = None, seed: int = TRAIN.seed,
+            fusion: str = MODEL.fusion, dim: int = MODEL.dim, accelerator: str = TRAIN.accelerator,
+            devices: int | str = TRAIN.devices, unreadable: str = MODEL.unreadable,
+            min_slice_rows: int = STUDY.min_slice_rows, modality_dropout: float = STUDY.modality_dropout,
+            progress: bool = TRAIN.progress, dataset_options: dict[str, Any] | None = None, target: str | None = None,
+            jobs: int | str = STUDY.jobs, executor: str = STUDY.executor, ray_address: str | None = None,
+            log: Log = info) -> Profile:
     """Measure each modality's contribution alone and in combination; returns the profile.
 
     ``modality_dropout`` applies to the i2m2 fine-tuning only: the intra and inter experts measure
@@ -78,10 +59,13 @@ def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | Non
     ``out`` keeps every finished expert (a rerun with the same settings resumes); without it the
     experts live in a temporary directory. Below ``crossval.CV_BELOW_ROWS`` rows the study
     cross-validates instead of holding out one test split.
+
+    ``jobs`` and ``executor`` say where the independent trainings run (:mod:`modalyze.analysis.parallel`):
+    one process, ``jobs`` local worker processes, or Ray tasks on the cluster at ``ray_address``.
     """
     check_options(budget=budget, seed=seed, fusion=fusion, dim=dim, accelerator=accelerator, devices=devices,
                   unreadable=unreadable, min_slice_rows=min_slice_rows, modality_dropout=modality_dropout,
-                  progress=progress)
+                  progress=progress, jobs=jobs, executor=executor, ray_address=ray_address)
     plan = BUDGETS[budget]
     spec, table = load_dataset(data, seed=seed, target=target, **(dataset_options or {}))
     if len(spec.modalities) < 2:
@@ -94,7 +78,8 @@ def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | Non
                 "evaluation": (f"{plan.cv_repeats} x {crossval.CV_FOLDS}-fold cross-validation" if cv
                                else "held-out test split"),
                 "estimate": ONE_PASS if plan.one_pass else "separately trained experts"}
-    study = Study(spec, plan, seed, params, modality_dropout, log)
+    study = Study(spec, plan, seed, params, modality_dropout, log,
+                  {"jobs": jobs, "executor": executor, "address": ray_address})
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(out) / "experts" if out else Path(scratch)
         start = time.perf_counter()
@@ -113,20 +98,34 @@ def analyze(data: str | Path | Spec, budget: str = "fast", out: str | Path | Non
             log("scoring: baselines, bootstrap intervals, shuffles, PID")
             evidence = study.measure(prepared, first)
         profile = profile_of(spec, evidence, first.models, plan, seed, settings, min_slice_rows, first_prepared.classes)
-        experts = {name: models[0].expert_ for name, models in first.models.items()}  # first seed (or fold)
+        # first seed (or fold); the one-pass model gives every member from one forward pass per condition
+        experts = ({"i2m2": first.models["i2m2"][0].expert_} if plan.one_pass
+                   else {name: models[0].expert_ for name, models in first.models.items()})
         profile.robustness = robustness(experts, first_prepared.featurizers, first_prepared.splits["test"],
                                         first_prepared.frames["test"], "inter" if fusion == "late" else None,
-                                        list(plan.levels), seed=seed, bootstrap=plan.bootstrap, log=log)
+                                        list(plan.levels), members=plan.one_pass, seed=seed,
+                                        bootstrap=plan.bootstrap, log=log)
     profile.config["wall_time_s"] = time.perf_counter() - start
     return profile
 
 
 @dataclass
 class Trained:
-    """Per expert name: one classifier and one test log-prob matrix per seed."""
+    """Per expert name: one classifier and its test and validation log-prob matrices per seed."""
 
     models: dict[str, list[Classifier]]
-    log_probs: dict[str, list[np.ndarray]]
+    log_probs: dict[str, list[np.ndarray]]  # test split, [N, C] per seed
+    val_log_probs: dict[str, list[np.ndarray]]  # validation split, [N_val, C] per seed
+
+    @classmethod
+    def empty(cls, names: list[str]) -> Trained:
+        return cls(*({n: [] for n in names} for _ in range(3)))
+
+    def add(self, name: str, clf: Classifier, store: ExpertStore, seed: int, stored: str, prepared: Prepared) -> None:
+        """Record one seed's expert ``name`` (kept in the store as ``stored``) with its split predictions."""
+        self.models[name].append(clf)
+        self.log_probs[name].append(store.log_probs(seed, stored, clf, prepared.splits["test"]))
+        self.val_log_probs[name].append(store.log_probs(seed, stored, clf, prepared.splits["val"], "val"))
 
 
 @dataclass
@@ -139,6 +138,7 @@ class Study:
     params: dict[str, Any]
     modality_dropout: float
     log: Log
+    parallel: dict[str, Any] = field(default_factory=dict)  # jobs, executor, address (see analysis.parallel)
 
     @property
     def modalities(self) -> list[str]:
@@ -149,6 +149,20 @@ class Study:
         """Every expert a study scores, i2m2 last (it starts from the others)."""
         return [f"intra:{m}" for m in self.modalities] + ["inter", "i2m2"]
 
+    def expert_params(self, name: str, s: int) -> dict[str, Any]:
+        """Classifier parameters of expert ``name`` for seed slot ``s`` (i2m2 is fine-tuned from the others)."""
+        epochs, steps, drop = ((self.plan.finetune_epochs, 0, self.modality_dropout) if name == "i2m2"
+                               else (self.plan.max_epochs, self.plan.min_steps, 0.0))
+        return dict(model=name, seed=self.seed + s, max_epochs=epochs, min_steps=steps, modality_dropout=drop,
+                    **self.params)
+
+    def train_parallel(self, trainings: list[Training], store: ExpertStore, prepared: Prepared) -> None:
+        """The independent trainings on the study's executor (nothing happens with one job)."""
+        jobs = resolve_jobs(self.parallel.get("jobs", 1), len(trainings), len(prepared.splits["train"]),
+                            self.params["accelerator"])
+        run_trainings(trainings, store, self.spec, prepared, jobs, self.parallel.get("executor", "local"),
+                      self.parallel.get("address"), self.params["accelerator"], self.log)
+
     def train_all(self, prepared: Prepared, store: ExpertStore, seeds: int,
                   where: str = "") -> Trained:
         if self.plan.one_pass:
@@ -157,23 +171,17 @@ class Study:
         self.log(f"{where}the study trains {len(names) - 1} experts per seed × {seeds} seed(s): "
                  f"{', '.join(names[:-1])} (at most {self.plan.max_epochs} epochs each), then i2m2 "
                  f"({self.plan.finetune_epochs} fine-tuning epoch(s))")
-        trained = Trained({n: [] for n in names}, {n: [] for n in names})
-        test = prepared.splits["test"]
+        self.train_parallel([Training(s, n, self.expert_params(n, s)) for s in range(seeds) for n in names[:-1]],
+                            store, prepared)
+        trained = Trained.empty(names)
         for s in range(seeds):
-            train_seed = self.seed + s
             for i, name in enumerate(names):
                 step = f"{where}[seed {s + 1}/{seeds}, expert {i + 1}/{len(names)}] {name}"
                 init = [trained.models[n][s] for n in names if n != "i2m2"] if name == "i2m2" else None
-                epochs, steps, drop = ((self.plan.finetune_epochs, 0, self.modality_dropout) if name == "i2m2"
-                                       else (self.plan.max_epochs, self.plan.min_steps, 0.0))
-                clf_factory = lambda name=name, init=init, epochs=epochs, steps=steps, drop=drop: Classifier(  # noqa: E731
-                    model=name, seed=train_seed, max_epochs=epochs, min_steps=steps, init=init, modality_dropout=drop,
-                    **self.params,
-                ).fit_prepared(self.spec, prepared)
-                clf, fresh = store.get(s, name, clf_factory)
+                clf, fresh = store.get(s, name, lambda name=name, init=init: Classifier(
+                    init=init, **self.expert_params(name, s)).fit_prepared(self.spec, prepared))
                 self.log(f"{step}: {'trained' if fresh else 'resumed from ' + str(store.path(s, name))}")
-                trained.models[name].append(clf)
-                trained.log_probs[name].append(store.test_log_probs(s, name, clf, test))
+                trained.add(name, clf, store, s, name, prepared)
         return trained
 
     def train_one_pass(self, prepared: Prepared, store: ExpertStore, seeds: int, where: str = "") -> Trained:
@@ -183,28 +191,31 @@ class Study:
         self.log(f"{where}the study trains one model per seed × {seeds} seed(s): i2m2-shared (shared encoders, "
                  f"a head per modality and a joint head, at most {self.plan.max_epochs} epochs): the one-pass estimate")
         names = self.expert_names
-        trained = Trained({n: [] for n in names}, {n: [] for n in names})
-        test = prepared.splits["test"]
+        params = {**self.expert_params("inter", 0), "model": "i2m2-shared"}
+        members = tuple(n for n in names if n != "i2m2")
+        self.train_parallel([Training(s, "i2m2-shared", {**params, "seed": self.seed + s}, members)
+                             for s in range(seeds)], store, prepared)
+        trained = Trained.empty(names)
         for s in range(seeds):
             clf, fresh = store.get(s, "i2m2-shared", lambda s=s: Classifier(
-                model="i2m2-shared", seed=self.seed + s, max_epochs=self.plan.max_epochs, min_steps=self.plan.min_steps,
-                **self.params).fit_prepared(self.spec, prepared))
+                **{**params, "seed": self.seed + s}).fit_prepared(self.spec, prepared))
             self.log(f"{where}[seed {s + 1}/{seeds}] i2m2-shared: {'trained' if fresh else 'resumed'}")
             for name in names:  # each member as kept at its own best validation epoch, on disk beside the model
                 member = clf if name == "i2m2" else store.get(s, name, lambda name=name: clf.member(name))[0]
-                trained.models[name].append(member)
-                trained.log_probs[name].append(store.test_log_probs(s, "i2m2-shared" if name == "i2m2" else name,
-                                                                    member, test))
+                trained.add(name, member, store, s, "i2m2-shared" if name == "i2m2" else name, prepared)
         return trained
 
     def measure(self, prepared: Prepared, trained: Trained, pid: bool = True) -> Evidence:
         """Log-probabilities of every expert and baseline, shuffles and PID on the test split."""
-        test, train = prepared.splits["test"], prepared.splits["train"]
+        test, val, train = (prepared.splits[k] for k in ("test", "val", "train"))
         n_classes = len(prepared.classes)
-        y = test.targets.numpy()
+        y, y_val = test.targets.numpy(), val.targets.numpy()
         log_probs = {n: np.stack(lps) for n, lps in trained.log_probs.items()}  # [S, N, C]
+        val_log_probs = {n: np.stack(lps) for n, lps in trained.val_log_probs.items()}  # [S, N_val, C]
         for name, members in [*((f"baseline:{m}", [m]) for m in self.modalities), ("baseline:joint", self.modalities)]:
-            log_probs[name] = LinearBaseline(members, n_classes, self.seed).fit(train).log_probs(test)[None]
+            baseline = LinearBaseline(members, n_classes, self.seed).fit(train)
+            log_probs[name] = baseline.log_probs(test)[None]
+            val_log_probs[name] = baseline.log_probs(val)[None]
         encoded = {e: [EncodedExperts(clf.expert_, test) for clf in trained.models[e]] for e in ("inter", "i2m2")}
         estimate = {}
         if pid:
@@ -214,7 +225,8 @@ class Study:
                         for k, e in pid_estimate.estimate(encoded["inter"][0], alone, y, self.seed).items()}
         return Evidence(y=y, present=torch.stack([test.features[m].present for m in self.modalities]),
                         log_probs=log_probs, shuffle_hits=_shuffle_hits(encoded, y, self.modalities, self.plan, self.seed),
-                        frame=prepared.frames["test"], pid=estimate)
+                        frame=prepared.frames["test"], pid=estimate,
+                        y_val=y_val, val_log_probs=val_log_probs)
 
     def cross_validate(self, table: Table, root: Path, settings: dict[str, Any],
                        unreadable: str) -> tuple[Evidence, Trained, Prepared]:
@@ -249,7 +261,9 @@ def _merge(parts: list[tuple[int, np.ndarray, Evidence]], frame: pd.DataFrame) -
         log_probs={k: place(lambda e, k=k: e.log_probs[k], 1) for k in sample.log_probs},
         shuffle_hits={t: {x: place(lambda e, t=t, x=x: e.shuffle_hits[t][x], 1) for x in hits}
                       for t, hits in sample.shuffle_hits.items()},
-        frame=frame, pid=_mean([e.pid for _, e in first]))
+        frame=frame, pid=_mean([e.pid for _, e in first]),
+        y_val=np.concatenate([e.y_val for _, _, e in parts]),
+        val_log_probs={k: np.concatenate([e.val_log_probs[k] for _, _, e in parts], axis=1) for k in sample.val_log_probs})
 
 
 def _mean(trees: list[Any]) -> Any:

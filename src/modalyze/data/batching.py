@@ -17,7 +17,7 @@ from modalyze.data.featurizers import Features
 Batch = dict[str, Any]
 
 
-class EncodedDataset(Dataset):
+class FeaturizedDataset(Dataset):
     """Rows of featurized modalities (and targets, when known) addressable in batches."""
 
     def __init__(self, features: dict[str, Features], targets: torch.Tensor | None = None):
@@ -50,7 +50,7 @@ def _already_batched(batch: Batch) -> Batch:
     return batch
 
 
-def make_loader(data: EncodedDataset, batch_size: int, shuffle: bool, seed: int = 0,
+def make_loader(data: FeaturizedDataset, batch_size: int, shuffle: bool, seed: int = 0,
                 epoch_rows: int = 0) -> DataLoader:
     """A DataLoader over whole-batch gathers; shuffling is seeded so runs are reproducible.
 

@@ -15,8 +15,8 @@ Each column gets a kind by these rules, in order (``-`` = left out, and said so)
 
 Grouping: all tabular columns form one modality ``tabular``; all text columns one modality ``text``
 (joined with a separator); each image, audio and time-series column is a modality named after
-the column. ``--modality NAME=COL1,COL2:KIND`` overrides a guess: those columns leave the modality
-they were guessed into, and NAME reads them as KIND.
+the column. ``--modality NAME=COL1,COL2:KIND`` overrides a guess (column names or glob patterns such as ``a_*``):
+those columns leave the modality they were guessed into, and NAME reads them as KIND.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modalyze.data.table import match_columns
 from modalyze.errors import ModalyzeError
 from modalyze.spec import ModalitySpec, Spec, SplitSpec, check_name, kinds
 
@@ -59,7 +60,7 @@ def infer_spec(frame: pd.DataFrame, target: str, name: str = "table", base_dir: 
         else:
             kinds[str(column)] = kind
     modalities = _group(kinds)
-    modalities = _apply_overrides(modalities, overrides or [], set(map(str, frame.columns)) - {target}, name)
+    modalities = _apply_overrides(modalities, overrides or [], [str(c) for c in frame.columns if c != target], name)
     if not modalities:
         raise ModalyzeError(f"{name}: no column besides the target could be used as an input "
                             f"({'; '.join(f'{c}: {why}' for c, why in left_out.items()) or 'no other columns'})")
@@ -136,7 +137,7 @@ def _unique(name: str, taken: dict[str, Any]) -> str:
     return candidate
 
 
-def _apply_overrides(modalities: dict[str, ModalitySpec], overrides: list[str], columns: set[str],
+def _apply_overrides(modalities: dict[str, ModalitySpec], overrides: list[str], columns: list[str],
                      origin: str) -> dict[str, ModalitySpec]:
     for text in overrides:
         name, sep, rest = text.partition("=")
@@ -145,10 +146,12 @@ def _apply_overrides(modalities: dict[str, ModalitySpec], overrides: list[str], 
             raise ModalyzeError(f"option --modality {text!r}: expected NAME=COL1,COL2:KIND")
         if kind not in kinds():
             raise ModalyzeError(f"option --modality {text!r}: unknown kind '{kind}' (one of {', '.join(kinds())})")
-        chosen = [c.strip() for c in cols.split(",") if c.strip()]
-        missing = [c for c in chosen if c not in columns]
-        if missing:
-            raise ModalyzeError(f"{origin}: option --modality {text!r}: column '{missing[0]}' does not exist")
+        chosen: list[str] = []
+        for pattern in (c.strip() for c in cols.split(",") if c.strip()):
+            hits = match_columns(pattern, columns)
+            if not hits:
+                raise ModalyzeError(f"{origin}: option --modality {text!r}: column '{pattern}' does not exist")
+            chosen += [c for c in hits if c not in chosen]
         for spec in modalities.values():
             spec.columns = [c for c in spec.columns if c not in chosen]
         modalities = {m: s for m, s in modalities.items() if s.columns and m != name}

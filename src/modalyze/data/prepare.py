@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from modalyze.data import load_dataset
-from modalyze.data.batching import EncodedDataset
+from modalyze.data.batching import FeaturizedDataset
 from modalyze.data.featurizers import Featurizer, create_featurizer
 from modalyze.data.pretrained import PRETRAINED_KEYS
 from modalyze.data.table import SPLITS, Table
@@ -25,7 +25,7 @@ class Prepared:
 
     featurizers: dict[str, Featurizer]
     classes: list[Any]
-    splits: dict[str, EncodedDataset]
+    splits: dict[str, FeaturizedDataset]
     frames: dict[str, pd.DataFrame]
 
 
@@ -74,19 +74,19 @@ def featurizers_from_states(states: dict[str, Any], base_dir: str | Path, unread
     return {m: Featurizer.from_state(s, base_dir, unreadable) for m, s in states.items()}
 
 
-def encode(featurizers: dict[str, Featurizer], frame: pd.DataFrame, classes: list[Any] | None = None,
-           target: str | None = None) -> EncodedDataset:
-    """Featurize rows; targets are encoded when ``target`` names a column of ``frame``."""
+def featurize(featurizers: dict[str, Featurizer], frame: pd.DataFrame, classes: list[Any] | None = None,
+              target: str | None = None) -> FeaturizedDataset:
+    """Rows as tensors; the labels become class codes when ``target`` names a column of ``frame``."""
     features = {name: f.transform(frame) for name, f in featurizers.items()}
     targets = None
     if target is not None and classes is not None and target in frame.columns:
-        targets = torch.from_numpy(encode_targets(frame[target], classes))
-    return EncodedDataset(features, targets)
+        targets = torch.from_numpy(label_codes(frame[target], classes))
+    return FeaturizedDataset(features, targets)
 
 
-def encode_new_rows(featurizers: dict[str, Featurizer], frame: pd.DataFrame, base_dir: str | Path | None = None,
+def featurize_new_rows(featurizers: dict[str, Featurizer], frame: pd.DataFrame, base_dir: str | Path | None = None,
                     unreadable: str | None = None, classes: list[Any] | None = None,
-                    target: str | None = None) -> EncodedDataset:
+                    target: str | None = None) -> FeaturizedDataset:
     """Featurize rows a fitted model has not seen: file paths resolve against ``base_dir`` and
     ``unreadable`` ('error' or 'missing') overrides how absent or unreadable files are treated; a
     missing column is a one-line error."""
@@ -100,10 +100,10 @@ def encode_new_rows(featurizers: dict[str, Featurizer], frame: pd.DataFrame, bas
     if missing:
         raise ModalyzeError(f"column '{missing[0]}' does not exist in the rows (needed by modality columns: "
                             f"{', '.join(needed)})")
-    return encode(featurizers, frame, classes, target)
+    return featurize(featurizers, frame, classes, target)
 
 
-def encode_targets(values: pd.Series, classes: list[Any]) -> np.ndarray:
+def label_codes(values: pd.Series, classes: list[Any]) -> np.ndarray:
     lookup = {str(c): i for i, c in enumerate(classes)}
     codes = np.array([lookup.get(str(v), -1) for v in values.tolist()], dtype=np.int64)
     if (codes < 0).any():
@@ -115,13 +115,13 @@ def encode_targets(values: pd.Series, classes: list[Any]) -> np.ndarray:
 
 def prepare(spec: Spec, table: Table, unreadable: str = "error",
             featurizers: dict[str, Featurizer] | None = None, classes: list[Any] | None = None) -> Prepared:
-    """Fit featurizers on train (unless given) and encode every split."""
+    """Fit featurizers on train (unless given) and featurize every split."""
     featurizers = featurizers or fit_featurizers(spec, table, unreadable)
     if classes is None:
         classes = sorted(pd.unique(table.frame[spec.target]).tolist(), key=lambda v: (str(type(v)), v))
         classes = [c.item() if hasattr(c, "item") else c for c in classes]
     frames = {s: table.part(s) for s in SPLITS}
-    splits = {s: encode(featurizers, frames[s], classes, spec.target) for s in SPLITS if len(frames[s])}
+    splits = {s: featurize(featurizers, frames[s], classes, spec.target) for s in SPLITS if len(frames[s])}
     return Prepared(featurizers=featurizers, classes=classes, splits=splits, frames=frames)
 
 

@@ -116,8 +116,7 @@ def resolve_columns(spec: Spec, available: list[str], origin: str) -> dict[str, 
     for name, modality in spec.modalities.items():
         cols: list[str] = []
         for pattern in modality.columns:
-            hits = [c for c in available if fnmatch.fnmatchcase(c, pattern)] if _is_glob(pattern) else (
-                [pattern] if pattern in available else [])
+            hits = match_columns(pattern, available)
             if not hits:
                 raise ModalyzeError(f"{origin}: modality '{name}' names column '{pattern}', which does not exist "
                                     f"(columns: {_preview(available)})")
@@ -209,6 +208,8 @@ def assign_splits(frame: pd.DataFrame, spec: Spec, origin: str) -> np.ndarray:
 
 
 def stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if fraction == 0:  # no held-out part (Classifier.fit(X, y) keeps no test split)
+        return index, index[:0]
     counts = pd.Series(labels).value_counts()
     stratify = labels if counts.min() >= 2 and round(fraction * len(index)) >= len(counts) else None
     try:
@@ -251,8 +252,11 @@ def _read_sources(spec: Spec, base: Path) -> tuple[pd.DataFrame, str]:
     return _read_dataset_file(path), str(path)
 
 
-def _is_glob(pattern: str) -> bool:
-    return any(ch in pattern for ch in "*?[")
+def match_columns(pattern: str, available: list[str]) -> list[str]:
+    """The columns a name or a glob pattern (``a_*``) names, in table order; empty when none."""
+    if any(ch in pattern for ch in "*?["):
+        return [c for c in available if fnmatch.fnmatchcase(c, pattern)]
+    return [pattern] if pattern in available else []
 
 
 def _preview(columns: list[str], limit: int = 8) -> str:

@@ -1,4 +1,5 @@
-"""Vector encoder: an MLP over a precomputed embedding; the pooled vector is the single token."""
+"""Vector encoder: an MLP over a precomputed embedding plus a linear path (so the encoder contains the
+linear model a logistic regression fits); the pooled vector is the single token."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class VectorEncoder(nn.Module):
     def __init__(self, info: dict[str, Any], dim: int = 64, hidden: Count = 128, dropout: Rate = 0.1):
         super().__init__()
         self.net = mlp([int(info["dim"]), hidden, hidden, dim], dropout)
+        self.linear = nn.Linear(int(info["dim"]), dim)
 
     def forward(self, x: dict[str, torch.Tensor]) -> EncoderOutput:
-        return single_token(self.net(x["x"]))  # pooled [B, D]
+        return single_token(self.net(x["x"]) + self.linear(x["x"]))  # pooled [B, D]

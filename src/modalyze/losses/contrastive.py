@@ -13,6 +13,8 @@ from itertools import combinations
 from typing import Callable
 
 import torch
+import torch.distributed as dist
+import torch.distributed.nn as dist_nn
 import torch.nn.functional as F
 from torch import nn
 
@@ -46,11 +48,35 @@ def sigmoid_pairs(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor, bias: t
     return -F.logsigmoid((2 * same - 1) * logits).sum(1).mean()
 
 
-def same_rows(x: dict[str, torch.Tensor]) -> torch.Tensor:
-    """bool [B, B]: rows whose inputs for one modality are identical (duplicates of one item)."""
-    flat = torch.cat([v.reshape(len(v), -1).float() for v in x.values()], 1)  # [B, F]
+def flat_rows(x: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One modality's batch tensors as one row of numbers per example [B, F] (to find duplicates)."""
+    return torch.cat([v.reshape(len(v), -1).float() for v in x.values()], 1)
+
+
+def same_rows(flat: torch.Tensor) -> torch.Tensor:
+    """bool [B, B]: rows whose inputs (``flat_rows``) are identical (duplicates of one item)."""
     _, group = torch.unique(flat, dim=0, return_inverse=True)  # [B]
     return group[:, None] == group[None, :]
+
+
+def gather(t: torch.Tensor, grad: bool) -> torch.Tensor:
+    """The rows of ``t`` from every rank of a multi-process run, in rank order [ΣB, ...] (ranks may
+    hold different numbers of rows); with ``grad`` the gradient flows back to each rank's own rows.
+    In one process: ``t`` itself. Gathering the embeddings gives every pair the negatives of the
+    whole global batch, as large-batch contrastive training needs."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return t
+    size = torch.tensor([len(t)], device=t.device)
+    sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, size)
+    most = int(max(sizes))
+    padded = F.pad(t, (0, 0) * (t.ndim - 1) + (0, most - len(t)))  # rows padded to the largest rank's
+    if grad:
+        parts = dist_nn.all_gather(padded)
+    else:
+        parts = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(parts, padded)
+    return torch.cat([part[:int(n)] for part, n in zip(parts, sizes)])
 
 
 def symile(xs: list[torch.Tensor], scale: torch.Tensor) -> torch.Tensor:
@@ -100,10 +126,13 @@ class ContrastiveLoss(nn.Module):
         scale = self.log_scale.exp()
         return scale if self.name == "siglip" else scale.clamp(max=MAX_LOGIT_SCALE)
 
-    def forward(self, embeddings: Embeddings, same: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """``same`` (modality -> bool [B, B] from :func:`same_rows`) makes duplicates positives of each
-        other: rows i and j are a true pair for modalities a and b when their a or their b inputs match."""
-        return self.fn(self, embeddings, same or {})
+    def forward(self, embeddings: Embeddings, rows: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The loss over the global batch (every rank's rows, :func:`gather`). ``rows`` (modality -> its
+        inputs as :func:`flat_rows` [B, F]) makes duplicates positives of each other: rows i and j are
+        a true pair for modalities a and b when their a or their b inputs match."""
+        z = {m: gather(e, grad=True) for m, e in embeddings.items()}
+        same = {m: same_rows(gather(r, grad=False)) for m, r in (rows or {}).items()}
+        return self.fn(self, z, same)
 
 
 @LOSSES.register("clip")

@@ -8,23 +8,42 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, RichProgressBar
 from torch import nn
 
-from modalyze.data.batching import EncodedDataset, make_loader
+from modalyze.data.batching import FeaturizedDataset, make_loader
+from modalyze.errors import ModalyzeError
+from modalyze.log import info
+from modalyze.settings import Settings, TrainSettings
+from modalyze.train.loggers import create_logger
 from modalyze.train.task import ExpertTask
 
 
-# Lightning's start-up banners (accelerator availability, tips) are noise for a CLI user.
-logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
-warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+# Lightning's start-up banners (accelerator availability, tips) are noise for a CLI user: quiet while
+# modalyze trains, and left as they were otherwise (importing modalyze changes no library's logger).
+QUIET = ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda")
+
+
+@contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in QUIET]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 # A classifier's training set smaller than this is repeated within an epoch (successive permutations),
@@ -35,27 +54,6 @@ MIN_EPOCH_ROWS = 2048
 FLOOR_PASSES = 32
 FLOOR_STEPS = 100
 MIN_DELTA = 1e-3  # nats per row: a smaller drop of the validation loss is not an improvement
-
-
-@dataclass
-class TrainSettings:
-    """How to train; every field maps to a CLI option of the same name."""
-
-    max_epochs: int = 100
-    patience: int = 3
-    min_steps: int = 500  # no early stop before this many optimizer steps (or FLOOR_PASSES passes, if fewer)
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    aux_weight: float = 1.0  # products of experts: weight of the members' own NLL (deep supervision)
-    modality_dropout: float = 0.0  # rate at which each modality is hidden per training row
-    seed: int = 0
-    accelerator: str = "auto"
-    devices: int | str = 1
-    progress: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class BestWeights(Callback):
@@ -127,8 +125,7 @@ class ProgressLines(Callback):
             remaining = mean * (trainer.max_epochs - done) - (elapsed - self._epoch_ends[-1])
             left = f" · at most {_duration(remaining)} left"
         step = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} · step {trainer.global_step}"
-        print(f"[{self.label}] {step}{' · ' + metrics if metrics else ''} · {_duration(elapsed)} elapsed{left}",
-              flush=True)
+        info(f"[{self.label}] {step}{' · ' + metrics if metrics else ''} · {_duration(elapsed)} elapsed{left}")
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         self._line(trainer, "batch")
@@ -143,14 +140,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
-def step_floor(rows: int, settings: TrainSettings) -> int:
+def step_floor(rows: int, settings: Settings) -> int:
     """Optimizer steps before early stopping may act: ``min_steps``, capped at FLOOR_PASSES passes over
     ``rows`` training rows but not below FLOOR_STEPS (nor above ``min_steps``)."""
     passes = math.ceil(FLOOR_PASSES * rows / settings.batch_size)
     return min(settings.min_steps, max(FLOOR_STEPS, passes))
 
 
-def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings,
+def fit_expert(expert: nn.Module, train: FeaturizedDataset, val: FeaturizedDataset, settings: TrainSettings,
                only_present: str | None = None, dropout_rates: dict[str, float] | None = None,
                label: str = "expert", callbacks: list[Callback] | None = None) -> dict[str, Any]:
     """Train ``expert`` in place with early stopping on validation loss; returns the history.
@@ -164,38 +161,69 @@ def fit_expert(expert: nn.Module, train: EncodedDataset, val: EncodedDataset, se
     return history
 
 
-def fit_task(task: L.LightningModule, train: EncodedDataset, val: EncodedDataset, settings: TrainSettings,
+def fit_task(task: L.LightningModule, train: FeaturizedDataset, val: FeaturizedDataset, settings: Settings,
              label: str = "training", epoch_rows: int = 0, callbacks: list[Callback] | None = None) -> dict[str, Any]:
     """Fit any task logging ``val_loss`` with early stopping; the best epoch's weights are restored.
 
     ``epoch_rows``: a smaller training set is repeated within an epoch (classifiers; contrastive
     tasks keep 0, since a repeated row in a batch would be its own negative).
 
-    With ``settings.progress``: a progress bar on a terminal, plain periodic lines elsewhere.
+    With ``settings.progress``: a progress bar on a terminal, plain periodic lines elsewhere. With
+    ``settings.logger``: the curves also go to that experiment tracker (:mod:`modalyze.train.loggers`).
     """
+    with _quiet_lightning():
+        return _fit(task, train, val, settings, label, epoch_rows, callbacks)
+
+
+def _fit(task: L.LightningModule, train: FeaturizedDataset, val: FeaturizedDataset, settings: Settings, label: str,
+         epoch_rows: int, callbacks: list[Callback] | None) -> dict[str, Any]:
     L.seed_everything(settings.seed, workers=True, verbose=False)
     best = BestWeights()
     bar = settings.progress and sys.stdout.isatty()
     progress = [RichProgressBar(leave=False)] if bar else [ProgressLines(label)] if settings.progress else []
-    trainer = L.Trainer(
-        max_epochs=settings.max_epochs, min_steps=step_floor(len(train), settings), accelerator=settings.accelerator, devices=settings.devices,
+    trainer = _trainer(
+        settings, max_epochs=settings.max_epochs, min_steps=step_floor(len(train), settings),
+        accelerator=settings.accelerator, devices=settings.devices,
         callbacks=[EarlyStopping("val_loss", min_delta=MIN_DELTA, patience=settings.patience), best, *progress,
                    *(callbacks or [])],
-        logger=False, enable_checkpointing=False, enable_model_summary=False,
-        enable_progress_bar=bar, num_sanity_val_steps=0,
+        logger=create_logger(settings.logger, settings.log_dir, label), enable_checkpointing=False,
+        enable_model_summary=False, enable_progress_bar=bar, num_sanity_val_steps=0,
         deterministic=True if settings.accelerator == "cpu" else "warn",  # some CUDA kernels have no deterministic form
     )
+    batch = max(1, settings.batch_size // trainer.world_size)  # --batch-size is the global batch: N devices share it
     start = time.perf_counter()
-    trainer.fit(task, make_loader(train, settings.batch_size, shuffle=True, seed=settings.seed, epoch_rows=epoch_rows),
-                make_loader(val, 4 * settings.batch_size, shuffle=False))
+    trainer.fit(task, make_loader(train, batch, shuffle=True, seed=settings.seed, epoch_rows=epoch_rows),
+                make_loader(val, 4 * batch, shuffle=False))
     seconds = time.perf_counter() - start
     task.cpu()
     return {"epochs": best.history, "train_time_s": seconds, "best_val_loss": best.best,
             "samples_per_s": max(len(train), epoch_rows) * len(best.history) / seconds if seconds else 0.0}
 
 
+def several_devices(devices: int | str | list[int]) -> bool:
+    """Whether Lightning's ``devices`` value asks for more than one device."""
+    if isinstance(devices, int):
+        return devices > 1 or devices == -1
+    if isinstance(devices, (list, tuple)):
+        return len(devices) > 1
+    return devices.strip() == "-1" or "," in devices.strip(",")
+
+
+def _trainer(settings: Settings, **options: Any) -> L.Trainer:
+    """A Lightning Trainer; several devices mean DDP in which a step may leave parameters without a
+    gradient (an absent modality's embedding, a member's head). A bad strategy or precision is one line."""
+    strategy = settings.strategy
+    if strategy == "auto" and several_devices(settings.devices):
+        strategy = "ddp_find_unused_parameters_true"
+    try:
+        return L.Trainer(strategy=strategy, precision=settings.precision, **options)
+    except (ValueError, TypeError, RuntimeError) as exc:  # Lightning's MisconfigurationException is a ValueError
+        raise ModalyzeError(f"option strategy={settings.strategy!r} / precision={settings.precision!r} / "
+                            f"devices={settings.devices!r}: {str(exc).splitlines()[0]}") from None
+
+
 @torch.no_grad()
-def predict_log_probs(expert: nn.Module, data: EncodedDataset, batch_size: int = 512) -> torch.Tensor:
+def predict_log_probs(expert: nn.Module, data: FeaturizedDataset, batch_size: int = 512) -> torch.Tensor:
     """Log-probabilities [N, C] for every row, in order, in eval mode."""
     expert.eval()
     parts = [expert(batch) for batch in make_loader(data, batch_size, shuffle=False)]

@@ -73,7 +73,8 @@ class ExpertTask(L.LightningModule):
         if self.modality_dropout:
             batch = {**batch, "present": drop_modalities(batch["present"], self.modality_dropout)}
         loss, _ = self.compute_loss(batch, aux=self.deep_supervision)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["y"]))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["y"]),
+                 sync_dist=True)
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:

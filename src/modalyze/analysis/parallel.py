@@ -1,0 +1,182 @@
+"""A study's independent trainings, run in parallel: local worker processes or Ray tasks.
+
+A study (``analyze``, ``compare``, each grouping of ``analyze --groupings``) first lists the
+trainings that depend on no other (each intra and inter expert per seed; per fusion, the inter
+expert and i2m2-shared), runs those not yet on disk with :func:`run_trainings`, and writes each
+finished one into the study's :class:`~modalyze.analysis.store.ExpertStore` as it completes. The study
+then goes on as with one job and finds them there, so a killed study resumes whatever ran it, and
+the steps that depend on them (i2m2's fine-tuning, scoring) run in the calling process.
+
+- ``jobs=1``: nothing runs here; the study trains in its own process as before.
+- ``executor="local"``: ``jobs`` worker processes (spawned), each capped at ``cores // jobs``
+  torch threads so the workers do not oversubscribe the cores.
+- ``executor="ray"``: Ray tasks declaring their CPUs (and a GPU with ``accelerator="gpu"``) on the
+  cluster at ``address`` (default: a running cluster if there is one, else a local instance). A
+  worker sends the trained run's files back (JSON and safetensors bytes), so no shared disk is needed.
+
+Each training seeds itself, so the numbers do not depend on where it ran.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import tempfile
+import types
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from modalyze.data.prepare import Prepared
+from modalyze.errors import ModalyzeError
+from modalyze.log import Log, info
+from modalyze.spec import Spec
+
+AUTO_MIN_ROWS = 5000  # jobs="auto" trains in one process below this many rows (process start-up would dominate)
+Files = dict[str, dict[str, bytes]]  # expert name -> run directory file name -> content
+
+
+@dataclass(frozen=True)
+class Training:
+    """One independent training: ``Classifier(**params)`` stored as ``name`` in seed slot ``seed``;
+    ``members`` (i2m2-shared) are stored beside it, each at its own best validation epoch."""
+
+    seed: int
+    name: str
+    params: dict[str, Any]
+    members: tuple[str, ...] = field(default=())
+
+
+def resolve_jobs(jobs: int | str, n_tasks: int, rows: int, accelerator: str = "auto") -> int:
+    """``"auto"``: one process for small data, else as many as there are cores (or GPUs), at most one per task."""
+    if jobs != "auto":
+        return max(1, min(int(jobs), max(n_tasks, 1)))
+    if rows < AUTO_MIN_ROWS or n_tasks < 2:
+        return 1
+    slots = os.cpu_count() or 1
+    if accelerator in ("gpu", "cuda", "auto"):
+        import torch
+
+        slots = torch.cuda.device_count() or (slots if accelerator == "auto" else 1)
+    return max(1, min(slots, n_tasks))
+
+
+def train_and_pack(spec: Spec, prepared: Prepared, training: Training, threads: int) -> Files:
+    """Train one expert (in a worker) and return its run directory, and its members', as bytes."""
+    import torch
+
+    from modalyze.classifier import Classifier
+
+    torch.set_num_threads(threads)
+    clf = Classifier(**training.params).fit_prepared(spec, prepared)
+    out: Files = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, model in [(training.name, clf), *((m, clf.member(m)) for m in training.members)]:
+            folder = model.save(Path(scratch) / name.replace(":", "-"))
+            out[name] = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    return out
+
+
+def run_trainings(trainings: list[Training], store: Any, spec: Spec, prepared: Prepared, jobs: int,
+                  executor: str = "local", address: str | None = None, accelerator: str = "auto",
+                  log: Log = info) -> None:
+    """Run the trainings not yet in ``store`` in parallel; each is stored as soon as it finishes.
+
+    A failed training ends the study with a one-line error naming it; the finished ones stay stored.
+    """
+    todo = [t for t in trainings if not store.has(t.seed, t.name)]
+    if not todo or (jobs <= 1 and executor == "local"):
+        return
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    log(f"training {len(todo)} experts in parallel: {executor} executor, "
+        f"{'cluster resources' if executor == 'ray' else f'{jobs} worker processes'}, {threads} thread(s) each")
+    run = _run_ray if executor == "ray" else _run_local
+    failure: tuple[Training, BaseException] | None = None
+    for training, result in run(todo, spec, prepared, jobs, threads, address, accelerator):
+        if isinstance(result, BaseException):
+            failure = failure or (training, result)
+            continue
+        for name, files in result.items():
+            store.put(training.seed, name, files)
+        log(f"[seed {training.seed + 1}] {training.name}: trained in a worker")
+    if failure is not None:
+        training, exc = failure
+        cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ModalyzeError(f"training {training.name} (seed {training.seed + 1}) failed in a worker: {cause}; "
+                            "finished experts are on disk, rerun to resume")
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(spec: Spec, prepared: Prepared, threads: int) -> None:
+    _WORKER.update(spec=spec, prepared=prepared, threads=threads)
+
+
+def _work(training: Training) -> Files:
+    return train_and_pack(_WORKER["spec"], _WORKER["prepared"], training, _WORKER["threads"])
+
+
+def _run_local(todo: list[Training], spec: Spec, prepared: Prepared, jobs: int, threads: int, address: str | None,
+               accelerator: str) -> Iterator[tuple[Training, Files | BaseException]]:
+    """``jobs`` spawned processes, each given the featurized data once."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                             initargs=(spec, prepared, threads)) as pool:
+        with _without_main_script():  # the workers start during these submits
+            pending: dict[Future, Training] = {pool.submit(_work, t): t for t in todo}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    training = pending.pop(future)
+                    exc = future.exception()
+                    if exc is not None:  # stop what has not started; what runs finishes and is kept
+                        for other in pending:
+                            other.cancel()
+                    yield training, exc if exc is not None else future.result()
+                pending = {f: t for f, t in pending.items() if not f.cancelled()}
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _without_main_script() -> Iterator[None]:
+    """Spawned workers re-run the caller's script unless it is guarded by ``if __name__ == "__main__":``
+    (a script that runs a study would start it again in every worker). They need nothing from it, so
+    while they start, ``__main__`` is an empty module."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _run_ray(todo: list[Training], spec: Spec, prepared: Prepared, jobs: int, threads: int, address: str | None,
+             accelerator: str) -> Iterator[tuple[Training, Files | BaseException]]:
+    """One Ray task per training; the featurized data goes to the object store once."""
+    try:
+        import ray
+    except ImportError:
+        raise ModalyzeError("option executor=ray needs Ray: pip install 'modalyze[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    gpus = 1 if accelerator in ("gpu", "cuda") else 0
+    remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(train_and_pack)
+    spec_ref, data_ref = ray.put(spec), ray.put(prepared)  # sent once, shared by every task
+    refs = {remote.remote(spec_ref, data_ref, t, threads): t for t in todo}
+    while refs:
+        [ready], _ = ray.wait(list(refs), num_returns=1)
+        training = refs.pop(ready)
+        try:
+            yield training, ray.get(ready)
+        except Exception as exc:  # noqa: BLE001 - reported as the training's failure
+            for other in refs:
+                ray.cancel(other)
+            refs = {}
+            yield training, getattr(exc, "cause", None) or exc
+

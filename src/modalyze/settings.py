@@ -1,0 +1,117 @@
+"""Every training setting and its default, in one place.
+
+The estimators' parameters (:class:`~modalyze.classifier.Classifier`, :class:`~modalyze.aligner.Aligner`)
+and the CLI options take their defaults from these dataclasses; ``tests/test_settings.py`` fails
+when a CLI option's or an estimator parameter's default differs from the one here. The module
+imports nothing heavy, so ``modalyze --help`` can read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+LOGGERS = ("csv", "tensorboard", "mlflow")  # experiment trackers that training curves can go to
+EXECUTORS = ("local", "ray")  # where a study's independent trainings run
+
+
+@dataclass
+class Settings:
+    """How any model is trained; every field maps to a CLI option of the same name."""
+
+    max_epochs: int = 100
+    patience: int = 3
+    min_steps: int = 500  # no early stop before this many optimizer steps (or FLOOR_PASSES passes, if fewer)
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"  # Lightning's; with several devices "auto" means DDP (parameters a step leaves unused allowed)
+    precision: str | None = None  # Lightning's, e.g. "bf16-mixed" (None: 32-bit)
+    progress: bool = True
+    logger: str | None = None  # one of LOGGERS: training curves to that tracker (None: none)
+    log_dir: str | None = None  # where the tracker writes (None: ./logs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def of(cls, obj: Any) -> Settings:
+        """The settings an object (an estimator) holds as attributes of the same names."""
+        return cls(**{f.name: getattr(obj, f.name) for f in fields(cls)})
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class TrainSettings(Settings):
+    """A classifier (an expert or a product of experts)."""
+
+    aux_weight: float = 1.0  # products of experts: weight of the members' own NLL (deep supervision)
+    modality_dropout: float = 0.0  # rate at which each modality is hidden per training row
+
+
+@dataclass
+class AlignSettings(Settings):
+    """Contrastive alignment: longer patience (the contrastive validation loss is noisy), larger batches."""
+
+    max_epochs: int = 60
+    patience: int = 10
+    min_steps: int = 300
+    batch_size: int = 256
+    lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    """Defaults of the model options that are not training settings."""
+
+    dim: int = 64  # every encoder's output width
+    fusion: str = "late"
+    unreadable: str = "error"  # an absent or unreadable file: 'error' or 'missing'
+
+
+@dataclass(frozen=True)
+class StudyDefaults:
+    """Defaults of a dependency study (``analyze``) that are not training settings."""
+
+    budget: str = "fast"
+    min_slice_rows: int = 50  # slice values with fewer test rows are listed, not scored
+    modality_dropout: float = 0.2  # of the i2m2 fine-tuning only (the experts measure the data as it is)
+    jobs: int | str = "auto"  # independent trainings at once ("auto": see analysis.parallel.resolve_jobs)
+    executor: str = "local"  # where they run: "local" worker processes or "ray" tasks
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much a study (``analyze --budget``, ``compare``) spends: seeds, epochs, resampling."""
+
+    seeds: int
+    max_epochs: int
+    patience: int
+    min_steps: int
+    finetune_epochs: int
+    permutations: int
+    bootstrap: int
+    levels: tuple[float, ...]  # corruption levels of the robustness section
+    cv_repeats: int  # small data: repeats of the stratified k-fold cross-validation
+    one_pass: bool = False  # every expert from one i2m2-shared training (its heads), not trained apart
+
+
+BUDGETS = {
+    "quick": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=0, permutations=3,
+                    bootstrap=400, levels=(0.0, 0.5, 1.0), cv_repeats=1, one_pass=True),
+    "fast": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=1, permutations=3,
+                   bootstrap=400, levels=(0.0, 0.5, 1.0), cv_repeats=1),
+    "standard": Budget(seeds=3, max_epochs=60, patience=4, min_steps=1000, finetune_epochs=5, permutations=5,
+                       bootstrap=1000, levels=(0.0, 0.25, 0.5, 0.75, 1.0), cv_repeats=2),
+    "thorough": Budget(seeds=5, max_epochs=100, patience=6, min_steps=2000, finetune_epochs=10, permutations=10,
+                       bootstrap=2000, levels=tuple(i / 10 for i in range(11)), cv_repeats=3),
+}
+
+
+TRAIN, ALIGN, MODEL, STUDY = TrainSettings(), AlignSettings(), ModelDefaults(), StudyDefaults()

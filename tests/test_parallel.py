@@ -1,0 +1,70 @@
+"""A study's independent trainings on local worker processes and on a real local Ray instance."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from modalyze.analysis import analyze
+from modalyze.analysis.parallel import Training, resolve_jobs, run_trainings
+from modalyze.analysis.store import ExpertStore
+from modalyze.data import load_dataset
+from modalyze.data.prepare import prepare
+from modalyze.errors import ModalyzeError
+
+DATA = dict(data="synthetic-mixed", budget="fast", progress=False, dataset_options={"rows": 1500})
+
+
+def _numbers(profile) -> dict:
+    return {**{f"intra:{m}": e["score"] for m, e in profile.intra.items()}, "inter": profile.inter["score"],
+            "i2m2": profile.i2m2["score"], "additive": profile.additive["score"], "verdict": profile.verdict,
+            "pid": profile.pid}
+
+
+@pytest.fixture(scope="module")
+def one_process():
+    return _numbers(analyze(**DATA, jobs=1, log=lambda _: None))
+
+
+def test_local_worker_processes_give_the_numbers_of_one_process(one_process, tmp_path):
+    lines: list[str] = []
+    profile = analyze(**DATA, jobs=2, out=tmp_path / "study", log=lines.append)
+    assert any("2 worker processes" in line for line in lines), lines
+    assert _numbers(profile) == one_process
+    lines.clear()  # a rerun finds every expert on disk, whatever trained it
+    analyze(**DATA, jobs=2, out=tmp_path / "study", log=lines.append)
+    assert not any("in parallel" in line for line in lines) and sum("resumed" in line for line in lines) == 4
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed")
+def test_a_study_on_a_local_ray_instance_gives_the_numbers_of_one_process(one_process):
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        lines: list[str] = []
+        profile = analyze(**DATA, executor="ray", log=lines.append)
+        assert any("ray executor" in line for line in lines), lines
+        assert _numbers(profile) == one_process
+    finally:
+        ray.shutdown()
+
+
+def test_a_failed_training_names_the_expert_and_keeps_the_finished_ones(tmp_path):
+    spec, table = load_dataset("synthetic-mixed", rows=400)
+    prepared = prepare(spec, table)
+    store = ExpertStore(tmp_path, {"purpose": "test"})
+    good = dict(model="intra:a", max_epochs=2, progress=False, dim=8)
+    trainings = [Training(0, "intra:a", good), Training(0, "broken", {**good, "lr": -1.0})]
+    with pytest.raises(ModalyzeError, match=r"training broken \(seed 1\) failed in a worker: .*lr=-1\.0"):
+        run_trainings(trainings, store, spec, prepared, jobs=2, log=lambda _: None)
+    assert store.has(0, "intra:a") and not store.has(0, "broken")
+
+
+def test_auto_jobs_keep_small_data_in_one_process():
+    assert resolve_jobs("auto", n_tasks=3, rows=900, accelerator="cpu") == 1
+    assert resolve_jobs("auto", n_tasks=3, rows=50_000, accelerator="cpu") >= 1
+    assert resolve_jobs(4, n_tasks=3, rows=10) == 3  # never more workers than trainings
+    with pytest.raises(ModalyzeError, match="option jobs"):
+        analyze(**DATA, jobs=0)
