@@ -20,15 +20,11 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_errors
 
 from modalyze import cli_align  # noqa: F401  (registers align, zeroshot, retrieve, embed)
-from modalyze.cli_common import (AcceleratorOpt, DataArg, DevicesOpt, DimOpt, DropoutHelp, ExecutorOpt, FusionOpt,
-                                 JobsOpt, LogDirOpt, LoggerOpt, ModalityOpt, OptionOpt, PrecisionOpt, ProgressOpt,
-                                 RayAddressOpt, StrategyOpt,
-                                 SeedOpt, TargetOpt, UnreadableOpt, WriteSpecOpt, _data, _devices, _metrics_table,
-                                 _options, app, console)
+from modalyze.cli_common import (BUDGET_CHOICES, INPUT_OPTIONS, DataArg, DimOpt, DropoutHelp, FusionOpt, SeedOpt, _data,
+                                 _metrics_table, _options, app, console, devices_options, run_values, shared_options,
+                                 study_options)
 from modalyze.errors import Interrupted, ModalyzeError, raise_on_signals
-from modalyze.settings import BUDGETS, MODEL, STUDY, TRAIN
-
-BUDGET_CHOICES = "[" + "|".join(BUDGETS) + "]"
+from modalyze.settings import MODEL, STUDY, TRAIN
 
 
 @app.command("spec-schema")
@@ -51,11 +47,9 @@ def datasets() -> None:
 
 
 @app.command()
+@shared_options(devices_options(TRAIN))
 def train(
     data: DataArg,
-    target: TargetOpt = None,
-    modality: ModalityOpt = None,
-    write_spec: WriteSpecOpt = None,
     model: Annotated[str, typer.Option(help="Expert: intra:<modality>, inter, additive, i2m2 or i2m2-shared (i2m2 at the cost of one model).")] = "i2m2",
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/<dataset>-<model>).")] = None,
     seed: SeedOpt = TRAIN.seed,
@@ -72,26 +66,16 @@ def train(
     fusion: FusionOpt = MODEL.fusion,
     init: Annotated[Optional[list[Path]], typer.Option(
         help="For i2m2/additive: start from trained intra or inter run directories (repeatable); i2m2-shared: from an inter run.")] = None,
-    accelerator: AcceleratorOpt = TRAIN.accelerator,
-    devices: DevicesOpt = str(TRAIN.devices),
-    strategy: StrategyOpt = TRAIN.strategy,
-    precision: PrecisionOpt = TRAIN.precision,
-    logger: LoggerOpt = TRAIN.logger,
-    log_dir: LogDirOpt = TRAIN.log_dir,
-    unreadable: UnreadableOpt = MODEL.unreadable,
-    option: OptionOpt = None,
-    progress: ProgressOpt = TRAIN.progress,
+    **run: Any,
 ) -> None:
     """Train one expert and write a run directory (config, weights, metrics, test predictions)."""
     from modalyze.workflows import train_run
 
     out = out or Path("runs") / f"{Path(data).stem}-{model.replace(':', '-')}"
-    metrics = train_run(_data(data, target, modality, write_spec), out, _options(option), model=model, seed=seed,
-                        max_epochs=max_epochs, patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr,
-                        weight_decay=weight_decay, aux_weight=aux_weight, modality_dropout=modality_dropout, dim=dim,
-                        fusion=fusion, init=init, accelerator=accelerator, devices=_devices(devices),
-                        strategy=strategy, precision=precision, logger=logger,
-                        log_dir=None if log_dir is None else str(log_dir), unreadable=unreadable, progress=progress)
+    metrics = train_run(_data(data, run), out, _options(run["option"]), model=model,
+                        seed=seed, max_epochs=max_epochs, patience=patience, min_steps=min_steps,
+                        batch_size=batch_size, lr=lr, weight_decay=weight_decay, aux_weight=aux_weight,
+                        modality_dropout=modality_dropout, dim=dim, fusion=fusion, init=init, **run_values(run))
     for split, counts in metrics["missing"].items():
         for modality, n in counts.items():
             if n:
@@ -173,11 +157,9 @@ def robustness(
 
 
 @app.command()
+@shared_options(study_options())
 def analyze(
     data: DataArg,
-    target: TargetOpt = None,
-    modality: ModalityOpt = None,
-    write_spec: WriteSpecOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>); rerun to resume.")] = None,
     budget: Annotated[str, typer.Option(metavar=BUDGET_CHOICES,
         help="quick (one i2m2-shared model: the one-pass estimate), fast (1 seed), standard (3 seeds) or "
@@ -192,34 +174,25 @@ def analyze(
     groupings: Annotated[Optional[Path], typer.Option(
         help="A YAML file of alternative groupings of the columns into modalities: studies each (and the "
              "spec's own) and compares them.")] = None,
-    accelerator: AcceleratorOpt = TRAIN.accelerator,
-    devices: DevicesOpt = str(TRAIN.devices),
-    jobs: JobsOpt = str(STUDY.jobs),
-    executor: ExecutorOpt = STUDY.executor,
-    ray_address: RayAddressOpt = None,
-    unreadable: UnreadableOpt = MODEL.unreadable,
-    option: OptionOpt = None,
-    progress: ProgressOpt = TRAIN.progress,
+    **run: Any,
 ) -> None:
     """Measure each modality's contribution alone and together: profile.json, report.html, a verdict."""
     from modalyze.workflows import analyze_groupings_to_dir, analyze_to_dir
 
     out = out or Path("reports") / Path(data).stem
     options = dict(budget=budget, seed=seed, fusion=fusion, dim=dim, min_slice_rows=min_slice_rows,
-                   modality_dropout=modality_dropout, accelerator=accelerator, devices=_devices(devices),
-                   jobs=_devices(jobs), executor=executor, ray_address=ray_address,
-                   unreadable=unreadable, progress=progress, dataset_options=_options(option))
+                   modality_dropout=modality_dropout, dataset_options=_options(run["option"]), **run_values(run))
     if groupings is not None:
         from modalyze.analysis.profile import Profile
 
-        result = analyze_groupings_to_dir(_data(data, target, modality, write_spec), groupings, out, **options)
+        result = analyze_groupings_to_dir(_data(data, run), groupings, out, **options)
         for name, profile in result["profiles"].items():
             console.print(f"\n[bold]grouping {name}[/bold]: verdict [bold]{profile['verdict']}[/bold]")
             console.print(_profile_table(Profile(**profile)))
         console.print(f"\nrecommended grouping: [bold]{result['recommended']}[/bold]\n{result['reason']}")
         console.print(f"wrote {out / 'groupings.json'}, {out / 'groupings.html'} and one report per grouping")
         return
-    profile = analyze_to_dir(_data(data, target, modality, write_spec), out, **options)
+    profile = analyze_to_dir(_data(data, run), out, **options)
     console.print(_profile_table(profile))
     for why in (profile.baseline or {}).get("replaced", {}).values():
         console.print(f"baseline check: {escape(why)}")
@@ -229,6 +202,53 @@ def analyze(
             console.print(f"slice {escape(column)}={escape(value)} (n={s['n']}): {verdict}")
     console.print(f"\nverdict: [bold]{profile.verdict}[/bold]\n{profile.reason}")
     console.print(f"wrote {out / 'profile.json'} and {out / 'report.html'}")
+
+
+@app.command()
+@shared_options({"option": INPUT_OPTIONS["option"]})
+def probe(
+    data: DataArg,
+    model: Annotated[Optional[list[str]], typer.Option(
+        help="A model to probe (repeatable): run:DIR (a modalyze train run), py:module:function (a Python callable: "
+             "rows -> labels or probabilities) or preds:FILE (predictions made elsewhere, one column per condition).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>-probe); rerun to resume.")] = None,
+    profile: Annotated[Optional[Path], typer.Option(
+        help="A profile.json from `modalyze analyze` of this dataset: the models' reliance next to what the data offers.")] = None,
+    write_conditions: Annotated[Optional[Path], typer.Option(
+        help="Instead of probing: write every condition's inputs as CSV to this folder (for preds:).")] = None,
+    permutations: Annotated[int, typer.Option(help="Seeded permutations per shuffled modality.")] = 3,
+    split: Annotated[str, typer.Option(help="The rows to probe: test, val, train or all.")] = "test",
+    seed: SeedOpt = TRAIN.seed,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Rows per call to the model.")] = 256,
+    prompt: Annotated[Optional[str], typer.Option(
+        help="For hf: models: the question, with {column} for a cell of the row, e.g. '<image> {question}'.")] = None,
+    accelerator: Annotated[str, typer.Option(help="For hf: models: cpu, or gpu.")] = "cpu",
+    **run: Any,
+) -> None:
+    """Which modalities does an existing model use? Shuffle each across rows: probe.json and probe.html."""
+    from modalyze.workflows import probe_to_dir, write_conditions_to_dir
+
+    options = dict(permutations=permutations, seed=seed, split=split, dataset_options=_options(run.pop("option")))
+    opened = _data(data, run)
+    if write_conditions is not None:
+        names = write_conditions_to_dir(opened, write_conditions, **options)
+        console.print(f"wrote {len(names)} conditions to {write_conditions} (fill predictions.csv, then --model preds:FILE)")
+        return
+    out = out or Path("reports") / f"{Path(data).stem}-probe"
+    result = probe_to_dir(opened, model or [], out, profile, bootstrap=bootstrap, batch_size=batch_size, prompt=prompt,
+                          accelerator=accelerator, **options)
+    table = RichTable(title=f"{result['dataset']}: {result['n']} {result['split']} rows")
+    for col in ("model", "normal", *(f"drop shuffle:{m}" for m in result["modalities"]), "verdict"):
+        table.add_column(col, justify="left" if col in ("model", "verdict") else "right")
+    for m in result["models"]:
+        table.add_row(escape(m["model"]), _score(m["scores"]["normal"]),
+                      *(f"{m['drops'][f'shuffle:{x}']['score']:+.3f}" for x in result["modalities"]), escape(m["verdict"]))
+    console.print(table)
+    for m in result["models"]:
+        for note in m.get("against_profile", []):
+            console.print(f"{escape(m['model'])}: {escape(note)}")
+    console.print(f"wrote {out / 'probe.json'} and {out / 'probe.html'}")
 
 
 @app.command("map")
@@ -251,35 +271,24 @@ def map_(
 
 
 @app.command()
+@shared_options(study_options())
 def compare(
     data: DataArg,
-    target: TargetOpt = None,
-    modality: ModalityOpt = None,
-    write_spec: WriteSpecOpt = None,
     fusions: Annotated[Optional[str], typer.Option(
         help="Comma-separated fusion blocks (default: all of late, early, cross-attention, tensor, low-rank).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>-compare); rerun to resume.")] = None,
     budget: Annotated[str, typer.Option(metavar=BUDGET_CHOICES, help="Epochs and bootstrap size as in analyze (quick trains as fast).")] = STUDY.budget,
     seed: SeedOpt = TRAIN.seed,
     dim: DimOpt = MODEL.dim,
-    accelerator: AcceleratorOpt = TRAIN.accelerator,
-    devices: DevicesOpt = str(TRAIN.devices),
-    jobs: JobsOpt = str(STUDY.jobs),
-    executor: ExecutorOpt = STUDY.executor,
-    ray_address: RayAddressOpt = None,
-    unreadable: UnreadableOpt = MODEL.unreadable,
-    option: OptionOpt = None,
-    progress: ProgressOpt = TRAIN.progress,
+    **run: Any,
 ) -> None:
     """Train the inter expert and i2m2 with each fusion block on one split: compare.json/.csv/.html."""
     from modalyze.workflows import compare_to_dir
 
     out = out or Path("reports") / f"{Path(data).stem}-compare"
     chosen = [f.strip() for f in fusions.split(",") if f.strip()] if fusions else None
-    result = compare_to_dir(_data(data, target, modality, write_spec), out, fusions=chosen, budget=budget, seed=seed, dim=dim, accelerator=accelerator,
-                            devices=_devices(devices), jobs=_devices(jobs), executor=executor,
-                            ray_address=ray_address, unreadable=unreadable, progress=progress,
-                            dataset_options=_options(option))
+    result = compare_to_dir(_data(data, run), out, fusions=chosen, budget=budget, seed=seed,
+                            dim=dim, dataset_options=_options(run["option"]), **run_values(run))
     table = RichTable(title=f"{result['dataset']}: test {result['metric']} by fusion ({result['n_test']} rows)")
     for col in ("fusion", "model", "score", "95% interval", "params", "train", "ms/row", "train MB"):
         table.add_column(col, justify="left" if col in ("fusion", "model") else "right")

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table as RichTable
 
-from modalyze.cli_common import (AcceleratorOpt, DataArg, DevicesOpt, DimOpt, LogDirOpt, LoggerOpt, ModalityOpt,
-                                 OptionOpt, PrecisionOpt, ProgressOpt, SeedOpt, StrategyOpt, TargetOpt, UnreadableOpt,
-                                 WriteSpecOpt, _data, _devices, _options, app, console)
+from modalyze.cli_common import (DataArg, DimOpt, SeedOpt, _data, _options, app, console, devices_options,
+                                 run_values, shared_options)
 from modalyze.errors import ModalyzeError
 from modalyze.settings import ALIGN, MODEL
 
 
 @app.command()
+@shared_options(devices_options(ALIGN))
 def align(
     data: DataArg,
-    target: TargetOpt = None,
-    modality: ModalityOpt = None,
-    write_spec: WriteSpecOpt = None,
     loss: Annotated[str, typer.Option(help="clip, siglip (2 modalities), symile (3+), anchor or pairwise.")] = "clip",
     anchor: Annotated[Optional[str], typer.Option(help="For --loss anchor: the modality every other is aligned to.")] = None,
     lock: Annotated[Optional[list[str]], typer.Option(help="Freeze this modality's tower (LiT); repeatable.")] = None,
@@ -37,27 +34,16 @@ def align(
         help="In training, delete each word of a text modality with this probability (teaches partial "
              "descriptions such as zero-shot prompts; 0 turns it off).")] = 0.2,
     seed: SeedOpt = ALIGN.seed,
-    accelerator: AcceleratorOpt = ALIGN.accelerator,
-    devices: DevicesOpt = str(ALIGN.devices),
-    strategy: StrategyOpt = ALIGN.strategy,
-    precision: PrecisionOpt = ALIGN.precision,
-    logger: LoggerOpt = ALIGN.logger,
-    log_dir: LogDirOpt = ALIGN.log_dir,
-    unreadable: UnreadableOpt = MODEL.unreadable,
-    option: OptionOpt = None,
-    progress: ProgressOpt = ALIGN.progress,
+    **run: Any,
 ) -> None:
     """Contrastive alignment of the modalities; writes a run with retrieval, modality gap and align.html."""
     from modalyze.workflows import align_to_dir
 
     out = out or Path("runs") / f"{Path(data).stem}-align-{loss}"
-    metrics = align_to_dir(_data(data, target, modality, write_spec), out, _options(option), loss=loss, anchor=anchor,
-                           lock=lock, dim=dim, embed_dim=embed_dim, max_epochs=max_epochs, patience=patience,
-                           min_steps=min_steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                           word_dropout=word_dropout, seed=seed, accelerator=accelerator, devices=_devices(devices),
-                           strategy=strategy, precision=precision,
-                           logger=logger, log_dir=None if log_dir is None else str(log_dir), unreadable=unreadable,
-                           progress=progress)
+    metrics = align_to_dir(_data(data, run), out, _options(run["option"]), loss=loss,
+                           anchor=anchor, lock=lock, dim=dim, embed_dim=embed_dim, max_epochs=max_epochs,
+                           patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr,
+                           weight_decay=weight_decay, word_dropout=word_dropout, seed=seed, **run_values(run))
     console.print(_retrieval_table(metrics["retrieval"], f"{loss} on {metrics['dataset']}: test retrieval"))
     for pair, gap in metrics["gap"].items():
         console.print(f"modality gap {pair}: centroid distance {gap['centroid_distance']:.3f}, "

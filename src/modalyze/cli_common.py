@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -11,7 +13,7 @@ from rich.table import Table as RichTable
 
 from modalyze.errors import ModalyzeError
 from modalyze.outputs import is_rank_zero
-from modalyze.settings import EXECUTORS, LOGGERS
+from modalyze.settings import BUDGETS, EXECUTORS, LOGGERS, MODEL, STUDY, TRAIN
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure which modalities matter, alone and together, and train models that use both.")
@@ -47,6 +49,11 @@ DimOpt = Annotated[int, typer.Option(help="Width of every encoder's output.")]
 AcceleratorOpt = Annotated[str, typer.Option(help="Lightning accelerator: auto (a GPU when present), cpu, gpu, ...")]
 DevicesOpt = Annotated[str, typer.Option(help="Lightning devices: a count, a list, or 'auto'.")]
 ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars while training.")]
+BUDGET_CHOICES = "[" + "|".join(BUDGETS) + "]"
+TABLE_OPTIONS: dict[str, tuple[Any, Any]] = {"target": (TargetOpt, None), "modality": (ModalityOpt, None),
+                                            "write_spec": (WriteSpecOpt, None)}
+INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {"unreadable": (UnreadableOpt, MODEL.unreadable), "option": (OptionOpt, None),
+                                            "progress": (ProgressOpt, TRAIN.progress)}
 DropoutHelp = ("Rate at which each modality is hidden per training row, so the model learns to predict without "
                "it (a spec's per-modality 'dropout:' overrides it).")
 
@@ -68,10 +75,12 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     to_console(console)  # the library's messages (the 'modalyze' logger) as plain lines on the terminal
 
 
-def _data(data: str, target: str | None, modality: list[str] | None, write_spec: Path | None) -> Any:
-    """The data argument, or a table's inferred spec (printed, and written with --write-spec)."""
+def _data(data: str, run: dict[str, Any]) -> Any:
+    """The data argument, or a table's inferred spec (printed, and written with --write-spec); takes
+    the table options out of the command's shared options ``run``."""
     from modalyze.workflows import open_data
 
+    target, modality, write_spec = (run.pop(name) for name in TABLE_OPTIONS)
     opened, text = open_data(data, target, modality, write_spec)
     if text:
         console.print(f"inferred spec (edit it and pass the .yaml to change a guess):\n{text}", markup=False,
@@ -79,6 +88,56 @@ def _data(data: str, target: str | None, modality: list[str] | None, write_spec:
         if write_spec is not None:
             console.print(f"spec written to {write_spec}")
     return opened
+
+
+def shared_options(*groups: dict[str, tuple[Any, Any]]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Add option groups to a command's signature (each maps a parameter name to its annotation and
+    default): the table options right after the DATA argument, the others at the end. The command
+    receives them in its ``**run`` keyword arguments. Typer reads the signature."""
+    def wrap(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)  # Typer reads the options off the annotations
+        own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+
+        def params(group: dict[str, tuple[Any, Any]]) -> list[inspect.Parameter]:
+            return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default)
+                    for name, (kind, default) in group.items()]
+        table, extra = params(TABLE_OPTIONS), [p for group in groups for p in params(group)]
+        own = [own[0], *(p.replace(kind=p.KEYWORD_ONLY) for p in table + own[1:])]  # DATA stays positional
+
+        @functools.wraps(command)
+        def with_options(**values: Any) -> None:
+            command(**values)
+
+        with_options.__signature__ = signature.replace(parameters=own + extra)  # type: ignore[attr-defined]
+        with_options.__annotations__ = {p.name: p.annotation for p in own + extra}
+        return with_options
+    return wrap
+
+
+def devices_options(defaults: Any) -> dict[str, tuple[Any, Any]]:
+    """Where and how one model trains (train, align): devices, Lightning's strategy and precision, a tracker."""
+    return {"accelerator": (AcceleratorOpt, defaults.accelerator), "devices": (DevicesOpt, str(defaults.devices)),
+            "strategy": (StrategyOpt, defaults.strategy), "precision": (PrecisionOpt, defaults.precision),
+            "logger": (LoggerOpt, defaults.logger), "log_dir": (LogDirOpt, defaults.log_dir),
+            **INPUT_OPTIONS}
+
+
+def study_options() -> dict[str, tuple[Any, Any]]:
+    """Where a study's trainings run (analyze, compare): devices and the executor of the independent ones."""
+    return {"accelerator": (AcceleratorOpt, TRAIN.accelerator), "devices": (DevicesOpt, str(TRAIN.devices)),
+            "jobs": (JobsOpt, str(STUDY.jobs)), "executor": (ExecutorOpt, STUDY.executor),
+            "ray_address": (RayAddressOpt, None), **INPUT_OPTIONS}
+
+
+def run_values(run: dict[str, Any]) -> dict[str, Any]:
+    """The shared options as library parameters: counts parsed, paths as text, -o pairs as a dict."""
+    out = {k: v for k, v in run.items() if k != "option"}
+    for name in ("devices", "jobs"):
+        if name in out:
+            out[name] = _devices(out[name])
+    if out.get("log_dir") is not None:
+        out["log_dir"] = str(out["log_dir"])
+    return out
 
 
 def _devices(value: str) -> int | str:

@@ -77,6 +77,8 @@ OPTION_TYPES: dict[str, Any] = {
     "budget": Annotated[str, _registered("modalyze.settings", "BUDGETS")],
     "min_slice_rows": Count,
     "bootstrap": Count,
+    "permutations": Annotated[int, Field(ge=1, le=1000)],
+    "split": Literal["train", "val", "test", "all"],
     "levels": Annotated[list[Level], Field(min_length=1)],
     "gap_shift": Level,
     "progress": StrictBool,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+import importlib
+import pkgutil
+from typing import Callable, Generic, Iterable, TypeVar
 
 from modalyze.errors import ModalyzeError
 
@@ -35,3 +37,13 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
+
+
+def import_submodules(package: str, path: Iterable[str], skip: tuple[str, ...] = ("base",),
+                      first: tuple[str, ...] = ()) -> None:
+    """Import every module of a package (``first`` ones first, then by name), so a new entry that
+    registers itself where it is defined needs no other file changed."""
+    names = sorted((m.name for m in pkgutil.iter_modules(path) if m.name not in skip),
+                   key=lambda n: (n not in first, first.index(n) if n in first else 0, n))
+    for name in names:
+        importlib.import_module(f"{package}.{name}")

@@ -13,7 +13,7 @@ from modalyze.classifier import Classifier, split_metrics
 from modalyze.data import load_dataset, table_spec
 from modalyze.data.prepare import prepare, summary
 from modalyze.data.table import read_source
-from modalyze.errors import ModalyzeError
+from modalyze.errors import ModalyzeError, reading
 from modalyze.log import Log, info
 from modalyze.options import check_options
 from modalyze.outputs import output_dir, output_file, write_json, write_text, write_with
@@ -241,3 +241,32 @@ def _evaluate_alignment(aligner: Any, prepared: Any, out: str | Path) -> dict[st
     aligner.save(out, metrics)
     write_align_report(metrics, aligner.history_, z, out)
     return metrics
+
+
+def probe_to_dir(data: str | Path, models: list[str], out: str | Path, profile: str | Path | None = None,
+                 **options: Any) -> dict[str, Any]:
+    """Probe ``models`` on ``data``; write ``probe.json`` and ``probe.html`` (the answers are cached in
+    ``out/cache``, so a rerun asks the models only what is missing)."""
+    from modalyze.analysis.probe import probe
+    from modalyze.report.html import write_probe_report
+    from modalyze.run import read_json
+
+    dataset_profile = None
+    if profile is not None:
+        with reading(Path(profile), "profile"):
+            dataset_profile = read_json(profile)
+        if not isinstance(dataset_profile, dict) or not {"intra", "chance", "verdict"} <= set(dataset_profile):
+            raise ModalyzeError(f"{profile}: not a profile.json written by modalyze analyze")
+    with output_dir(out, "probe"):
+        result = probe(data, models, out, dataset_profile, **options)
+        write_json(Path(out) / "probe.json", result)
+        write_probe_report(result, out)
+    return result
+
+
+def write_conditions_to_dir(data: str | Path, out: str | Path, **options: Any) -> list[str]:
+    """The inputs of every probe condition as CSV files (see :func:`modalyze.analysis.probe.write_conditions`)."""
+    from modalyze.analysis.probe import write_conditions
+
+    with output_dir(out, "probe-conditions"):
+        return write_conditions(data, out, **options)

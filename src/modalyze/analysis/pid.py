@@ -68,7 +68,7 @@ def _check(p: np.ndarray) -> np.ndarray:
     return p
 
 
-def _alternating(p: np.ndarray, tol: float = 1e-11, max_iter: int = 200_000) -> np.ndarray:
+def _alternating(p: np.ndarray, tol: float = 1e-9, max_iter: int = 200_000) -> np.ndarray:
     """argmax_Q H_Q(Y | X1, X2) by alternating minimisation (see the module docstring)."""
     marg_1, marg_2 = p.sum(1), p.sum(0)  # P(x1, y) [n1, ny], P(x2, y) [n2, ny]
     p_y = p.sum((0, 1))

@@ -71,6 +71,15 @@ def render_map(result: dict[str, Any]) -> str:
     return _ENV.get_template("map.html.j2").render(m=result, chart=charts.map_chart(result))
 
 
+def render_probe(result: dict[str, Any]) -> str:
+    """HTML text comparing the probed models side by side."""
+    return _ENV.get_template("probe.html.j2").render(r=result)
+
+
+def write_probe_report(result: dict[str, Any], directory: str | Path) -> Path:
+    return _write(render_probe(result), Path(directory) / "probe.html")
+
+
 def _write(text: str, path: Path) -> Path:
     write_text(path, text)
     return path
