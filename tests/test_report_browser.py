@@ -169,3 +169,29 @@ def test_many_classes_list_the_worst_recalls_instead_of_the_matrix(profile):
     table = page[page.index('id="confusion"'):page.index("</table>", page.index('id="confusion"'))]
     assert table.count("<tr>") == 1 + min(n, 30)
     assert "<tr><td>c3</td><td>10</td><td>0.000</td><td class=\"left\">c7</td></tr>" in table
+
+
+def test_probe_page_compares_models_offline_with_names_escaped(profile, tmp_path, capsys):
+    """`modalyze probe` with a trained run and a callable: one page, models side by side, names escaped."""
+    from modalyze import Classifier
+    from tests.test_bad_input import run_cli
+
+    run = Classifier(model="inter", max_epochs=5, dim=16, progress=False).fit("synthetic-mixed", rows=600)
+    run.save(tmp_path / "run<b>")  # a hostile folder name reaches the page as the model's name
+    profile_path = tmp_path / "profile.json"
+    profile_path.write_text(json.dumps(profile))
+    out = tmp_path / "probe"
+    code, _, err = run_cli(["probe", "synthetic-mixed", "-o", "rows=600", "--model", f"run:{tmp_path / 'run<b>'}",
+                            "--model", "py:tests.probe_models:random_answers", "--permutations", "1",
+                            "--profile", str(profile_path), "--out", str(out)], capsys)
+    assert code == 0, err
+
+    def check(page):
+        assert page.locator("#verdicts tr").count() == 1 + 2
+        assert "run<b>" in page.inner_text("#verdicts"), "the model's name appears as text"
+        assert page.locator("#conditions tr").count() > 4 and "shuffle:a" in page.inner_text("#conditions")
+        assert page.locator("#against-profile li").count() >= 2
+        shot = Path(os.environ.get("MODALYZE_PROBE_SCREENSHOT", tmp_path / "probe.png"))
+        page.screenshot(path=str(shot), full_page=True)
+
+    _load(out / "probe.html", check)

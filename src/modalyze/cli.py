@@ -180,19 +180,20 @@ def analyze(
     from modalyze.workflows import analyze_groupings_to_dir, analyze_to_dir
 
     out = out or Path("reports") / Path(data).stem
+    opened = _data(data, run)
     options = dict(budget=budget, seed=seed, fusion=fusion, dim=dim, min_slice_rows=min_slice_rows,
                    modality_dropout=modality_dropout, dataset_options=_options(run["option"]), **run_values(run))
     if groupings is not None:
         from modalyze.analysis.profile import Profile
 
-        result = analyze_groupings_to_dir(_data(data, run), groupings, out, **options)
+        result = analyze_groupings_to_dir(opened, groupings, out, **options)
         for name, profile in result["profiles"].items():
             console.print(f"\n[bold]grouping {name}[/bold]: verdict [bold]{profile['verdict']}[/bold]")
             console.print(_profile_table(Profile(**profile)))
         console.print(f"\nrecommended grouping: [bold]{result['recommended']}[/bold]\n{result['reason']}")
         console.print(f"wrote {out / 'groupings.json'}, {out / 'groupings.html'} and one report per grouping")
         return
-    profile = analyze_to_dir(_data(data, run), out, **options)
+    profile = analyze_to_dir(opened, out, **options)
     console.print(_profile_table(profile))
     for why in (profile.baseline or {}).get("replaced", {}).values():
         console.print(f"baseline check: {escape(why)}")
