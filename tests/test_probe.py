@@ -23,6 +23,12 @@ def test_a_model_that_ignores_the_image_on_easy_vqa_is_found_out(tmp_path):
     assert model["drops"]["shuffle:question"]["score"] > 0.3
     assert model["verdict"] == "relies on question, ignores image" and model["ignored"] == ["image"]
     assert model["unmapped"] == 0 and result["n"] == 9673
+    slices = model["slices"]["question_type"]  # every question type has its own scores and verdict
+    assert set(slices) == {"what-color", "what-shape", "yes/no-color", "yes/no-shape"}
+    verdicts = {k: s["verdict"] for k, s in slices.items()}
+    assert all("image" in s["ignored"] for s in slices.values()), verdicts
+    # what colour / what shape cannot be answered from the question alone: at chance there
+    assert verdicts["what-color"].startswith("uses neither") and verdicts["yes/no-shape"] == "relies on question, ignores image"
 
 
 def test_random_answers_use_neither(tmp_path):
@@ -164,3 +170,28 @@ def test_a_local_vision_language_model_is_prompted_and_its_answers_mapped(tiny_s
     code, _, err = run_cli(["probe", str(tiny_spec), "--model", f"hf:{tmp_path}", "--prompt", "x",
                             "--out", str(tmp_path / "p3")], capsys)
     assert code == 2 and "is not a Hugging Face model directory" in err, err
+
+
+def test_a_summary_of_some_rows_reads_only_those_rows():
+    from modalyze.analysis.probe import summarize
+
+    y = np.arange(40) % 2  # chance 0.5
+    hits = {"normal": np.ones((1, 40), bool), "shuffle:a": np.zeros((1, 40), bool),
+            "shuffle:b": np.ones((1, 40), bool), "shuffle:all": np.zeros((1, 40), bool)}
+    hits["shuffle:b"][0, 20:] = False  # b matters only in the second half of the rows
+    first, second = (summarize(hits, y, rows, ["a", "b"], 200, 0) for rows in (np.arange(20), np.arange(20, 40)))
+    assert first["n"] == 20 and first["verdict"] == "relies on a, ignores b" and second["verdict"] == "uses both"
+
+
+@pytest.mark.slow
+def test_an_inter_run_on_easy_vqa_uses_both(tmp_path):
+    """The issue's measured case (also benchmarks/probe_easy_vqa.py): an inter expert trained with the fast budget."""
+    from modalyze import Classifier
+    from modalyze.settings import BUDGETS
+
+    plan = BUDGETS["fast"]
+    run = Classifier(model="inter", max_epochs=plan.max_epochs, patience=plan.patience, min_steps=plan.min_steps,
+                     progress=False).fit("easy-vqa").save(tmp_path / "inter")
+    [model] = probe("easy-vqa", [f"run:{run}"], tmp_path / "probe", log=lambda _: None)["models"]
+    assert model["verdict"] == "uses both"
+    assert model["scores"]["shuffle:image"]["score"] <= 0.70 and model["scores"]["shuffle:question"]["score"] <= 0.50

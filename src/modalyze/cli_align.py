@@ -10,7 +10,6 @@ from rich.table import Table as RichTable
 
 from modalyze.cli_common import (DataArg, DimOpt, SeedOpt, _data, _options, app, console, devices_options,
                                  run_values, shared_options)
-from modalyze.errors import ModalyzeError
 from modalyze.settings import ALIGN, MODEL
 
 
@@ -77,20 +76,9 @@ def zeroshot(
     gap_shift: GapShiftOpt = 0.0,
 ) -> None:
     """Zero-shot classification of test rows from label names through the text tower: top-1 and top-5."""
-    from modalyze.aligner import Aligner
-    from modalyze.analysis.alignment import paired_test_embeddings, zero_shot
+    from modalyze.workflows import zero_shot_run
 
-    names = None
-    if labels is not None:
-        if not labels.is_file():
-            raise ModalyzeError(f"{labels}: labels file does not exist")
-        names = [line.strip() for line in labels.read_text().splitlines() if line.strip()]
-    aligner = Aligner.load(run)
-    pairs = paired_test_embeddings(aligner)
-    results = [zero_shot(aligner, column, names, template, text, modality, pairs=pairs)]
-    if gap_shift:
-        results.append(zero_shot(aligner, column, names, template, text, modality, gap_shift=gap_shift, pairs=pairs))
-    for r in results:
+    for r in zero_shot_run(run, column, labels, template, text, modality, gap_shift):
         top_k = next(k for k in r if k.startswith("top") and k != "top1")
         shift = f" (gap shift {r['gap_shift']})" if r["gap_shift"] else ""
         gap = r["centroid_distance"]
@@ -110,18 +98,10 @@ def retrieve(
     gap_shift: GapShiftOpt = 0.0,
 ) -> None:
     """Cross-modal retrieval on the test pairs: Recall@1/5/10, median and mean rank."""
-    from modalyze.aligner import Aligner
-    from modalyze.analysis.alignment import paired_test_embeddings
-    from modalyze.analysis.alignment import retrieve as retrieve_pairs
+    from modalyze.workflows import retrieve_run
 
-    aligner = Aligner.load(run)
-    queries = [q.strip() for q in query.split(",") if q.strip()]
-    pairs = paired_test_embeddings(aligner)
-    results = {f"{'+'.join(queries)}→{gallery}": retrieve_pairs(aligner, queries, gallery, match=match, pairs=pairs)}
-    if gap_shift:
-        results[f"{'+'.join(queries)}→{gallery} (gap shift {gap_shift})"] = retrieve_pairs(
-            aligner, queries, gallery, gap_shift, match=match, pairs=pairs)
-    console.print(_retrieval_table(results, f"retrieval on {aligner.spec_.name} (test pairs)"))
+    dataset, results = retrieve_run(run, [q.strip() for q in query.split(",") if q.strip()], gallery, match, gap_shift)
+    console.print(_retrieval_table(results, f"retrieval on {dataset} (test pairs)"))
 
 
 @app.command()

@@ -87,10 +87,12 @@ class InterExpert(nn.Module):
         self.fusion = create_fusion(cfg.fusion, names, cfg.dim, **cfg.fusion_options)
         self.head = mlp([self.fusion.out_dim, cfg.n_classes])
 
-    def encode(self, batch: Batch) -> dict[str, EncoderOutput]:
+    def encode(self, batch: Batch, raw: dict[str, EncoderOutput] | None = None) -> dict[str, EncoderOutput]:
+        """Each modality's encoding [B, ...], absent rows filled; ``raw``: encoder outputs of this batch
+        already computed for some modalities (reused, so only the others run their encoder)."""
         outputs = {}
         for m, encoder in self.encoders.items():
-            out = encoder(batch["x"][m])
+            out = raw[m] if raw and m in raw else encoder(batch["x"][m])
             present = batch["present"][m]  # [B]
             if not bool(present.all()):
                 fill = self.missing[m].to(out.pooled.dtype)
@@ -168,8 +170,8 @@ class SharedProductOfExperts(ProductOfExperts):
         modality = name.split(":", 1)[1]
         return IntraExpert(modality, self.inter.encoders[modality], self.heads[modality])
 
-    def expert_log_probs(self, batch: Batch) -> dict[str, torch.Tensor]:
-        outputs = self.inter.encode(batch)  # every modality encoded once, for its head and for the fusion
+    def expert_log_probs(self, batch: Batch, raw: dict[str, EncoderOutput] | None = None) -> dict[str, torch.Tensor]:
+        outputs = self.inter.encode(batch, raw)  # every modality encoded once, for its head and for the fusion
         return {**{f"intra:{m}": lp for m, lp in self._intra(outputs).items()}, "inter": self.inter.predict_encoded(outputs)}
 
     def forward(self, batch: Batch) -> torch.Tensor:

@@ -116,6 +116,41 @@ def embed_file(run: str | Path, rows: str | Path, out: str | Path) -> pd.DataFra
     return table
 
 
+def zero_shot_run(run: str | Path, column: str, labels: str | Path | None = None, templates: list[str] | None = None,
+                  text: str | None = None, modality: str | None = None, gap_shift: float = 0.0) -> list[dict[str, Any]]:
+    """Zero-shot results of a saved aligner on its test pairs (``labels``: a file of one label per line);
+    a second result after the gap shift when ``gap_shift`` is set."""
+    from modalyze.aligner import Aligner
+    from modalyze.analysis.alignment import paired_test_embeddings, zero_shot
+
+    names = None
+    if labels is not None:
+        if not Path(labels).is_file():
+            raise ModalyzeError(f"{labels}: labels file does not exist")
+        with reading(Path(labels), "labels file"):
+            names = [line.strip() for line in Path(labels).read_text(encoding="utf-8").splitlines() if line.strip()]
+    aligner = Aligner.load(run)
+    pairs = paired_test_embeddings(aligner)
+    return [zero_shot(aligner, column, names, templates, text, modality, gap_shift=shift, pairs=pairs)
+            for shift in ([0.0, gap_shift] if gap_shift else [0.0])]
+
+
+def retrieve_run(run: str | Path, queries: list[str], gallery: str, match: str | None = None,
+                 gap_shift: float = 0.0) -> tuple[str, dict[str, dict[str, float]]]:
+    """Retrieval metrics of a saved aligner on its test pairs, keyed by direction (and gap shift)."""
+    from modalyze.aligner import Aligner
+    from modalyze.analysis.alignment import paired_test_embeddings, retrieve
+
+    aligner = Aligner.load(run)
+    pairs = paired_test_embeddings(aligner)
+    direction = f"{'+'.join(queries)}→{gallery}"
+    results = {direction: retrieve(aligner, queries, gallery, match=match, pairs=pairs)}
+    if gap_shift:
+        results[f"{direction} (gap shift {gap_shift})"] = retrieve(aligner, queries, gallery, gap_shift, match=match,
+                                                                   pairs=pairs)
+    return aligner.spec_.name, results
+
+
 def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: list[float] | None = None,
                       reference: str | Path | None = None, seed: int = 0, bootstrap: int = 400,
                       log: Log = info) -> dict[str, Any]:

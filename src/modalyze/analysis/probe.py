@@ -32,6 +32,7 @@ import pandas as pd
 
 from modalyze.adapters import Adapter
 from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
+from modalyze.data.table import slice_labels
 from modalyze.errors import ModalyzeError
 from modalyze.log import Log, info
 from modalyze.outputs import write_with
@@ -141,8 +142,9 @@ def answers(adapter: Adapter, rows: pd.DataFrame, columns: dict[str, list[str]],
 
 def probe_model(adapter: Adapter, rows: pd.DataFrame, columns: dict[str, list[str]], y: np.ndarray,
                 root: Path, permutations: int = 3, seed: int = 0, bootstrap: int = 1000, batch_size: int = 256,
-                log: Log = info) -> dict[str, Any]:
-    """Scores, drops and the verdict of one model on ``rows`` (labels ``y`` as class indices)."""
+                slices: tuple[str, ...] = (), min_slice_rows: int = 50, log: Log = info) -> dict[str, Any]:
+    """Scores, drops and the verdict of one model on ``rows`` (labels ``y`` as class indices), and on
+    each value of each ``slices`` column with at least ``min_slice_rows`` rows."""
     key = hashlib.sha256(f"{adapter.identity}|{_rows_digest(rows)}|{seed}".encode()).hexdigest()[:16]
     cache = Cache(root / "cache" / key)
     modalities = list(columns)
@@ -153,14 +155,24 @@ def probe_model(adapter: Adapter, rows: pd.DataFrame, columns: dict[str, list[st
         hits.setdefault(condition.name.split("#")[0], []).append(index == y)
         unmapped += int((index < 0).sum())
         log(f"probe {adapter.name}: {condition.name} done ({float((index == y).mean()):.3f})")
-    draws = Draws.make(len(y), bootstrap, seed)
-    normal = np.stack(hits["normal"])  # [1, N]
-    scores = {name: score_with_ci(np.stack(h), draws) for name, h in hits.items()}
-    drops = {name: difference_ci(normal, np.stack(h), draws=draws) for name, h in hits.items() if name != "normal"}
-    result = {"model": adapter.name, "identity": adapter.identity, "scores": scores, "drops": drops,
-              "chance": chance(y), "unmapped": unmapped, "n": int(len(y)), "permutations": permutations}
-    result.update(verdict(result, modalities))
+    stacked = {name: np.stack(h) for name, h in hits.items()}  # [P, N] per condition
+    result = {"model": adapter.name, "identity": adapter.identity, "unmapped": unmapped,
+              "permutations": permutations, **summarize(stacked, y, np.arange(len(y)), modalities, bootstrap, seed)}
+    result["slices"] = {column: {value: summarize(stacked, y, np.flatnonzero(labels == value), modalities, bootstrap, seed)
+                                 for value in sorted(set(labels)) if (labels == value).sum() >= min_slice_rows}
+                        for column in slices for labels in [slice_labels(rows[column])]}
     return result
+
+
+def summarize(hits: dict[str, np.ndarray], y: np.ndarray, rows: np.ndarray, modalities: list[str], bootstrap: int,
+              seed: int) -> dict[str, Any]:
+    """Scores, paired drops and the verdict on a set of rows (all of them, or one slice)."""
+    draws = Draws.make(len(rows), bootstrap, seed)
+    sub = {name: h[:, rows] for name, h in hits.items()}
+    scores = {name: score_with_ci(h, draws) for name, h in sub.items()}
+    drops = {name: difference_ci(sub["normal"], h, draws=draws) for name, h in sub.items() if name != "normal"}
+    out = {"scores": scores, "drops": drops, "chance": chance(y[rows]), "n": int(len(rows))}
+    return {**out, **verdict(out, modalities)}
 
 
 def _rows_digest(rows: pd.DataFrame) -> str:
@@ -252,8 +264,8 @@ def probe(data: Any, models: list[str], out: str | Path, profile: dict[str, Any]
     options = AdapterOptions(prompt, "cuda" if accelerator in ("gpu", "cuda") else "cpu")
     adapters = [create_adapter(m, options) for m in models]  # every adapter is checked before any work
     spec, rows, columns, y = probe_rows(data, split, seed, target, dataset_options)
-    results = [probe_model(a, rows, columns, y, Path(out), permutations, seed, bootstrap, batch_size, log)
-               for a in adapters]
+    results = [probe_model(a, rows, columns, y, Path(out), permutations, seed, bootstrap, batch_size,
+                           tuple(spec.slices), log=log) for a in adapters]
     if profile is not None:
         for result in results:
             result["against_profile"] = against_profile(result, profile)

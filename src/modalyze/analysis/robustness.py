@@ -27,14 +27,20 @@ from modalyze.data.corruptions import corrupt, corruptions_for
 from modalyze.data.featurizers import Featurizer, Features
 from modalyze.errors import ModalyzeError
 from modalyze.log import Log, info
-from modalyze.experts import ProductOfExperts
+from modalyze.encoders import EncoderOutput
+from modalyze.experts import ProductOfExperts, SharedProductOfExperts
 
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def expert_outputs(name: str, expert: nn.Module, batch: dict[str, Any], members: bool) -> dict[str, torch.Tensor]:
+def expert_outputs(name: str, expert: nn.Module, batch: dict[str, Any], members: bool,
+                   raw: dict[str, EncoderOutput] | None = None) -> dict[str, torch.Tensor]:
     """Log-probabilities [B, C] of an expert, keyed by its name; with ``members`` also those of the
-    intra and inter experts inside a product (all from one forward pass)."""
+    intra and inter experts inside a product (all from one forward pass; a shared-encoder product
+    reuses the encoder outputs in ``raw``)."""
+    if isinstance(expert, SharedProductOfExperts):
+        parts = expert.expert_log_probs(batch, raw)
+        return {name: expert.combine(parts, batch), **(parts if members else {})}
     if isinstance(expert, ProductOfExperts):
         parts = expert.expert_log_probs(batch)
         return {name: expert.combine(parts, batch), **(parts if members else {})}
@@ -65,16 +71,32 @@ class Evaluator:
         self.data, self.members, self.batch_size = data, members, batch_size
         self.y = data.targets.numpy()
         self.draws = Draws.make(len(self.y), bootstrap, seed)
+        self._cache: dict[str, dict[tuple[str, int], EncoderOutput]] = {}  # expert -> (modality, batch) -> output
 
     @torch.no_grad()
     def correct(self, data: FeaturizedDataset) -> dict[str, np.ndarray]:
-        """Per expert (and member), a bool [N]: was the row's prediction right."""
+        """Per expert (and member), a bool [N]: was the row's prediction right. A shared-encoder
+        product encodes each clean modality once: a condition re-encodes only what it changed."""
         parts: dict[str, list[torch.Tensor]] = {}
-        for batch in make_loader(data, self.batch_size, shuffle=False):
+        clean = [m for m, f in data.features.items()
+                 if f.tensors is self.data.features[m].tensors and f.index is self.data.features[m].index]
+        for i, batch in enumerate(make_loader(data, self.batch_size, shuffle=False)):
             for name, expert in self.experts.items():
-                for key, log_probs in expert_outputs(name, expert, batch, self.members).items():
+                raw = self._clean_encodings(name, expert, i, batch, clean)
+                for key, log_probs in expert_outputs(name, expert, batch, self.members, raw).items():
                     parts.setdefault(key, []).append(log_probs.argmax(-1))
         return {k: torch.cat(v).numpy() == self.y for k, v in parts.items()}
+
+    def _clean_encodings(self, name: str, expert: nn.Module, i: int, batch: dict[str, Any],
+                         clean: list[str]) -> dict[str, EncoderOutput] | None:
+        """Batch ``i``'s encoder outputs of the unaltered modalities (computed on first use, then kept)."""
+        if not isinstance(expert, SharedProductOfExperts):
+            return None
+        cache = self._cache.setdefault(name, {})
+        for m in clean:
+            if (m, i) not in cache:
+                cache[m, i] = expert.inter.encoders[m](batch["x"][m])
+        return {m: cache[m, i] for m in clean}
 
 
 def keep_only(data: FeaturizedDataset, kept: tuple[str, ...]) -> FeaturizedDataset:
