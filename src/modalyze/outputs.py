@@ -130,6 +130,16 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_array(path: str | Path, array: Any) -> None:
+    """A NumPy array as .npy, atomically, never pickled."""
+    import numpy as np
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a file handle: np.save would add '.npy' to a path
+            np.save(handle, array, allow_pickle=False)
+    write_with(path, save)
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically (a crash never leaves a half-written file behind)."""
     write_text(path, json.dumps(data, indent=2, default=_jsonable))

@@ -35,7 +35,7 @@ from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
 from modalyze.data.table import slice_labels
 from modalyze.errors import ModalyzeError
 from modalyze.log import Log, info
-from modalyze.outputs import write_with
+from modalyze.outputs import write_array, write_with
 
 PROBE_SCHEMA = "modalyze.probe/1"
 NEAREST_CUTOFF = 0.6  # difflib ratio an answer needs to be mapped to its nearest label
@@ -115,9 +115,7 @@ class Cache:
         return np.load(path, allow_pickle=False) if path.exists() else None
 
     def save(self, path: Path, values: np.ndarray) -> None:
-        from modalyze.analysis.store import _save_array
-
-        write_with(path, _save_array, values)
+        write_array(path, values)
 
 
 def answers(adapter: Adapter, rows: pd.DataFrame, columns: dict[str, list[str]], condition: Condition, seed: int,

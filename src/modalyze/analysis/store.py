@@ -10,7 +10,7 @@ import numpy as np
 from modalyze.classifier import Classifier
 from modalyze.data.batching import FeaturizedDataset
 from modalyze.errors import ModalyzeError
-from modalyze.outputs import write_with
+from modalyze.outputs import write_array, write_with
 from modalyze.run import read_json, write_json
 from modalyze.train import predict_log_probs
 
@@ -61,10 +61,6 @@ class ExpertStore:
         if path.exists():
             return np.load(path, allow_pickle=False)
         log_probs = predict_log_probs(clf.expert_, data).numpy()
-        write_with(path, _save_array, log_probs)
+        write_array(path, log_probs)
         return log_probs
 
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as handle:  # a file handle: np.save would add '.npy' to a path
-        np.save(handle, array, allow_pickle=False)
