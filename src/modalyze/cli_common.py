@@ -13,7 +13,7 @@ from rich.table import Table as RichTable
 
 from modalyze.errors import ModalyzeError
 from modalyze.outputs import is_rank_zero
-from modalyze.settings import BUDGETS, EXECUTORS, LOGGERS, MODEL, STUDY, TRAIN
+from modalyze.settings import BUDGETS, DATA, EXECUTORS, LOGGERS, MODEL, STUDY, TRAIN
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure which modalities matter, alone and together, and train models that use both.")
@@ -52,8 +52,16 @@ ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars while traini
 BUDGET_CHOICES = "[" + "|".join(BUDGETS) + "]"
 TABLE_OPTIONS: dict[str, tuple[Any, Any]] = {"target": (TargetOpt, None), "modality": (ModalityOpt, None),
                                             "write_spec": (WriteSpecOpt, None)}
+WorkersOpt = Annotated[str, typer.Option(
+    help="Processes that decode image and audio files while the model trains (a count, 0: in this process; "
+         "auto: one per 4 cores, at most 4).")]
+FeatureCacheOpt = Annotated[bool, typer.Option(
+    help="Keep decoded image and audio files on disk ($MODALYZE_CACHE/decoded) so each file is decoded once per "
+         "machine; --no-feature-cache decodes every file each time a batch needs it.")]
 INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {"unreadable": (UnreadableOpt, MODEL.unreadable), "option": (OptionOpt, None),
-                                            "progress": (ProgressOpt, TRAIN.progress)}
+                                            "progress": (ProgressOpt, TRAIN.progress),
+                                            "workers": (WorkersOpt, str(DATA.workers)),
+                                            "feature_cache": (FeatureCacheOpt, DATA.feature_cache)}
 DropoutHelp = ("Rate at which each modality is hidden per training row, so the model learns to predict without "
                "it (a spec's per-modality 'dropout:' overrides it).")
 
@@ -130,8 +138,13 @@ def study_options() -> dict[str, tuple[Any, Any]]:
 
 
 def run_values(run: dict[str, Any]) -> dict[str, Any]:
-    """The shared options as library parameters: counts parsed, paths as text, -o pairs as a dict."""
+    """The shared options as library parameters: counts parsed, paths as text, -o pairs as a dict;
+    the data-loading options (--workers, --feature-cache) are set for this process and its workers."""
+    from modalyze.data.decoded import configure
+
     out = {k: v for k, v in run.items() if k != "option"}
+    if "workers" in out:
+        configure(workers=_devices(out.pop("workers")), feature_cache=out.pop("feature_cache"))
     for name in ("devices", "jobs"):
         if name in out:
             out[name] = _devices(out[name])

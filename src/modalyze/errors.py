@@ -10,7 +10,19 @@ from typing import Iterator
 
 class ModalyzeError(ValueError):
     """Bad input or a bad request. The CLI prints ``error: <message>`` and exits with status 2. A
-    ValueError, as scikit-learn expects of an estimator given bad parameters or data."""
+    ValueError, as scikit-learn expects of an estimator given bad parameters or data.
+
+    Raised in a DataLoader worker (a file that cannot be decoded), it reaches the caller rebuilt
+    from the worker's traceback; the message is the original one line again."""
+
+    def __init__(self, message: object = "", *args: object):
+        text = str(message)
+        if "Original Traceback" in text and _WORKER_MARK in text:  # torch's ExceptionWrapper.reraise
+            text = text.rsplit(_WORKER_MARK, 1)[1].strip().splitlines()[0]
+        super().__init__(text, *args)
+
+
+_WORKER_MARK = "ModalyzeError: "
 
 
 class Interrupted(BaseException):

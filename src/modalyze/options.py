@@ -87,6 +87,8 @@ OPTION_TYPES: dict[str, Any] = {
     "precision": Optional[Literal[PRECISIONS]],
     "jobs": Annotated[int, Field(ge=1, le=1024)] | Literal["auto"],
     "executor": Literal[EXECUTORS],
+    "workers": Annotated[int, Field(ge=0, le=256)] | Literal["auto"],
+    "feature_cache": StrictBool,
     "ray_address": Optional[str],
     "log_dir": Optional[str],
 }

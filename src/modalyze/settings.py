@@ -87,6 +87,14 @@ class StudyDefaults:
 
 
 @dataclass(frozen=True)
+class DataDefaults:
+    """How files are read (see :mod:`modalyze.data.decoded`)."""
+
+    workers: int | str = "auto"  # DataLoader processes decoding files while the model trains
+    feature_cache: bool = True  # decoded files kept on disk, each decoded once per machine
+
+
+@dataclass(frozen=True)
 class Budget:
     """How much a study (``analyze --budget``, ``compare``) spends: seeds, epochs, resampling."""
 
@@ -114,4 +122,4 @@ BUDGETS = {
 }
 
 
-TRAIN, ALIGN, MODEL, STUDY = TrainSettings(), AlignSettings(), ModelDefaults(), StudyDefaults()
+TRAIN, ALIGN, MODEL, STUDY, DATA = TrainSettings(), AlignSettings(), ModelDefaults(), StudyDefaults(), DataDefaults()

@@ -119,7 +119,7 @@ def latency_ms(expert: torch.nn.Module, data: FeaturizedDataset, batch_size: int
 
 def _head(data: FeaturizedDataset, n: int) -> FeaturizedDataset:
     rows = torch.arange(min(n, len(data)))
-    features = {m: Features(f.tensors, f.present[rows], rows if f.index is None else f.index[rows])
+    features = {m: Features(f.rows, f.present[rows], rows if f.index is None else f.index[rows])
                 for m, f in data.features.items()}
     return FeaturizedDataset(features, None if data.targets is None else data.targets[rows])
 

@@ -71,6 +71,10 @@ def train_and_pack(spec: Spec, prepared: Prepared, training: Training, threads: 
     from modalyze.classifier import Classifier
 
     torch.set_num_threads(threads)
+    if threads == 1:  # the cores are taken by the other workers: decode files in this process
+        from modalyze.data.decoded import configure
+
+        configure(workers=0)
     clf = Classifier(**training.params).fit_prepared(spec, prepared)
     out: Files = {}
     with tempfile.TemporaryDirectory() as scratch:

@@ -79,7 +79,7 @@ class Evaluator:
         product encodes each clean modality once: a condition re-encodes only what it changed."""
         parts: dict[str, list[torch.Tensor]] = {}
         clean = [m for m, f in data.features.items()
-                 if f.tensors is self.data.features[m].tensors and f.index is self.data.features[m].index]
+                 if f.rows is self.data.features[m].rows and f.index is self.data.features[m].index]
         for i, batch in enumerate(make_loader(data, self.batch_size, shuffle=False)):
             for name, expert in self.experts.items():
                 raw = self._clean_encodings(name, expert, i, batch, clean)
@@ -101,7 +101,7 @@ class Evaluator:
 
 def keep_only(data: FeaturizedDataset, kept: tuple[str, ...]) -> FeaturizedDataset:
     """The same rows with every modality outside ``kept`` marked absent."""
-    features = {m: f if m in kept else Features(f.tensors, torch.zeros_like(f.present), f.index)
+    features = {m: f if m in kept else Features(f.rows, torch.zeros_like(f.present), f.index)
                 for m, f in data.features.items()}
     return FeaturizedDataset(features, data.targets)
 

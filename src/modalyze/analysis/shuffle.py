@@ -21,7 +21,7 @@ def permute_modality(data: FeaturizedDataset, modality: str, perm: np.ndarray) -
     feats = data.features[modality]
     perm_t = torch.as_tensor(perm, dtype=torch.long)
     index = perm_t if feats.index is None else feats.index[perm_t]
-    moved = Features(feats.tensors, feats.present[perm_t], index)
+    moved = Features(feats.rows, feats.present[perm_t], index)
     return FeaturizedDataset({**data.features, modality: moved}, data.targets)
 
 

@@ -1,5 +1,6 @@
 """Audio: files read with soundfile (wav, flac, ogg), mixed to mono, resampled, turned into a log-mel
-spectrogram with ``torch.stft`` and a mel filterbank (HTK mel scale)."""
+spectrogram with ``torch.stft`` and a mel filterbank (HTK mel scale); decoded on demand (and once per
+machine with the decoded-file cache)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,8 @@ import torch
 from pydantic import Field
 from scipy.signal import resample_poly
 
-from modalyze.data.featurizers import Featurizer, Features, _empty, register_featurizer
-from modalyze.errors import ModalyzeError
-
-Perturb = Callable[[np.ndarray], np.ndarray]
+from modalyze.data.decoded import FileFeaturizer, Unreadable
+from modalyze.data.featurizers import register_featurizer
 
 
 def read_audio(path: Path, sample_rate: int) -> np.ndarray:
@@ -54,64 +53,65 @@ def log_mel(samples: np.ndarray, sample_rate: int, n_mels: int, n_fft: int, hop:
 
 
 @register_featurizer("audio")
-class AudioFeaturizer(Featurizer):
-    """Audio file paths -> log-mel [N, n_mels, T] (standardised with train statistics) and a frame mask [N, T].
+class AudioFeaturizer(FileFeaturizer):
+    """Audio file paths -> log-mel [B, n_mels, T] (standardised with train statistics) and a frame mask [B, T],
+    decoded when a batch is read (see :mod:`modalyze.data.decoded`).
 
     Options: ``sample_rate`` (16000), ``n_mels`` (40), ``n_fft`` (400), ``hop`` (160). Clips of
     different lengths are padded to the longest of the rows transformed together, never cut.
     """
 
+    what = "audio file"
     option_types = {"sample_rate": Annotated[int, Field(ge=1000, le=192_000)],
                     "n_mels": Annotated[int, Field(ge=1, le=512)],
                     "n_fft": Annotated[int, Field(ge=16, le=65_536)], "hop": Annotated[int, Field(ge=1, le=65_536)]}
 
     @property
-    def _settings(self) -> dict[str, int]:
+    def decode_options(self) -> dict[str, int]:
         o = self.options
         return {"sample_rate": int(o.get("sample_rate", 16000)), "n_mels": int(o.get("n_mels", 40)),
                 "n_fft": int(o.get("n_fft", 400)), "hop": int(o.get("hop", 160))}
 
     def fit(self, frame: pd.DataFrame) -> AudioFeaturizer:
-        mels = [m for m in self._spectrograms(frame) if m is not None]
-        values = torch.cat([m.flatten() for m in mels]) if mels else torch.zeros(1)
+        mels = self.sample(self.transform(frame))
+        values = torch.cat([torch.from_numpy(m).flatten() for m in mels]) if mels else torch.zeros(1)
         self.mean_, self.std_ = float(values.mean()), float(values.std()) if len(values) > 1 else 1.0
         return self
 
     @property
     def spec_info(self) -> dict[str, Any]:
-        return {"n_mels": self._settings["n_mels"]}
+        return {"n_mels": self.decode_options["n_mels"]}
 
-    def _spectrograms(self, frame: pd.DataFrame, perturb: Perturb | None = None) -> list[torch.Tensor | None]:
-        column = self.columns[0]
-        s = self._settings
-        out: list[torch.Tensor | None] = []
-        for row, (value, absent) in enumerate(zip(frame[column].tolist(), _empty(frame[column]))):
-            if absent:
-                out.append(None)
-                continue
-            path = Path(str(value))
-            path = path if path.is_absolute() else self.base_dir / path
-            try:
-                samples = read_audio(path, s["sample_rate"])
-            except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
-                if self.unreadable == "missing":
-                    out.append(None)
-                    continue
-                reason = "does not exist" if not path.exists() else f"is not a readable audio file ({exc})"
-                raise ModalyzeError(f"{path}: row {frame.index[row]}, column '{column}': audio file {reason} "
-                                    "(pass --unreadable missing to treat such files as missing)") from None
-            out.append(log_mel(perturb(samples) if perturb else samples, **s))
-        return out
+    def check(self, path: Path) -> tuple[int, ...]:
+        """The log-mel shape from the header: frames of the resampled clip (padded to one window)."""
+        s = self.decode_options
+        try:
+            info = soundfile.info(str(path))
+        except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
+            raise _unreadable(path, exc) from None
+        samples = info.frames if info.samplerate == s["sample_rate"] else \
+            -(-info.frames * s["sample_rate"] // info.samplerate)  # resample_poly's output length
+        return (s["n_mels"], 1 + max(samples, s["n_fft"]) // s["hop"])
 
-    def transform(self, frame: pd.DataFrame, perturb: Perturb | None = None) -> Features:
-        """``perturb`` edits each clip's samples before the spectrogram (corruptions use it)."""
-        mels = self._spectrograms(frame, perturb)
-        n_mels = self._settings["n_mels"]
-        length = max([m.shape[1] for m in mels if m is not None] or [1])
-        values = torch.zeros(len(frame), n_mels, length)
-        frames = torch.zeros(len(frame), length, dtype=torch.bool)
-        for i, mel in enumerate(mels):
+    def decode(self, path: Path, perturb: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """Log-mel float32 [n_mels, frames]; ``perturb`` edits the samples before the spectrogram."""
+        s = self.decode_options
+        try:
+            samples = read_audio(path, s["sample_rate"])
+        except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
+            raise _unreadable(path, exc) from None
+        return log_mel(perturb(samples) if perturb else samples, **s).numpy()
+
+    def assemble(self, decoded: list[np.ndarray | None], shapes: list[tuple[int, ...]]) -> dict[str, torch.Tensor]:
+        length = max([s[1] for s in shapes] or [1])  # the longest clip of the rows
+        values = torch.zeros(len(decoded), self.decode_options["n_mels"], length)
+        frames = torch.zeros(len(decoded), length, dtype=torch.bool)
+        for i, mel in enumerate(decoded):
             if mel is not None:
-                values[i, :, : mel.shape[1]] = (mel - self.mean_) / self.std_
+                values[i, :, : mel.shape[1]] = (torch.from_numpy(mel) - self.mean_) / self.std_
                 frames[i, : mel.shape[1]] = True
-        return Features({"mel": values, "frames": frames}, frames.any(1))
+        return {"mel": values, "frames": frames}
+
+
+def _unreadable(path: Path, exc: Exception) -> Unreadable:
+    return Unreadable("does not exist" if not path.exists() else f"is not a readable audio file ({exc})")

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from modalyze.data.decoded import resolve_workers
 from modalyze.data.featurizers import Features
 
 Batch = dict[str, Any]
@@ -41,6 +42,11 @@ class FeaturizedDataset(Dataset):
     def __getitem__(self, row: int) -> Batch:
         return self.__getitems__([row])
 
+    @property
+    def lazy(self) -> bool:
+        """Whether reading a batch does work (decoding files, disk reads) that worker processes can share."""
+        return any(f.rows.lazy for f in self.features.values())
+
     def missing_counts(self) -> dict[str, int]:
         """How many rows lack each modality."""
         return {m: int((~f.present).sum()) for m, f in self.features.items()}
@@ -51,15 +57,19 @@ def _already_batched(batch: Batch) -> Batch:
 
 
 def make_loader(data: FeaturizedDataset, batch_size: int, shuffle: bool, seed: int = 0,
-                epoch_rows: int = 0) -> DataLoader:
+                epoch_rows: int = 0, workers: int | None = None) -> DataLoader:
     """A DataLoader over whole-batch gathers; shuffling is seeded so runs are reproducible.
 
     ``epoch_rows``: when shuffling fewer rows than this, an epoch goes through successive
     permutations of the rows until it has drawn ``epoch_rows`` (several optimizer steps per epoch).
+    ``workers``: processes that read batches ahead (default: ``--workers`` when a modality's rows
+    are decoded on demand; none for data already in memory, where a worker would only add copying).
     """
+    if workers is None:
+        workers = resolve_workers() if data.lazy else 0
     generator = torch.Generator().manual_seed(seed) if shuffle else None
-    if shuffle and 0 < len(data) < epoch_rows:
-        sampler = RandomSampler(data, num_samples=epoch_rows, generator=generator)
-        return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=_already_batched, num_workers=0)
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, collate_fn=_already_batched,
-                      generator=generator, num_workers=0)
+    sampler = RandomSampler(data, num_samples=epoch_rows, generator=generator) \
+        if shuffle and 0 < len(data) < epoch_rows else None
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      collate_fn=_already_batched, generator=generator if sampler is None else None,
+                      num_workers=workers, persistent_workers=workers > 0)

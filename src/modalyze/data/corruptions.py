@@ -2,7 +2,8 @@
 
 A corruption maps (featurizer, raw rows, level in [0, 1], random generator) to the modality's
 features. Text and tabular corruptions edit the raw cells and featurize them as usual; image
-corruptions edit decoded pixels. Level 0 changes nothing; level 1 is the extreme each entry's
+corruptions edit decoded pixels and audio ones the samples, one file at a time as batches are read
+(a generator per file position: the damage does not depend on the batching). Level 0 changes nothing; level 1 is the extreme each entry's
 ``extreme`` documents. The same seed gives the same damage.
 """
 
@@ -18,7 +19,8 @@ import pandas as pd
 import torch
 from PIL import Image, ImageFilter
 
-from modalyze.data.featurizers import Featurizer, Features
+from modalyze.data.decoded import FileFeaturizer, Perturbation
+from modalyze.data.featurizers import Featurizer, Features, Rows
 from modalyze.errors import ModalyzeError
 from modalyze.registry import Registry
 
@@ -62,43 +64,63 @@ def corrupt(featurizer: Featurizer, frame: pd.DataFrame, name: str, level: float
     return corruption.apply(featurizer, frame, level, rng)
 
 
-# --- image: decoded pixels uint8 [U, 3, S, S] (one slot per distinct file, the last slot blank) ---
+# --- image: decoded pixels uint8 [3, S, S], one image at a time as batches are read ---
 
-def _edit_pixels(featurizer: Featurizer, frame: pd.DataFrame, edit: Callable[[np.ndarray], np.ndarray]) -> Features:
+class EditedRows(Rows):
+    """Rows with one tensor edited as it is read: ``edit(array, position)`` per position (absent rows untouched)."""
+
+    def __init__(self, rows: Rows, key: str, edit: Perturbation):
+        self.rows, self.key, self.edit = rows, key, edit
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, pos: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.rows.take(pos)
+        values = out[self.key].numpy()
+        edited = [v if p < 0 else self.edit(v, p) for v, p in zip(values, pos.tolist())]
+        return {**out, self.key: torch.from_numpy(np.stack(edited)) if edited else out[self.key]}
+
+
+def _edit_pixels(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator,
+                 edit: Callable[[np.ndarray, float, np.random.Generator], np.ndarray]) -> Features:
     feats = featurizer.transform(frame)
-    pixels = feats.tensors["pixels"].numpy()  # [U + 1, 3, S, S]
-    edited = np.concatenate([edit(pixels[:-1]), pixels[-1:]])
-    return Features({**feats.tensors, "pixels": torch.from_numpy(edited)}, feats.present, feats.index)
+    damage = Perturbation(edit, level, (int(rng.integers(2**63)),))
+    return Features(EditedRows(feats.rows, "pixels", damage), feats.present, feats.index)
+
+
+def _noise(pixels: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    noisy = pixels / 255.0 + rng.normal(0.0, level, pixels.shape)
+    return (np.clip(noisy, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _blur(pixels: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    radius = level * pixels.shape[-1] / 4
+    return np.asarray(Image.fromarray(pixels.transpose(1, 2, 0)).filter(ImageFilter.GaussianBlur(radius))).transpose(2, 0, 1)
+
+
+def _occlude(pixels: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    out = pixels.copy()
+    size = pixels.shape[-1]
+    side = int(round(np.sqrt(level) * size))  # the square covers `level` of the area
+    top, left = rng.integers(0, size - side + 1, size=2)
+    out[:, top:top + side, left:left + side] = 128
+    return out
 
 
 @register_corruption("image", "gaussian-noise", "noise with a standard deviation of the full pixel range, clipped")
 def _image_noise(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
-    def edit(pixels: np.ndarray) -> np.ndarray:
-        noisy = pixels / 255.0 + rng.normal(0.0, level, pixels.shape)
-        return (np.clip(noisy, 0, 1) * 255).round().astype(np.uint8)
-    return _edit_pixels(featurizer, frame, edit)
+    return _edit_pixels(featurizer, frame, level, rng, _noise)
 
 
 @register_corruption("image", "blur", "Gaussian blur with a radius of a quarter of the image side", random=False)
 def _image_blur(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
-    def edit(pixels: np.ndarray) -> np.ndarray:
-        radius = level * pixels.shape[-1] / 4
-        blurred = [np.asarray(Image.fromarray(p.transpose(1, 2, 0)).filter(ImageFilter.GaussianBlur(radius)))
-                   for p in pixels]
-        return np.stack(blurred).transpose(0, 3, 1, 2) if blurred else pixels
-    return _edit_pixels(featurizer, frame, edit)
+    return _edit_pixels(featurizer, frame, level, rng, _blur)
 
 
 @register_corruption("image", "occlusion", "a grey square covering the whole image")
 def _image_occlusion(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
-    def edit(pixels: np.ndarray) -> np.ndarray:
-        out = pixels.copy()
-        size = pixels.shape[-1]
-        side = int(round(np.sqrt(level) * size))  # the square covers `level` of the area
-        for i, (top, left) in enumerate(rng.integers(0, size - side + 1, size=(len(out), 2))):
-            out[i, :, top:top + side, left:left + side] = 128
-        return out
-    return _edit_pixels(featurizer, frame, edit)
+    return _edit_pixels(featurizer, frame, level, rng, _occlude)
 
 
 # --- text: raw strings, featurized afterwards ---
@@ -176,7 +198,10 @@ def _timeseries_drop(featurizer: Featurizer, frame: pd.DataFrame, level: float, 
 
 @register_corruption("audio", "additive-noise", "white noise at 4 × the clip's RMS (about −12 dB SNR)")
 def _audio_noise(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
-    def perturb(samples: np.ndarray) -> np.ndarray:
-        rms = float(np.sqrt(np.mean(samples ** 2))) if len(samples) else 0.0
-        return (samples + rng.normal(0.0, 4 * level * rms, samples.shape)).astype(np.float32)
-    return featurizer.transform(frame, perturb=perturb)
+    assert isinstance(featurizer, FileFeaturizer)
+    return featurizer.transform(frame, perturb=Perturbation(_add_noise, level, (int(rng.integers(2**63)),)))
+
+
+def _add_noise(samples: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    rms = float(np.sqrt(np.mean(samples ** 2))) if len(samples) else 0.0
+    return (samples + rng.normal(0.0, 4 * level * rms, samples.shape)).astype(np.float32)

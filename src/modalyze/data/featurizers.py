@@ -28,17 +28,61 @@ SEPARATOR = " ¦ "  # joins the columns of a text modality; one token of its own
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
+class Rows(ABC):
+    """A modality's decoded rows, addressed by position: held in memory, or read on demand from
+    files or the decoded-file cache (:mod:`modalyze.data.decoded`) so memory does not grow with the
+    row count. Rows are pickled into DataLoader workers and study workers: keep them plain data."""
+
+    lazy = True  # reading rows does work (decoding, disk reads): DataLoader workers help
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of positions."""
+
+    @abstractmethod
+    def take(self, pos: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Tensors of the positions ``pos`` (long [B]), each with leading dim B."""
+
+
+class TensorRows(Rows):
+    """Rows held as tensors in memory (tables, text ids, cached pretrained features)."""
+
+    lazy = False
+
+    def __init__(self, tensors: dict[str, torch.Tensor]):
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(next(iter(self.tensors.values())))
+
+    def take(self, pos: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {k: v[pos] for k, v in self.tensors.items()}
+
+
 @dataclass
 class Features:
-    """A modality's rows as tensors. ``present`` [N] is False where the modality is absent."""
+    """A modality's rows. ``present`` [N] is False where the modality is absent; ``index`` maps a
+    row to its position in ``rows`` (image files are decoded once however many rows name them)."""
 
-    tensors: dict[str, torch.Tensor]  # each with leading dim N, unless gathered through ``index``
+    rows: Rows | dict[str, torch.Tensor]  # a dict is held as :class:`TensorRows`
     present: torch.Tensor  # bool [N]
-    index: torch.Tensor | None = None  # long [N]: row -> position in tensors (images dedupe files)
+    index: torch.Tensor | None = None  # long [N]: row -> position in rows
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rows, dict):
+            self.rows = TensorRows(self.rows)
 
     def take(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        pos = rows if self.index is None else self.index[rows]
-        return {k: v[pos] for k, v in self.tensors.items()}
+        assert isinstance(self.rows, Rows)
+        return self.rows.take(rows if self.index is None else self.index[rows])
+
+    @property
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The tensors held in memory (one per position), or for rows read on demand every row read
+        at once (for small data and inspection)."""
+        if isinstance(self.rows, TensorRows):
+            return self.rows.tensors
+        return self.take(torch.arange(len(self)))
 
     def __len__(self) -> int:
         return len(self.present)

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from modalyze.data.featurizers import Featurizer, Features, _empty, register_featurizer
+from modalyze.data.featurizers import Featurizer, Features, Rows, _empty, register_featurizer
 from modalyze.data.image import UnreadableImage, open_rgb
 from modalyze.errors import ModalyzeError
 from modalyze.layers import masked_mean
@@ -121,8 +121,8 @@ class PretrainedFeaturizer(Featurizer):
     def transform(self, frame: pd.DataFrame) -> Features:
         present = ~_empty(frame[self.columns[0]])
         values = self._values(frame, present)
-        if not self.frozen:
-            return Features(self._inputs(values), torch.from_numpy(present))
+        if not self.frozen:  # the tower's inputs, prepared batch by batch (224 px pixel values are large)
+            return Features(InputRows(self, values), torch.from_numpy(present))
         distinct = list(dict.fromkeys(values))  # each distinct text or file is encoded once
         slot = {v: i for i, v in enumerate(distinct)}
         index = torch.tensor([slot[v] for v in values], dtype=torch.long)
@@ -199,6 +199,19 @@ class PretrainedFeaturizer(Featurizer):
         for value in values:
             digest.update(b"\0" + (Path(value).read_bytes() if isinstance(value, Path) else str(value).encode()))
         return digest.hexdigest()
+
+
+class InputRows(Rows):
+    """A trainable tower's inputs, made by its processor when a batch is read (texts padded per batch)."""
+
+    def __init__(self, featurizer: PretrainedFeaturizer, values: list[Any]):
+        self.featurizer, self.values = featurizer, values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def take(self, pos: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.featurizer._inputs([self.values[p] for p in pos.tolist()])
 
 
 def feature_cache_dir() -> Path:

@@ -7,10 +7,11 @@ import fnmatch
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
@@ -34,22 +35,33 @@ class Table:
         return self.frame[self.frame[SPLIT_COLUMN] == split]
 
 
-def read_source(path: str | Path) -> pd.DataFrame:
-    """Read one .csv, .parquet or .jsonl file with explicit rules; a one-line error naming the file
-    for anything else (missing, unreadable, empty, duplicate or reserved column names).
+Pick = Callable[[list[str]], list[str]]  # a file's column names -> the ones to read
+
+
+def read_source(path: str | Path, pick: Pick | None = None) -> pd.DataFrame:
+    """Read a .csv, .parquet or .jsonl file, a folder of parquet files (a pyarrow dataset, hive
+    partitions included) or a glob of files of one format (``parts/*.csv``) with explicit rules; a
+    one-line error naming the file for anything else (missing, unreadable, empty, duplicate or
+    reserved column names). ``pick`` chooses the columns to read from the names in the file:
+    parquet and CSV read only those (a wide table costs the columns a spec names).
 
     Rules: every cell keeps its written value — a CSV is read as text (``01`` stays ``01``; the
     featurizers parse numbers where a modality needs them), only an empty cell is missing; parquet
     and JSON cells keep their stored types. Two columns with one name are an error, never renamed.
     """
     path = Path(path)
-    if not path.exists():
+    if any(ch in path.name for ch in "*?["):
+        return _read_glob(path, pick)
+    if path.is_dir():
+        reader, what = _read_parquet_dataset, "parquet dataset"
+    elif not path.exists():
         raise ModalyzeError(f"{path}: source file does not exist")
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
+    elif path.suffix.lower() not in _READERS:
         raise ModalyzeError(f"{path}: unsupported source format '{path.suffix}' (use .csv, .parquet or .jsonl)")
-    with reading(path, f"{path.suffix[1:].lower()} file"):
-        names, frame = reader(path)
+    else:
+        reader, what = _READERS[path.suffix.lower()], f"{path.suffix[1:].lower()} file"
+    with reading(path, what):
+        names, frame = reader(path, pick)
     duplicates = sorted({str(n) for n in names if names.count(n) > 1})
     if duplicates:
         raise ModalyzeError(f"{path}: column '{duplicates[0]}' appears more than once; give each column its own name")
@@ -58,24 +70,53 @@ def read_source(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _read_csv(path: Path) -> tuple[list[str], pd.DataFrame]:
+def _read_glob(pattern: Path, pick: Pick | None) -> pd.DataFrame:
+    """Files matching a glob, read in name order and stacked; every file must have the same columns."""
+    files = sorted(pattern.parent.glob(pattern.name))
+    if not files:
+        raise ModalyzeError(f"{pattern}: no source file matches")
+    parts = [read_source(f, pick) for f in files]
+    for file, part in zip(files[1:], parts[1:]):
+        if list(part.columns) != list(parts[0].columns):
+            raise ModalyzeError(f"{file}: its columns differ from {files[0].name}'s; every file of "
+                                f"{pattern.name} must have the same columns")
+    return pd.concat(parts, ignore_index=True)
+
+
+def _picked(names: list[str], pick: Pick | None) -> list[str] | None:
+    """The columns to read (None: all); only when the names are unique (duplicates are reported)."""
+    return pick(names) if pick is not None and len(set(names)) == len(names) else None
+
+
+def _read_csv(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:
     with open(path, newline="", encoding="utf-8-sig") as handle:
         header = next(csv.reader(handle), [])
     if not header:
         return [], pd.DataFrame()
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig",
+                        usecols=_picked(header, pick))
     return header, frame
 
 
-def _read_parquet(path: Path) -> tuple[list[str], pd.DataFrame]:
-    table = pq.read_table(path)
-    names = list(table.column_names)
+def _read_parquet(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:
+    names = list(pq.read_schema(path).names)
     if len(set(names)) < len(names):
         return names, pd.DataFrame()
-    return names, table.to_pandas()
+    return names, pq.read_table(path, columns=_picked(names, pick)).to_pandas()
 
 
-def _read_jsonl(path: Path) -> tuple[list[str], pd.DataFrame]:
+def _read_parquet_dataset(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:
+    """Every parquet file under a folder as one table, reading only the picked columns."""
+    dataset = ds.dataset(path, format="parquet", partitioning="hive")
+    if not dataset.files:
+        raise ModalyzeError(f"{path}: source folder holds no .parquet file")
+    names = list(dataset.schema.names)
+    if len(set(names)) < len(names):
+        return names, pd.DataFrame()
+    return names, dataset.to_table(columns=_picked(names, pick)).to_pandas()
+
+
+def _read_jsonl(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:
     """One JSON object per line; a repeated key inside an object is an error naming the line."""
     records, names = [], {}
     with open(path, encoding="utf-8-sig") as handle:
@@ -90,7 +131,8 @@ def _read_jsonl(path: Path) -> tuple[list[str], pd.DataFrame]:
                 raise ModalyzeError(f"{path}: line {number}: expected a JSON object (one row), not {type(record).__name__}")
             names.update(dict.fromkeys(record))
             records.append(record)
-    return list(names), pd.DataFrame.from_records(records, columns=list(names))
+    columns = _picked(list(names), pick) or list(names)
+    return list(names), pd.DataFrame.from_records(records, columns=columns)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -227,16 +269,21 @@ def check_user_rows(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     return frame
 
 
-def _read_dataset_file(path: Path) -> pd.DataFrame:
-    """A spec's source file: :func:`read_source` and :func:`check_user_rows`."""
-    return check_user_rows(read_source(path), str(path))
+def _read_dataset_file(path: Path, spec: Spec) -> pd.DataFrame:
+    """A spec's source: :func:`read_source` of the columns the spec names, and :func:`check_user_rows`."""
+    def pick(names: list[str]) -> list[str]:  # a column the spec names but the file lacks is reported later
+        check_user_rows(pd.DataFrame(columns=names), str(path))
+        wanted = {c for m in spec.modalities.values() for pattern in m.columns for c in match_columns(pattern, names)}
+        wanted |= {spec.target, *spec.slices, *([spec.split.column] if spec.split.column else [])}
+        return [n for n in names if n in wanted]
+    return check_user_rows(read_source(path, pick), str(path))
 
 
 def _read_sources(spec: Spec, base: Path) -> tuple[pd.DataFrame, str]:
     if isinstance(spec.source, dict):
         parts = []
         for split, rel in spec.source.items():
-            part = _read_dataset_file(base / rel)
+            part = _read_dataset_file(base / rel, spec)
             part[SPLIT_COLUMN] = split
             parts.append(part)
         if "val" not in spec.source:  # carve val from train, stratified
@@ -249,7 +296,7 @@ def _read_sources(spec: Spec, base: Path) -> tuple[pd.DataFrame, str]:
     if spec.source is None:
         raise ModalyzeError(f"{spec.name}: spec has no source")
     path = base / spec.source
-    return _read_dataset_file(path), str(path)
+    return _read_dataset_file(path, spec), str(path)
 
 
 def match_columns(pattern: str, available: list[str]) -> list[str]:
