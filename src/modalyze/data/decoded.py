@@ -178,7 +178,7 @@ class FileFeaturizer(Featurizer):
         rows = features.rows
         assert isinstance(rows, FileRows)
         pos = np.unique(np.linspace(0, len(rows) - 1, min(limit, len(rows))).round().astype(int)) if len(rows) else []
-        return [rows.decoded(int(p)) for p in pos]
+        return rows.decoded([int(p) for p in pos])
 
 
 def namespace(kind: str, options: dict[str, Any]) -> str:
@@ -232,11 +232,8 @@ class FileRows(Rows):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def decoded(self, pos: int) -> np.ndarray:
-        """File ``pos`` decoded: from the cache when it holds it (and is readable here), else from the file."""
-        return self._decoded([pos])[0]
-
-    def _decoded(self, pos: list[int]) -> list[np.ndarray]:
+    def decoded(self, pos: list[int]) -> list[np.ndarray]:
+        """Files ``pos`` decoded: from the cache when it holds them (and is readable here), else from the files."""
         if self.entries is not None:
             try:
                 return read_entries([self.entries[p] for p in pos])
@@ -257,7 +254,7 @@ class FileRows(Rows):
 
     def take(self, pos: torch.Tensor) -> dict[str, torch.Tensor]:
         wanted = [p for p in pos.tolist() if p >= 0]
-        found = dict(zip(wanted, self._decoded(wanted)))
+        found = dict(zip(wanted, self.decoded(wanted)))
         return self.featurizer.assemble([found.get(p) for p in pos.tolist()], self.shapes)
 
 

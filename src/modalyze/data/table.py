@@ -106,10 +106,12 @@ def _read_parquet(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFram
 
 
 def _read_parquet_dataset(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:
-    """Every parquet file under a folder as one table, reading only the picked columns."""
-    dataset = ds.dataset(path, format="parquet", partitioning="hive")
-    if not dataset.files:
+    """Every .parquet file under a folder (hive partitions ``key=value/`` become columns) as one
+    table, reading only the picked columns."""
+    files = sorted(str(f) for f in path.rglob("*.parquet"))
+    if not files:
         raise ModalyzeError(f"{path}: source folder holds no .parquet file")
+    dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(path))
     names = list(dataset.schema.names)
     if len(set(names)) < len(names):
         return names, pd.DataFrame()
