@@ -195,3 +195,30 @@ def test_an_inter_run_on_easy_vqa_uses_both(tmp_path):
     [model] = probe("easy-vqa", [f"run:{run}"], tmp_path / "probe", log=lambda _: None)["models"]
     assert model["verdict"] == "uses both"
     assert model["scores"]["shuffle:image"]["score"] <= 0.70 and model["scores"]["shuffle:question"]["score"] <= 0.50
+
+
+def test_an_align_run_is_probed_zero_shot_through_its_text_modality(tiny_spec, tmp_path, capsys):
+    """The note names the label ('red disc'); zero-shot with the prompt '{} disc' reads it, so
+    shuffling the note across rows must cost the zero-shot classifier most of its accuracy."""
+    import yaml
+
+    from modalyze import Aligner
+
+    frame = pd.read_csv(tmp_path / "data.csv")
+    frame["note"] = frame["label"] + " disc"
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    raw = yaml.safe_load(tiny_spec.read_text())
+    raw["modalities"] = {m: raw["modalities"][m] for m in ("image", "note")}
+    tiny_spec.write_text(yaml.safe_dump(raw))
+    Aligner(loss="clip", max_epochs=3, min_steps=0, progress=False).fit(str(tiny_spec)).save(tmp_path / "aligned")
+    out = tmp_path / "probe"
+    code, stdout, err = run_cli(["probe", str(tiny_spec), "--model", f"run:{tmp_path / 'aligned'}", "--prompt", "{} disc",
+                                 "--permutations", "2", "--split", "all", "--out", str(out)], capsys)
+    assert code == 0, err
+    [model] = json.loads((out / "probe.json").read_text())["models"]
+    assert model["scores"]["normal"]["score"] >= 0.9, model["scores"]
+    assert model["drops"]["shuffle:note"]["score"] > 0.3, model["drops"]
+    assert "note" in model["verdict"] or model["verdict"] == "uses both", model["verdict"]
+    code, _, err = run_cli(["probe", str(tiny_spec), "--model", f"run:{tmp_path / 'aligned'}", "--prompt", "no label",
+                            "--out", str(out)], capsys)
+    assert code == 2 and "needs a {} where the label goes" in err and err.count("\n") == 1, err

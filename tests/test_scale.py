@@ -197,3 +197,36 @@ def test_a_state_round_trip_reads_the_same_rows(tmp_path):
     f = create_featurizer("image", ["path"], base_dir=tmp_path, size=16).fit(frame)
     again = Featurizer.from_state(f.state(), tmp_path, "error")
     assert torch.equal(_pixels(f.transform(frame)), _pixels(again.transform(frame)))
+
+
+@pytest.mark.parametrize("encoder", ["cnn", "clip-frozen", "clip-tuned"])
+def test_the_default_pipeline_at_224_pixels(tiny_spec, tmp_path, encoder):
+    """224 px images: the small CNN, and a CLIP-style tower at its real input size, frozen (features
+    cached) or fine-tuned (its pixel values made per batch, never for every row at once)."""
+    from modalyze import Classifier
+    from modalyze.data.pretrained import InputRows
+    from tests.conftest import FAST
+
+    raw = yaml.safe_load(tiny_spec.read_text())
+    image = raw["modalities"]["image"]
+    if encoder == "cnn":
+        image["options"] = {"size": 224}
+    else:
+        transformers = pytest.importorskip("transformers")
+        config = transformers.CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                               num_attention_heads=2, image_size=224, patch_size=56)
+        transformers.CLIPVisionModel(config).save_pretrained(tmp_path / "clip")
+        transformers.CLIPImageProcessor().save_pretrained(tmp_path / "clip")  # resize 224, centre crop 224
+        image["encoder"] = {"hf": str(tmp_path / "clip"), "freeze": encoder == "clip-frozen"}
+    spec_path = tiny_spec.with_name("224.yaml")
+    spec_path.write_text(yaml.safe_dump(raw))
+    spec, table = load_dataset(str(spec_path))
+    train = prepare(spec, table).splits["train"]
+    batch = train.__getitems__(list(range(4)))["x"]["image"]
+    if encoder == "cnn":
+        assert batch["pixels"].shape == (4, 3, 224, 224) and isinstance(train.features["image"].rows, FileRows)
+    elif encoder == "clip-tuned":
+        assert batch["pixel_values"].shape == (4, 3, 224, 224)
+        assert isinstance(train.features["image"].rows, InputRows)
+    clf = Classifier(model="inter", **FAST).fit(str(spec_path))
+    assert 0 <= clf.score(pd.read_csv(tmp_path / "data.csv").head(8), base_dir=tmp_path) <= 1

@@ -18,6 +18,7 @@ _EXPORTS = {
     "Profile": ("modalyze.analysis.profile", "Profile"),
     "analyze": ("modalyze.analysis.study", "analyze"),
     "benchmark_map": ("modalyze.analysis.benchmark_map", "benchmark_map"),
+    "configure_data": ("modalyze.data.decoded", "configure"),  # --workers and --feature-cache in Python
     "map": ("modalyze.analysis.benchmark_map", "benchmark_map"),  # modalyze.map(profiles): the map's points
     "ModalyzeError": ("modalyze.errors", "ModalyzeError"),
     "ModalitySpec": ("modalyze.spec", "ModalitySpec"),

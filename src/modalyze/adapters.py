@@ -2,7 +2,8 @@
 
 ``ADAPTER`` on the command line is ``KIND:TARGET``:
 
-- ``run:DIR``: a run directory written by ``modalyze train``;
+- ``run:DIR``: a run directory written by ``modalyze train`` (its classifier) or ``modalyze align``
+  (zero-shot: the labels' prompts through its text modality, see :class:`RunAdapter`);
 - ``py:module:function``: a Python callable ``function(rows) -> labels | probabilities``. ``rows`` is a
   DataFrame of the spec's columns (``rows.attrs["classes"]`` lists the labels, ``rows.attrs["base_dir"]``
   is where relative file paths resolve); it returns one label per row, or an array [rows, classes] of
@@ -22,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -70,29 +72,60 @@ def _digest(*parts: bytes | str) -> str:
 
 
 class RunAdapter:
-    """A modalyze classifier run: its own featurizers read the rows; an empty cell is a missing modality."""
+    """A modalyze run: its own featurizers read the rows; an empty cell is a missing modality.
+
+    A ``train`` run predicts with its classifier. An ``align`` run classifies zero-shot: each row is the
+    mean of its modalities' normalised embeddings, compared with every label's prompt (``--prompt``, a
+    template with ``{}`` for the label; default the label itself) through the run's text modality.
+    """
 
     accepts_missing = True
 
     def __init__(self, name: str, target: str, options: AdapterOptions):
+        from modalyze.aligner import ALIGNER_SCHEMA, Aligner
         from modalyze.classifier import Classifier
 
         path = Path(target)
+        self.name, self.template = name, options.prompt or "{}"
         try:
-            self.clf = Classifier.load(path)
-        except ModalyzeError as exc:
+            config = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else {}
+            aligned = isinstance(config, dict) and config.get("schema") == ALIGNER_SCHEMA
+            self.model = Aligner.load(path) if aligned else Classifier.load(path)
+        except (ModalyzeError, ValueError) as exc:
             raise ModalyzeError(f"model {name}: {exc}") from None
-        self.name = name
-        self.identity = _digest(*(p.read_bytes() for p in sorted(path.glob("*.json")) + [path / "weights.safetensors"]))
+        if aligned and "{}" not in self.template:
+            raise ModalyzeError(f"model {name}: option prompt {self.template!r} needs a {{}} where the label goes")
+        self.identity = _digest(self.template if aligned else "",
+                                *(p.read_bytes() for p in sorted(path.glob("*.json")) + [path / "weights.safetensors"]))
 
     def predict(self, rows: pd.DataFrame, condition: str) -> np.ndarray:
-        probs = self.clf.predict_proba(rows, rows.attrs.get("base_dir"))  # [N, C] in the run's class order
+        from modalyze.classifier import Classifier
+
+        if not isinstance(self.model, Classifier):
+            return self._zero_shot(rows)
+        probs = self.model.predict_proba(rows, rows.attrs.get("base_dir"))  # [N, C] in the run's class order
         out = np.zeros((len(rows), len(rows.attrs["classes"])))
         index = {str(c): i for i, c in enumerate(rows.attrs["classes"])}
-        for j, c in enumerate(self.clf.classes_):
+        for j, c in enumerate(self.model.classes_):
             if str(c) in index:
                 out[:, index[str(c)]] = probs[:, j]
         return out
+
+    def _zero_shot(self, rows: pd.DataFrame) -> np.ndarray:
+        """Label per row: the nearest label prompt to the mean of the row's modality embeddings."""
+        aligner = self.model
+        kinds = {m: s.kind for m, s in aligner.spec_.modalities.items()}
+        text = next((m for m, k in kinds.items() if k == "text"), None)
+        if text is None:
+            raise ModalyzeError(f"model {self.name}: zero-shot needs a text modality to embed the labels "
+                                f"(the run has {', '.join(kinds)})")
+        classes = [str(c) for c in rows.attrs["classes"]]
+        prompts = aligner.embed_values(text, [self.template.format(c) for c in classes])  # [C, E]
+        z = aligner.embed(aligner.featurize(rows, rows.attrs.get("base_dir")))  # modality -> [N, E], NaN if absent
+        stacked = np.stack(list(z.values()))  # [M, N, E]
+        row = np.nanmean(stacked, axis=0) if np.isfinite(stacked).any() else np.zeros(stacked.shape[1:])
+        row = np.nan_to_num(row)  # a row with every modality absent: no evidence, the first label
+        return np.asarray(classes, dtype=object)[np.argmax(row @ prompts.T, axis=1)]
 
 
 class CallableAdapter:

@@ -223,7 +223,8 @@ def probe(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 1000,
     batch_size: Annotated[int, typer.Option(help="Rows per call to the model.")] = 256,
     prompt: Annotated[Optional[str], typer.Option(
-        help="For hf: models: the question, with {column} for a cell of the row, e.g. '<image> {question}'.")] = None,
+        help="For hf: models: the question, with {column} for a cell of the row, e.g. '<image> {question}'. For an "
+             "align run: the label template, with {} for the label (default the label itself).")] = None,
     accelerator: Annotated[str, typer.Option(help="For hf: models: cpu, or gpu.")] = "cpu",
     **run: Any,
 ) -> None:

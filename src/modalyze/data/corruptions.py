@@ -3,8 +3,9 @@
 A corruption maps (featurizer, raw rows, level in [0, 1], random generator) to the modality's
 features. Text and tabular corruptions edit the raw cells and featurize them as usual; image
 corruptions edit decoded pixels and audio ones the samples, one file at a time as batches are read
-(a generator per file position: the damage does not depend on the batching). Level 0 changes nothing; level 1 is the extreme each entry's
-``extreme`` documents. The same seed gives the same damage.
+(a generator per file position: the damage does not depend on the batching). Level 0 changes
+nothing; level 1 is the extreme each entry's ``extreme`` documents. The same seed gives the same
+damage.
 """
 
 from __future__ import annotations

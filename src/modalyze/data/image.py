@@ -18,6 +18,7 @@ from pydantic import Field
 from modalyze.data.decoded import FileFeaturizer, Unreadable
 from modalyze.data.featurizers import register_featurizer
 
+
 @register_featurizer("image")
 class ImageFeaturizer(FileFeaturizer):
     """Image files (any format Pillow reads) -> uint8 pixels [B, 3, S, S], decoded when a batch is read
