@@ -110,11 +110,11 @@ class Estimator(BaseEstimator):
         self._check_fitted()
         return featurizer_states(self.featurizers_)
 
-    def training_data(self) -> Prepared:
+    def training_data(self, extra_columns: tuple[str, ...] = ()) -> Prepared:
         """The dataset this model was trained on, split and featurized as in training (read again:
-        the fitted object keeps no training rows)."""
+        the fitted object keeps no training rows), with ``extra_columns`` of the source beside the spec's."""
         self._check_fitted()
-        return prepare_again(self.spec_, self.seed, self.unreadable, self.featurizers_, self.classes_)
+        return prepare_again(self.spec_, self.seed, self.unreadable, self.featurizers_, self.classes_, extra_columns)
 
     # --- persistence ------------------------------------------------------------------------------
 

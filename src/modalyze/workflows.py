@@ -130,7 +130,7 @@ def zero_shot_run(run: str | Path, column: str, labels: str | Path | None = None
         with reading(Path(labels), "labels file"):
             names = [line.strip() for line in Path(labels).read_text(encoding="utf-8").splitlines() if line.strip()]
     aligner = Aligner.load(run)
-    pairs = paired_test_embeddings(aligner)
+    pairs = paired_test_embeddings(aligner, columns=(column,))
     return [zero_shot(aligner, column, names, templates, text, modality, gap_shift=shift, pairs=pairs)
             for shift in ([0.0, gap_shift] if gap_shift else [0.0])]
 
@@ -142,7 +142,7 @@ def retrieve_run(run: str | Path, queries: list[str], gallery: str, match: str |
     from modalyze.analysis.alignment import paired_test_embeddings, retrieve
 
     aligner = Aligner.load(run)
-    pairs = paired_test_embeddings(aligner)
+    pairs = paired_test_embeddings(aligner, columns=(match,) if match else ())
     direction = f"{'+'.join(queries)}→{gallery}"
     results = {direction: retrieve(aligner, queries, gallery, match=match, pairs=pairs)}
     if gap_shift:

@@ -85,10 +85,11 @@ def _content(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 Pairs = tuple[dict[str, np.ndarray], pd.DataFrame]  # embeddings [N, E] per modality, and those N rows
 
 
-def paired_test_embeddings(aligner: Any, prepared: Any = None) -> Pairs:
+def paired_test_embeddings(aligner: Any, prepared: Any = None, columns: tuple[str, ...] = ()) -> Pairs:
     """Embeddings of the test rows where every modality is present, and those rows (``prepared``: the
-    aligner's dataset when the caller still has it; else it is read and featurized again)."""
-    prepared = prepared or aligner.training_data()
+    aligner's dataset when the caller still has it; else it is read again, with ``columns`` beside the
+    spec's, and featurized)."""
+    prepared = prepared or aligner.training_data(columns)
     if "test" not in prepared.splits:
         raise ModalyzeError(f"{aligner.spec_.name}: no test rows to evaluate on")
     z = aligner.embed(prepared.splits["test"])

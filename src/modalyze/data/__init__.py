@@ -50,12 +50,13 @@ def _infer_table(source: str | Path | pd.DataFrame, target: str | None, modaliti
 
 
 def load_dataset(source: str | Path | Spec | pd.DataFrame, seed: int = 0, target: str | None = None,
-                 modalities: list[str] | None = None, **params: Any) -> tuple[Spec, Table]:
+                 modalities: list[str] | None = None, extra_columns: tuple[str, ...] = (),
+                 **params: Any) -> tuple[Spec, Table]:
     """A built-in name, a spec file, a :class:`Spec`, or a table (a .csv/.parquet/.jsonl file or a
     DataFrame) with its ``target`` column -> the spec and its validated, split table.
 
     For a table the spec is inferred (:mod:`modalyze.data.infer`); ``modalities`` overrides guesses
-    (``NAME=COL1,COL2:KIND``).
+    (``NAME=COL1,COL2:KIND``). A spec's source is read with the columns it names and ``extra_columns``.
     """
     if target is not None or isinstance(source, pd.DataFrame) or is_table(source):
         spec, _, frame, origin = _infer_table(source, target, modalities)
@@ -68,7 +69,7 @@ def load_dataset(source: str | Path | Spec | pd.DataFrame, seed: int = 0, target
             _, frame = load_builtin(source.builtin["name"], seed=source.builtin["params"].get("seed", seed),
                                     **builtin_params)
             return source, load_table(source, frame)
-        return source, load_table(source)
+        return source, load_table(source, extra_columns=extra_columns)
     text = str(source)
     if is_builtin(text):
         spec, frame = load_builtin(text, seed=seed, **params)
@@ -77,5 +78,5 @@ def load_dataset(source: str | Path | Spec | pd.DataFrame, seed: int = 0, target
         raise ModalyzeError(f"option {sorted(params)[0]!r} applies only to built-in datasets")
     if text.endswith((".yaml", ".yml")) or Path(text).exists():
         spec = load_spec(text)
-        return spec, load_table(spec)
+        return spec, load_table(spec, extra_columns=extra_columns)
     return load_builtin(text)  # raises the 'unknown dataset' error listing the built-ins

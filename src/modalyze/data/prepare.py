@@ -126,8 +126,8 @@ def prepare(spec: Spec, table: Table, unreadable: str = "error",
 
 
 def prepare_again(spec: Spec, seed: int, unreadable: str, featurizers: dict[str, Featurizer],
-                  classes: list[Any]) -> Prepared:
+                  classes: list[Any], extra_columns: tuple[str, ...] = ()) -> Prepared:
     """The dataset a saved model was trained on, split as in training and featurized with its fitted
-    featurizers (what evaluation needs after ``load``)."""
-    _, table = load_dataset(spec, seed=seed)
+    featurizers (what evaluation needs after ``load``); ``extra_columns`` are read too, where present."""
+    _, table = load_dataset(spec, seed=seed, extra_columns=extra_columns)
     return prepare(spec, table, unreadable, featurizers, classes)

@@ -175,13 +175,15 @@ def resolve_columns(spec: Spec, available: list[str], origin: str) -> dict[str, 
     return resolved
 
 
-def load_table(spec: Spec, frame: pd.DataFrame | None = None, origin: str | None = None) -> Table:
+def load_table(spec: Spec, frame: pd.DataFrame | None = None, origin: str | None = None,
+               extra_columns: tuple[str, ...] = ()) -> Table:
     """Load (or take) the rows of a spec, validate them and assign train/val/test deterministically;
-    ``origin`` names given rows in messages (default: the spec's name)."""
+    ``origin`` names given rows in messages (default: the spec's name). A source is read with the
+    columns the spec names and ``extra_columns`` (those present) only."""
     base = Path(spec.base_dir)
     origin = origin or spec.name
     if frame is None:
-        frame, origin = _read_sources(spec, base)
+        frame, origin = _read_sources(spec, base, extra_columns)
     frame = frame.reset_index(drop=True)
     repeated = frame.columns[frame.columns.duplicated()]
     if len(repeated):
@@ -271,21 +273,21 @@ def check_user_rows(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     return frame
 
 
-def _read_dataset_file(path: Path, spec: Spec) -> pd.DataFrame:
+def _read_dataset_file(path: Path, spec: Spec, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """A spec's source: :func:`read_source` of the columns the spec names, and :func:`check_user_rows`."""
     def pick(names: list[str]) -> list[str]:  # a column the spec names but the file lacks is reported later
         check_user_rows(pd.DataFrame(columns=names), str(path))
         wanted = {c for m in spec.modalities.values() for pattern in m.columns for c in match_columns(pattern, names)}
-        wanted |= {spec.target, *spec.slices, *([spec.split.column] if spec.split.column else [])}
+        wanted |= {spec.target, *spec.slices, *([spec.split.column] if spec.split.column else []), *extra}
         return [n for n in names if n in wanted]
     return check_user_rows(read_source(path, pick), str(path))
 
 
-def _read_sources(spec: Spec, base: Path) -> tuple[pd.DataFrame, str]:
+def _read_sources(spec: Spec, base: Path, extra: tuple[str, ...] = ()) -> tuple[pd.DataFrame, str]:
     if isinstance(spec.source, dict):
         parts = []
         for split, rel in spec.source.items():
-            part = _read_dataset_file(base / rel, spec)
+            part = _read_dataset_file(base / rel, spec, extra)
             part[SPLIT_COLUMN] = split
             parts.append(part)
         if "val" not in spec.source:  # carve val from train, stratified
@@ -298,7 +300,7 @@ def _read_sources(spec: Spec, base: Path) -> tuple[pd.DataFrame, str]:
     if spec.source is None:
         raise ModalyzeError(f"{spec.name}: spec has no source")
     path = base / spec.source
-    return _read_dataset_file(path, spec), str(path)
+    return _read_dataset_file(path, spec, extra), str(path)
 
 
 def match_columns(pattern: str, available: list[str]) -> list[str]:
