@@ -230,3 +230,16 @@ def test_the_default_pipeline_at_224_pixels(tiny_spec, tmp_path, encoder):
         assert isinstance(train.features["image"].rows, InputRows)
     clf = Classifier(model="inter", **FAST).fit(str(spec_path))
     assert 0 <= clf.score(pd.read_csv(tmp_path / "data.csv").head(8), base_dir=tmp_path) <= 1
+
+
+def test_rows_read_into_memory_equal_the_rows_read_on_demand(tiny_spec):
+    """What a Ray task on another node gets: the same batches, with no file to read."""
+    spec, table = load_dataset(str(tiny_spec))
+    (tiny_spec.parent / "img" / "3.png").unlink()  # absent rows stay absent
+    train = prepare(spec, table, "missing").splits["train"]
+    held = train.in_memory()
+    assert train.lazy and not held.lazy
+    rows = list(range(len(train)))
+    a, b = train.__getitems__(rows), held.__getitems__(rows)
+    assert torch.equal(a["present"]["image"], b["present"]["image"]) and not a["present"]["image"].all()
+    assert torch.equal(a["x"]["image"]["pixels"], b["x"]["image"]["pixels"])

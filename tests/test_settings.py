@@ -65,3 +65,11 @@ def test_the_defaults_test_catches_a_drift(monkeypatch):
     monkeypatch.setattr(typer.main, "get_command", lambda _: group)
     with pytest.raises(AssertionError, match="max_epochs"):
         test_every_cli_default_equals_the_library_default("train")
+
+
+@pytest.mark.parametrize("command", ["train", "analyze", "align", "compare"])
+def test_the_data_loading_options_take_their_defaults_from_the_settings(command):
+    from modalyze.settings import DATA
+
+    options = _cli_defaults(command)
+    assert _normalise("devices", options["workers"]) == DATA.workers and options["feature_cache"] == DATA.feature_cache

@@ -26,7 +26,7 @@ import tempfile
 import types
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -171,7 +171,9 @@ def _run_ray(todo: list[Training], spec: Spec, prepared: Prepared, jobs: int, th
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     gpus = 1 if accelerator in ("gpu", "cuda") else 0
     remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(train_and_pack)
-    spec_ref, data_ref = ray.put(spec), ray.put(prepared)  # sent once, shared by every task
+    # sent once, shared by every task; files read into memory, since a node may not see this machine's disk
+    self_contained = replace(prepared, splits={s: d.in_memory() for s, d in prepared.splits.items()})
+    spec_ref, data_ref = ray.put(spec), ray.put(self_contained)
     refs = {remote.remote(spec_ref, data_ref, t, threads): t for t in todo}
     while refs:
         [ready], _ = ray.wait(list(refs), num_returns=1)

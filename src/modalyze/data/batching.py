@@ -42,6 +42,10 @@ class FeaturizedDataset(Dataset):
     def __getitem__(self, row: int) -> Batch:
         return self.__getitems__([row])
 
+    def in_memory(self) -> FeaturizedDataset:
+        """Every modality's rows read into memory: self-contained, for a machine without these files."""
+        return FeaturizedDataset({m: f.in_memory() for m, f in self.features.items()}, self.targets)
+
     @property
     def lazy(self) -> bool:
         """Whether reading a batch does work (decoding files, disk reads) that worker processes can share."""

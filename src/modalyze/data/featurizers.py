@@ -84,6 +84,15 @@ class Features:
             return self.rows.tensors
         return self.take(torch.arange(len(self)))
 
+    def in_memory(self) -> Features:
+        """The same rows with every position read into memory (a blank last, where absent rows point)."""
+        if not self.rows.lazy:
+            return self
+        assert isinstance(self.rows, Rows)
+        if self.index is None:
+            return Features(self.rows.take(torch.arange(len(self.rows))), self.present)
+        return Features(self.rows.take(torch.arange(-1, len(self.rows)).roll(-1)), self.present, self.index)
+
     def __len__(self) -> int:
         return len(self.present)
 
