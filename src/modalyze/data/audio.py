@@ -73,7 +73,7 @@ class AudioFeaturizer(FileFeaturizer):
                 "n_fft": int(o.get("n_fft", 400)), "hop": int(o.get("hop", 160))}
 
     def fit(self, frame: pd.DataFrame) -> AudioFeaturizer:
-        mels = self.sample(self.transform(frame))
+        mels = self.sample(frame)
         values = torch.cat([torch.from_numpy(m).flatten() for m in mels]) if mels else torch.zeros(1)
         self.mean_, self.std_ = float(values.mean()), float(values.std()) if len(values) > 1 else 1.0
         return self

@@ -173,12 +173,15 @@ class FileFeaturizer(Featurizer):
                 entries[i] = entry
         return entries
 
-    def sample(self, features: Features, limit: int = STATS_SAMPLE) -> list[np.ndarray]:
-        """Up to ``limit`` decoded files of ``features``, evenly spaced (what statistics are fitted on)."""
-        rows = features.rows
+    def sample(self, frame: pd.DataFrame, limit: int = STATS_SAMPLE) -> list[np.ndarray]:
+        """Up to ``limit`` of the distinct files ``frame`` names, evenly spaced, decoded (what statistics
+        are fitted on): only those are read."""
+        column = self.columns[0]
+        distinct = frame[~_empty(frame[column])].drop_duplicates(column)
+        picked = np.unique(np.linspace(0, len(distinct) - 1, min(limit, len(distinct))).round().astype(int))
+        rows = self.transform(distinct.iloc[picked] if len(distinct) else distinct).rows
         assert isinstance(rows, FileRows)
-        pos = np.unique(np.linspace(0, len(rows) - 1, min(limit, len(rows))).round().astype(int)) if len(rows) else []
-        return rows.decoded([int(p) for p in pos])
+        return rows.decoded(list(range(len(rows))))
 
 
 def namespace(kind: str, options: dict[str, Any]) -> str:
@@ -280,6 +283,12 @@ class DecodedStore:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self._contents: dict[Path, str | None] = {}  # files hashed by this store: each read once for it
+
+    def _content(self, path: Path) -> str | None:
+        if path not in self._contents:
+            self._contents[path] = _content(path)
+        return self._contents[path]
 
     def _index(self) -> tuple[dict[str, Entry], dict[str, Entry]]:
         """Entries by file signature and by content hash, over every complete shard."""
@@ -303,7 +312,7 @@ class DecodedStore:
             signature = _signature(path)
             entry = by_signature.get(signature) if signature else None
             if entry is None and signature and by_content:
-                content = _content(path)
+                content = self._content(path)
                 entry = by_content.get(content) if content else None
             out.append(entry)
         return out
@@ -328,7 +337,7 @@ class DecodedStore:
                     dtype = dtype or decoded.dtype.str
                     array = np.ascontiguousarray(decoded, dtype=dtype)
                     handle.write(array.tobytes())
-                    items.append([_signature(path), _content(path), offset, list(array.shape)])
+                    items.append([_signature(path), self._content(path), offset, list(array.shape)])
                     out.append(Entry(str(name.with_suffix(".bin")), dtype, offset, tuple(array.shape)))
                     offset += array.size
 

@@ -29,7 +29,7 @@ class ImageFeaturizer(FileFeaturizer):
                     "view": dict[str, Any]}  # set by the spec's ``view:`` expansion
 
     def fit(self, frame: pd.DataFrame) -> ImageFeaturizer:
-        sample = self.sample(self.transform(frame))
+        sample = self.sample(frame)
         pixels = torch.from_numpy(np.stack(sample)).float() / 255 if sample else torch.zeros(0)  # [n, 3, S, S]
         self.mean_ = pixels.mean(dim=(0, 2, 3)).tolist() if len(pixels) else [0.5] * 3
         self.std_ = (pixels.std(dim=(0, 2, 3)) + 1e-3).tolist() if len(pixels) > 1 else [0.25] * 3
@@ -75,9 +75,6 @@ class ImageFeaturizer(FileFeaturizer):
         return {"pixels": self._view(torch.from_numpy(stacked))}  # uint8 [B, 3, S, S] (a view: smaller)
 
 
-UnreadableImage = Unreadable  # the name the image helpers raise under
-
-
 @contextmanager
 def _opened(path: Path) -> Iterator[Image.Image]:
     """The image file opened (its header read, nothing decoded); every failure (absent, not an image,
@@ -91,8 +88,6 @@ def _opened(path: Path) -> Iterator[Image.Image]:
         raise Unreadable("does not exist") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise Unreadable(f"has more pixels than Pillow decodes safely ({Image.MAX_IMAGE_PIXELS:,})") from None
-    except Unreadable:
-        raise
     except Exception:  # noqa: BLE001 - Pillow's decoders raise many types for corrupt files
         raise Unreadable("is not a readable image") from None
 

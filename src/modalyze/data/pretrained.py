@@ -22,7 +22,8 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from modalyze.data.featurizers import Featurizer, Features, Rows, _empty, register_featurizer
-from modalyze.data.image import UnreadableImage, open_rgb
+from modalyze.data.decoded import Unreadable
+from modalyze.data.image import open_rgb
 from modalyze.errors import ModalyzeError
 from modalyze.layers import masked_mean
 from modalyze.outputs import write_with
@@ -154,7 +155,7 @@ class PretrainedFeaturizer(Featurizer):
     def _image(path: Any) -> Image.Image:
         try:
             return open_rgb(Path(path))
-        except UnreadableImage as exc:
+        except Unreadable as exc:
             raise ModalyzeError(f"{path}: image file {exc}") from None
 
     def _inputs(self, values: list[Any]) -> dict[str, torch.Tensor]:
