@@ -78,7 +78,7 @@ def test_zero_shot_from_label_names_on_tiny_text(tiny_spec, tmp_path, capsys):
     (["align", "synthetic-redundant", "--loss", "symile"], "symile needs 3 or more modalities"),
     (["align", "synthetic-redundant", "--lock", "z"], "'z' is not a modality"),
     (["align", "synthetic-xor3", "--loss", "clip"], "exactly 2"),
-    (["align", "synthetic-redundant", "--word-dropout", "1"], "option word_dropout=1.0: input should be less than 1"),
+    (["align", "synthetic-redundant", "--word-dropout", "1"], "option --word-dropout=1.0: input should be less than 1"),
 ])
 def test_bad_alignment_options_are_one_line_errors(args, message, capsys):
     code, _, err = run_cli([*args, "--no-progress"], capsys)

@@ -85,7 +85,7 @@ def test_bad_spec_or_rows(case, tiny_spec, capsys):
     (["train", "synthetic-none", "--model", "intra:c"], "modality 'c' is not in the spec"),
     (["train", "synthetic-none", "-o", "dims=1"], "option dims=1"),
     (["train", "synthetic-none", "--unreadable", "sometimes"], "unreadable='sometimes'"),
-    (["train", "synthetic-none", "--modality-dropout", "1"], "modality_dropout=1.0: input should be less than 1 (allowed: a number in [0, 1))"),
+    (["train", "synthetic-none", "--modality-dropout", "1"], "option --modality-dropout=1.0: input should be less than 1 (allowed: a number in [0, 1))"),
     (["robustness", "does/not/exist"], "run directory does not exist"),
     (["evaluate", "."], "not a modalyze run directory"),
     (["evaluate", "does/not/exist"], "run directory does not exist"),

@@ -38,4 +38,4 @@ def test_compare_trains_each_fusion_and_writes_table_and_page(tmp_path, capsys):
 
 def test_compare_rejects_unknown_fusion(capsys):
     code, _, err = run_cli(["compare", "synthetic-mixed", "--fusions", "late,sum"], capsys)
-    assert code == 2 and "option fusions=['late', 'sum']" in err and "'sum'" in err and err.count("\n") == 1
+    assert code == 2 and "option --fusions=['late', 'sum']" in err and "'sum'" in err and err.count("\n") == 1

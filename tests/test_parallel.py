@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -31,6 +35,8 @@ def test_local_worker_processes_give_the_numbers_of_one_process(one_process, tmp
     lines: list[str] = []
     profile = analyze(**DATA, jobs=2, out=tmp_path / "study", log=lines.append)
     assert any("2 worker processes" in line for line in lines), lines
+    assert not any("resumed" in line for line in lines), lines  # trained a moment ago in workers, not resumed
+    assert sum("trained in a worker" in line for line in lines) >= 3, lines
     assert _numbers(profile) == one_process
     lines.clear()  # a rerun finds every expert on disk, whatever trained it
     analyze(**DATA, jobs=2, out=tmp_path / "study", log=lines.append)
@@ -68,3 +74,24 @@ def test_auto_jobs_keep_small_data_in_one_process():
     assert resolve_jobs(4, n_tasks=3, rows=10) == 3  # never more workers than trainings
     with pytest.raises(ModalyzeError, match="option jobs"):
         analyze(**DATA, jobs=0)
+
+
+def test_a_study_in_workers_prints_progress_to_a_log_file_at_least_every_period(tmp_path):
+    """Output to a pipe (a log file, CI): while the workers train, the main process prints which
+    trainings run, are done and are left, with the time elapsed, at least every $MODALYZE_LOG_EVERY
+    seconds (15 by default; 2 here so the test is short)."""
+    env = {**os.environ, "MODALYZE_LOG_EVERY": "2"}
+    command = [sys.executable, "-m", "modalyze.cli", "analyze", "synthetic-mixed", "-o", "rows=1500", "--jobs", "2",
+               "--budget", "fast", "--no-progress", "--out", str(tmp_path / "study")]
+    stamps: list[tuple[float, str]] = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
+        for line in proc.stdout:
+            stamps.append((time.perf_counter(), line.rstrip()))
+    assert proc.returncode == 0, "\n".join(line for _, line in stamps[-20:])
+    texts = [line for _, line in stamps]
+    first = next(i for i, line in enumerate(texts) if "in parallel" in line)
+    last = max(i for i, line in enumerate(texts) if "trained in a worker" in line)
+    gaps = [b[0] - a[0] for a, b in zip(stamps[first:last], stamps[first + 1:last + 1])]
+    assert any(line.startswith("trainings: ") and "running: " in line and "elapsed" in line
+               for line in texts[first:last]), texts[first:last + 1]
+    assert max(gaps) < 2 + 3, (max(gaps), texts[first:last + 1])  # the period, plus a worker's start-up slack

@@ -158,7 +158,7 @@ def test_training_and_prediction_run_with_workers_and_without_the_cache(tiny_spe
                                   "--no-progress", "--out", str(run), *flags], capsys)
         assert code == 0, err
     code, _, err = run_cli(["train", str(tiny_spec), "--workers", "many", "--out", str(tiny_spec.parent / "x")], capsys)
-    assert code == 2 and "option workers='many'" in err and err.count("\n") == 1, err
+    assert code == 2 and "option --workers='many'" in err and err.count("\n") == 1, err
 
 
 def test_configure_checks_and_passes_settings_to_worker_processes(monkeypatch):

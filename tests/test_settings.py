@@ -33,6 +33,8 @@ def _cli_defaults(command: str) -> dict[str, Any]:
 def _normalise(name: str, value: Any) -> Any:
     if name in ("devices", "jobs") and isinstance(value, str):
         return _devices(value)
+    if name == "levels" and isinstance(value, str):
+        return tuple(float(v) for v in value.split(","))
     return str(value) if isinstance(value, Path) else value
 
 

@@ -6,6 +6,7 @@ Shared options and the app live in :mod:`modalyze.cli_common`; the alignment com
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -24,7 +25,7 @@ from modalyze.cli_common import (BUDGET_CHOICES, INPUT_OPTIONS, DataArg, DimOpt,
                                  _metrics_table, _options, app, console, devices_options, run_values, shared_options,
                                  study_options)
 from modalyze.errors import Interrupted, ModalyzeError, raise_on_signals
-from modalyze.settings import MODEL, STUDY, TRAIN
+from modalyze.settings import MODEL, ROBUSTNESS, STUDY, TRAIN
 
 
 @app.command("spec-schema")
@@ -123,20 +124,20 @@ def _score(entry: dict[str, Any]) -> str:
 @app.command()
 def robustness(
     run: Annotated[Path, typer.Argument(help="A run directory written by `modalyze train`.")],
-    noise_levels: Annotated[str, typer.Option(help="Corruption levels in [0, 1], comma-separated (0 is always added).")]
-        = "0,0.25,0.5,0.75,1",
+    levels: Annotated[str, typer.Option("--noise-levels", help="Corruption levels in [0, 1], comma-separated (0 is always added).")]
+        = ",".join(map(str, ROBUSTNESS.levels)),
     reference: Annotated[Optional[Path], typer.Option(
         help="An inter run with late fusion on the same split, as the effective-robustness reference "
              "(default: the run's own inter expert when it uses late fusion).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default RUN/robustness).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the corruptions and the bootstrap.")] = 0,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 400,
+    seed: Annotated[int, typer.Option(help="Seed of the corruptions and the bootstrap.")] = ROBUSTNESS.seed,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = ROBUSTNESS.bootstrap,
 ) -> None:
     """Scores with modalities missing and under corruptions: robustness.json and robustness.html."""
     from modalyze.workflows import robustness_to_dir
 
     out = out or run / "robustness"
-    result = robustness_to_dir(run, out, _levels(noise_levels), reference, seed, bootstrap)
+    result = robustness_to_dir(run, out, _levels(levels), reference, seed, bootstrap)
     table = RichTable(title=f"{result['model']} on {result['dataset']}: test accuracy with modalities missing")
     table.add_column("present")
     for expert in result["experts"]:
@@ -327,6 +328,23 @@ def _error(message: str) -> None:
     print("error: " + " ".join(message.split("\n")).replace("\r", " "), file=sys.stderr)
 
 
+_OPTION = re.compile(r"\boption ([a-z][a-z_]*)((?:/[a-z_]+)*)(?=[ =:/)]|$)")
+
+
+def as_typed(message: str, argv: list[str]) -> str:
+    """The library names an option by its Python parameter (``option levels=[2.0]: ...``); on the
+    command line, name the flag that sets it (``option --noise-levels=[2.0]: ...``), for the command
+    in ``argv``. A name the command has no flag for (an internal setting) is left as it is."""
+    group = typer.main.get_command(app)
+    command = next((group.commands[a] for a in argv if a in getattr(group, "commands", {})), None)
+    flags = {p.name: max(p.opts, key=len) for p in getattr(command, "params", []) if p.opts and p.opts[0].startswith("-")}
+
+    def flag(match: re.Match) -> str:
+        names = [match[1], *match[2].split("/")[1:]]
+        return "option " + "/".join(flags.get(n, n) for n in names)
+    return _OPTION.sub(flag, message)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit status 2, never a traceback;
     SIGINT/SIGTERM end the command at once with 130/143 (finished work stays on disk)."""
@@ -342,7 +360,7 @@ def main() -> None:
     except typer.Abort:
         code = 130
     except ModalyzeError as exc:
-        _error(str(exc))
+        _error(as_typed(str(exc), sys.argv[1:]))
         code = 2
     except Interrupted as exc:
         print(f"interrupted by {exc}: finished work is on disk; rerun the same command to resume", file=sys.stderr)

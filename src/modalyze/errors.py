@@ -48,10 +48,22 @@ def raise_on_signals() -> None:
 
 
 @contextmanager
+def naming(where: str | Path | None) -> Iterator[None]:
+    """A :class:`ModalyzeError` raised inside names ``where`` (a file, a run) first, if it does not already."""
+    try:
+        yield
+    except ModalyzeError as exc:
+        if where is None or str(where) in str(exc):
+            raise
+        raise ModalyzeError(f"{where}: {exc}") from None
+
+
+@contextmanager
 def reading(path: str | Path, what: str) -> Iterator[None]:
     """Turn any library exception raised while reading an untrusted file into one line naming it."""
     try:
-        yield
+        with naming(path):
+            yield
     except ModalyzeError:
         raise
     except Exception as exc:  # noqa: BLE001 - every library error type means "not a valid <what>"

@@ -15,6 +15,7 @@ in the scikit-learn contract.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,7 +29,7 @@ from modalyze.data import load_dataset, table_spec
 from modalyze.data.batching import FeaturizedDataset
 from modalyze.data.prepare import Prepared, featurize_new_rows, featurizer_states, featurizers_from_states, prepare_again
 from modalyze.data.table import Table, check_user_rows, load_table
-from modalyze.errors import ModalyzeError, reading
+from modalyze.errors import ModalyzeError, naming, reading
 from modalyze.run import load_weights, read_json, save_weights, versions, write_json
 from modalyze.settings import Settings
 from modalyze.spec import Spec, SplitSpec
@@ -114,7 +115,9 @@ class Estimator(BaseEstimator):
         """The dataset this model was trained on, split and featurized as in training (read again:
         the fitted object keeps no training rows), with ``extra_columns`` of the source beside the spec's."""
         self._check_fitted()
-        return prepare_again(self.spec_, self.seed, self.unreadable, self.featurizers_, self.classes_, extra_columns)
+        with naming(getattr(self, "run_dir_", None) and f"run {self.run_dir_}"):
+            return prepare_again(self.spec_, self.seed, self.unreadable, self.featurizers_, self.classes_,
+                                 extra_columns)
 
     # --- persistence ------------------------------------------------------------------------------
 
@@ -147,9 +150,23 @@ class Estimator(BaseEstimator):
         with reading(path / "featurizers.json", "featurizer state"):
             self.featurizers_ = featurizers_from_states(read_json(path / "featurizers.json"), self.spec_.base_dir,
                                                         self.unreadable)
+            _check_sizes(self.featurizers_, config["model"]["modalities"], path)
+        self.run_dir_ = path
         load_weights(module, path / "weights.safetensors")
         module.eval()
         self.history_ = read_json(path / "history.json") if (path / "history.json").exists() else None
+
+
+def _check_sizes(featurizers: dict[str, Any], encoders: dict[str, Any], path: Path) -> None:
+    """The sizes the model was built from (``config.json``) must be the ones its featurizers give
+    (``featurizers.json``): both files are untrusted, and a mismatch would fail deep inside a layer."""
+    if set(featurizers) != set(encoders):
+        raise ModalyzeError(f"{path / 'featurizers.json'}: modalities {', '.join(featurizers)} do not match "
+                            f"config.json's {', '.join(encoders)}")
+    for name, featurizer in featurizers.items():
+        if json.loads(json.dumps(featurizer.spec_info)) != encoders[name]["info"]:
+            raise ModalyzeError(f"{path / 'featurizers.json'}: modality '{name}': the fitted state gives sizes "
+                                f"{featurizer.spec_info} but config.json was built for {encoders[name]['info']}")
 
 
 def _as_frame(X: Any) -> Any:

@@ -20,6 +20,12 @@ def info(message: str) -> None:
     logger.info(message)
 
 
+def duration(seconds: float) -> str:
+    """Seconds as a progress line says them: '42 s', '3 min 05 s'."""
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
 class _ConsoleHandler(logging.Handler):
     def __init__(self, console: Any):
         super().__init__(logging.INFO)

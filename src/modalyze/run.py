@@ -74,10 +74,14 @@ def check_run_dir(path: str | Path, schema: str = RUN_SCHEMA) -> Path:
     found = raw.get("schema") if isinstance(raw, dict) else None
     if found != schema:
         kind = {"modalyze.run/1": "a classifier run (modalyze train)", "modalyze.aligner/1": "an aligner run (modalyze align)"}
+        this = kind.get(found) if isinstance(found, str) else None
         raise ModalyzeError(f"{path}: not a modalyze run directory of this kind (needs {config.name} with schema "
-                            f"{schema}{'; this is ' + kind[found] if found in kind else ''})")
+                            f"{schema}{'; this is ' + this if this else ''})")
     if not (path / "weights.safetensors").exists():
         raise ModalyzeError(f"{path}: run directory has no weights.safetensors (was training interrupted?)")
+    from modalyze.run_schema import check_run_config
+
+    check_run_config(raw, config, schema)  # every value by its type, before anything is built from it
     return path
 
 

@@ -95,6 +95,15 @@ class DataDefaults:
 
 
 @dataclass(frozen=True)
+class RobustnessDefaults:
+    """``modalyze robustness RUN``: corruption levels, and the seed and size of the bootstrap."""
+
+    levels: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    seed: int = 0
+    bootstrap: int = 400
+
+
+@dataclass(frozen=True)
 class Budget:
     """How much a study (``analyze --budget``, ``compare``) spends: seeds, epochs, resampling."""
 
@@ -111,7 +120,8 @@ class Budget:
 
 
 BUDGETS = {
-    "quick": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=0, permutations=3,
+    # quick: analyze trains one i2m2-shared model (no fine-tuning); compare fine-tunes its i2m2 as fast does
+    "quick": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=1, permutations=3,
                     bootstrap=400, levels=(0.0, 0.5, 1.0), cv_repeats=1, one_pass=True),
     "fast": Budget(seeds=1, max_epochs=40, patience=3, min_steps=600, finetune_epochs=1, permutations=3,
                    bootstrap=400, levels=(0.0, 0.5, 1.0), cv_repeats=1),
@@ -123,3 +133,4 @@ BUDGETS = {
 
 
 TRAIN, ALIGN, MODEL, STUDY, DATA = TrainSettings(), AlignSettings(), ModelDefaults(), StudyDefaults(), DataDefaults()
+ROBUSTNESS = RobustnessDefaults()

@@ -171,9 +171,10 @@ def _parse(raw: Any, origin: str, base_dir: str | None) -> Spec:
                             f"(known: {', '.join(sorted(_SPLIT_KEYS))})")
     check_spec_document({"target": "", "modalities": {}, "split": split}, origin)  # types and ranges
     split_spec = SplitSpec(**split)
-    if split_spec.column is None and not (0 < split_spec.val < 1 and 0 < split_spec.test < 1
+    if split_spec.column is None and not (0 < split_spec.val < 1 and 0 <= split_spec.test < 1
                                           and split_spec.val + split_spec.test < 1):
-        raise ModalyzeError(f"{origin}: split fractions val={split_spec.val}, test={split_spec.test} must be in (0, 1) and sum below 1")
+        raise ModalyzeError(f"{origin}: split fractions val={split_spec.val} in (0, 1) and test={split_spec.test} in "
+                            "[0, 1) (0: no test split) must sum below 1")
     source = raw.get("source")
     if source is not None and not isinstance(source, (str, dict)):
         raise ModalyzeError(f"{origin}: 'source' must be a file path or a mapping train:/val:/test: to paths")

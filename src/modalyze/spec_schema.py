@@ -51,7 +51,7 @@ def spec_model() -> type[BaseModel]:
         members.append(create_model(f"{kind.title()}Modality", __config__=_STRICT, **fields))
     modality = Annotated[Union[tuple(members)], Field(discriminator="kind")]
     split = create_model("Split", __config__=_STRICT, val=(Annotated[float, Field(gt=0, lt=1)], 0.1),
-                         test=(Annotated[float, Field(gt=0, lt=1)], 0.2), seed=(Annotated[int, Field(ge=0)], 0),
+                         test=(Annotated[float, Field(ge=0, lt=1)], 0.2), seed=(Annotated[int, Field(ge=0)], 0),
                          column=(str | None, None))
     sources = create_model("SplitSources", __config__=_STRICT, train=(str, ...), val=(str | None, None),
                            test=(str | None, None))

@@ -13,10 +13,11 @@ from modalyze.classifier import Classifier, split_metrics
 from modalyze.data import load_dataset, table_spec
 from modalyze.data.prepare import prepare, summary
 from modalyze.data.table import read_source
-from modalyze.errors import ModalyzeError, reading
+from modalyze.errors import ModalyzeError, naming, reading
 from modalyze.log import Log, info
 from modalyze.options import check_options
 from modalyze.outputs import output_dir, output_file, write_json, write_text, write_with
+from modalyze.settings import ROBUSTNESS
 from modalyze.spec import Spec, spec_yaml
 from modalyze.train import predict_log_probs
 
@@ -88,7 +89,8 @@ def predict_file(run: str | Path, rows: str | Path, out: str | Path | None = Non
     taken = [c for c in added if c in frame.columns]
     if taken:
         raise ModalyzeError(f"{rows}: has a column '{taken[0]}', which the predictions would overwrite; rename it")
-    data = clf.featurize(frame, base_dir=rows.resolve().parent, unreadable=unreadable)
+    with naming(rows):
+        data = clf.featurize(frame, base_dir=rows.resolve().parent, unreadable=unreadable)
     log_probs = predict_log_probs(clf.expert_, data).numpy()
     used = [",".join(m for m, f in data.features.items() if bool(f.present[i])) for i in range(len(frame))]
     result = frame.copy()
@@ -123,6 +125,7 @@ def zero_shot_run(run: str | Path, column: str, labels: str | Path | None = None
     from modalyze.aligner import Aligner
     from modalyze.analysis.alignment import paired_test_embeddings, zero_shot
 
+    check_options(gap_shift=gap_shift)
     names = None
     if labels is not None:
         if not Path(labels).is_file():
@@ -141,6 +144,7 @@ def retrieve_run(run: str | Path, queries: list[str], gallery: str, match: str |
     from modalyze.aligner import Aligner
     from modalyze.analysis.alignment import paired_test_embeddings, retrieve
 
+    check_options(gap_shift=gap_shift)
     aligner = Aligner.load(run)
     pairs = paired_test_embeddings(aligner, columns=(match,) if match else ())
     direction = f"{'+'.join(queries)}→{gallery}"
@@ -151,8 +155,9 @@ def retrieve_run(run: str | Path, queries: list[str], gallery: str, match: str |
     return aligner.spec_.name, results
 
 
-def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: list[float] | None = None,
-                      reference: str | Path | None = None, seed: int = 0, bootstrap: int = 400,
+def robustness_to_dir(run: str | Path, out: str | Path | None = None,
+                      levels: list[float] | tuple[float, ...] = ROBUSTNESS.levels, reference: str | Path | None = None,
+                      seed: int = ROBUSTNESS.seed, bootstrap: int = ROBUSTNESS.bootstrap,
                       log: Log = info) -> dict[str, Any]:
     """Missing-modality matrix and corruption curves of a saved run on its test split.
 
@@ -160,7 +165,7 @@ def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: li
     split), else the run's own inter expert when it uses late fusion; writes ``robustness.json``
     and ``robustness.html`` into ``out`` (default ``RUN/robustness``).
     """
-    from modalyze.analysis.robustness import DEFAULT_LEVELS, robustness
+    from modalyze.analysis.robustness import robustness
     from modalyze.report.html import write_robustness_report
 
     check_options(levels=list(levels or [0.0]), seed=seed, bootstrap=bootstrap)
@@ -181,7 +186,7 @@ def robustness_to_dir(run: str | Path, out: str | Path | None = None, levels: li
     if "test" not in prepared.splits:
         raise ModalyzeError(f"{run}: its dataset has no test rows to measure robustness on")
     result = robustness(experts, clf.featurizers_, prepared.splits["test"], prepared.frames["test"], ref_name,
-                        list(levels or DEFAULT_LEVELS), members=True, seed=seed, bootstrap=bootstrap, log=log)
+                        list(levels), members=True, seed=seed, bootstrap=bootstrap, log=log)
     result.update(run=str(run), dataset=clf.spec_.name, model=clf.model, metric="accuracy")
     with output_dir(out, "robustness"):
         write_json(out / "robustness.json", result)

@@ -34,15 +34,18 @@ Flatten = Callable[[torch.Tensor], sparse.csr_matrix]  # [N, ...] -> [N, D]
 
 
 def _counts(ids: torch.Tensor) -> sparse.csr_matrix:
-    """[N, T] token ids -> [N, V] counts (a bag of tokens)."""
+    """[N, T] token ids -> [N, V] counts (a bag of tokens); V = 0 when there are no ids (T = 0 or N = 0)."""
     ids = ids.reshape(len(ids), -1).numpy().clip(min=0)
     rows = np.repeat(np.arange(len(ids)), ids.shape[1])
-    return sparse.csr_matrix((np.ones(ids.size), (rows, ids.ravel())), shape=(len(ids), int(ids.max()) + 1))
+    width = int(ids.max()) + 1 if ids.size else 0
+    return sparse.csr_matrix((np.ones(ids.size), (rows, ids.ravel())), shape=(len(ids), width))
 
 
 def _one_hot(codes: torch.Tensor) -> sparse.csr_matrix:
-    """[N, K] category codes, one vocabulary per column -> one-hot columns side by side."""
-    return sparse.hstack([_counts(codes[:, j:j + 1]) for j in range(codes.shape[1])], format="csr")
+    """[N, K] category codes, one vocabulary per column -> one-hot columns side by side ([N, 0] for K = 0:
+    a table of numbers only has no categories)."""
+    blocks = [_counts(codes[:, j:j + 1]) for j in range(codes.shape[1])]
+    return sparse.hstack(blocks, format="csr") if blocks else sparse.csr_matrix((len(codes), 0))
 
 
 def _pooled(values: torch.Tensor) -> sparse.csr_matrix:

@@ -19,7 +19,7 @@ import torch
 
 from modalyze.analysis.parallel import Training, resolve_jobs, run_trainings
 from modalyze.analysis.stats import Draws, score_with_ci
-from modalyze.analysis.store import ExpertStore
+from modalyze.analysis.store import ExpertStore, origin
 from modalyze.settings import BUDGETS, MODEL, STUDY, TRAIN
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
@@ -74,22 +74,25 @@ def compare(data: str | Path, fusions: list[str] | None = None, budget: str = ST
         store = ExpertStore(Path(out) / "experts" if out else Path(scratch), settings)
         independent = [Training(0, f"intra:{m}", kwargs(f"intra:{m}")) for m in spec.modalities]
         independent += [Training(0, f"{model}-{f}", kwargs(model, f)) for f in fusions for model in ("inter", "i2m2-shared")]
-        run_trainings(independent, store, spec, prepared,
-                      resolve_jobs(jobs, len(independent), len(prepared.splits["train"]), accelerator),
-                      executor, ray_address, accelerator, log)
+        in_workers = run_trainings(independent, store, spec, prepared,
+                                   resolve_jobs(jobs, len(independent), len(prepared.splits["train"]), accelerator),
+                                   executor, ray_address, accelerator, log)
+
+        def said(name: str, fresh: bool) -> str:
+            return origin(fresh, (0, name) in in_workers, store.path(0, name))
         intra = []
         for m in spec.modalities:
             clf, fresh = store.get(0, f"intra:{m}", fit(f"intra:{m}"))
-            log(f"intra:{m}: {'trained' if fresh else 'resumed'}")
+            log(f"intra:{m}: {said(f'intra:{m}', fresh)}")
             intra.append(clf)
         intra_time = sum(c.history_["train_time_s"] for c in intra)
         for fusion in fusions:
             inter, fresh = store.get(0, f"inter-{fusion}", fit("inter", fusion))
-            log(f"{fusion}: inter {'trained' if fresh else 'resumed'}")
+            log(f"{fusion}: inter {said(f'inter-{fusion}', fresh)}")
             i2m2, fresh = store.get(0, f"i2m2-{fusion}", fit("i2m2", fusion, [*intra, inter]))
-            log(f"{fusion}: i2m2 {'trained' if fresh else 'resumed'}")
+            log(f"{fusion}: i2m2 {said(f'i2m2-{fusion}', fresh)}")
             shared, fresh = store.get(0, f"i2m2-shared-{fusion}", fit("i2m2-shared", fusion))
-            log(f"{fusion}: i2m2-shared {'trained' if fresh else 'resumed'}")
+            log(f"{fusion}: i2m2-shared {said(f'i2m2-shared-{fusion}', fresh)}")
             inter_time = inter.history_["train_time_s"]
             for model, clf, train_time in (("inter", inter, inter_time),
                                            ("i2m2", i2m2, intra_time + inter_time + i2m2.history_["train_time_s"]),

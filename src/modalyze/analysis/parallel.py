@@ -23,6 +23,8 @@ import multiprocessing
 import os
 import sys
 import tempfile
+import threading
+import time
 import types
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -32,7 +34,7 @@ from typing import Any, Iterator
 
 from modalyze.data.prepare import Prepared
 from modalyze.errors import ModalyzeError
-from modalyze.log import Log, info
+from modalyze.log import Log, duration, info
 from modalyze.spec import Spec
 
 AUTO_MIN_ROWS = 5000  # jobs="auto" trains in one process below this many rows (process start-up would dominate)
@@ -86,31 +88,110 @@ def train_and_pack(spec: Spec, prepared: Prepared, training: Training, threads: 
 
 def run_trainings(trainings: list[Training], store: Any, spec: Spec, prepared: Prepared, jobs: int,
                   executor: str = "local", address: str | None = None, accelerator: str = "auto",
-                  log: Log = info) -> None:
+                  log: Log = info) -> set[tuple[int, str]]:
     """Run the trainings not yet in ``store`` in parallel; each is stored as soon as it finishes.
+    Returns the (seed, name) of every expert stored here, so the caller can tell them from what an
+    earlier run left. While they run, :class:`Heartbeat` says which are running, finished and left.
 
     A failed training ends the study with a one-line error naming it; the finished ones stay stored.
     """
     todo = [t for t in trainings if not store.has(t.seed, t.name)]
     if not todo or (jobs <= 1 and executor == "local"):
-        return
+        return set()
     threads = max(1, (os.cpu_count() or 1) // jobs)
     log(f"training {len(todo)} experts in parallel: {executor} executor, "
         f"{'cluster resources' if executor == 'ray' else f'{jobs} worker processes'}, {threads} thread(s) each")
     run = _run_ray if executor == "ray" else _run_local
     failure: tuple[Training, BaseException] | None = None
-    for training, result in run(todo, spec, prepared, jobs, threads, address, accelerator):
-        if isinstance(result, BaseException):
-            failure = failure or (training, result)
-            continue
-        for name, files in result.items():
-            store.put(training.seed, name, files)
-        log(f"[seed {training.seed + 1}] {training.name}: trained in a worker")
+    trained: set[tuple[int, str]] = set()
+    with Heartbeat(todo, jobs, log) as heartbeat:
+        for training, result in run(todo, spec, prepared, jobs, threads, address, accelerator):
+            if isinstance(training, list):  # a tick: nothing finished yet; these are running
+                heartbeat.tick(training)
+                continue
+            if isinstance(result, BaseException):
+                failure = failure or (training, result)
+                continue
+            for name, files in result.items():
+                store.put(training.seed, name, files)
+                trained.add((training.seed, name))
+            heartbeat.finished(training)
     if failure is not None:
         training, exc = failure
         cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise ModalyzeError(f"training {training.name} (seed {training.seed + 1}) failed in a worker: {cause}; "
                             "finished experts are on disk, rerun to resume")
+    return trained
+
+
+TICK_S = 1.0  # how often the executors wake to report what is running
+
+
+class Heartbeat:
+    """Progress of trainings running elsewhere, told by the main process: every ``$MODALYZE_LOG_EVERY``
+    seconds (15) a line with what is running, finished and left, the time elapsed and an estimate of
+    the time left (from the mean duration of the finished ones), from a thread of its own so that
+    nothing the main thread waits on (starting the workers, sending them the data) silences it; on
+    a terminal, a rich progress bar as well."""
+
+    def __init__(self, todo: list[Training], jobs: int, log: Log, every: float | None = None):
+        self.todo, self.jobs, self.log = todo, jobs, log
+        self.every = float(os.environ.get("MODALYZE_LOG_EVERY", 15)) if every is None else every
+        self.done: list[Training] = []
+        self.running: list[Training] = []
+        self.start = time.perf_counter()
+        self.stop = threading.Event()
+        self.bar: Any = None
+
+    def __enter__(self) -> Heartbeat:
+        if sys.stdout.isatty():
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                TimeElapsedColumn(), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("trainings: starting the workers", total=len(self.todo))
+        threading.Thread(target=self._beat, daemon=True, name="modalyze-heartbeat").start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        if self.bar is not None:
+            self.bar.stop()
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.every):
+            self.report()
+
+    def tick(self, running: list[Training]) -> None:
+        """The executor says which trainings are running now."""
+        self.running = running
+        if self.bar is not None:
+            self.bar.update(self.task, description=f"running: {_names(running) or 'starting the workers'}")
+
+    def finished(self, training: Training) -> None:
+        self.done.append(training)
+        self.running = [t for t in self.running if t != training]
+        if self.bar is not None:
+            self.bar.advance(self.task)
+        self.log(f"[seed {training.seed + 1}] {training.name}: trained in a worker "
+                 f"({len(self.done)}/{len(self.todo)} done, {duration(time.perf_counter() - self.start)} elapsed)")
+
+    def report(self) -> None:
+        elapsed = time.perf_counter() - self.start
+        done, running = len(self.done), list(self.running)
+        left = len(self.todo) - done
+        estimate = ""
+        if done and left:  # the remaining trainings, in waves of `jobs`, at the mean duration of a finished wave
+            mean = elapsed / -(-done // self.jobs)
+            estimate = f" · about {duration(mean * -(-left // self.jobs))} left"
+        now = _names(running) or ("none (finishing)" if not left else "none yet (starting the workers)")
+        self.log(f"trainings: {done}/{len(self.todo)} done · running: {now} · {max(0, left - len(running))} queued"
+                 f" · {duration(elapsed)} elapsed{estimate}")
+
+
+def _names(trainings: list[Training]) -> str:
+    return ", ".join(f"{t.name} (seed {t.seed + 1})" for t in trainings)
 
 
 _WORKER: dict[str, Any] = {}
@@ -125,8 +206,9 @@ def _work(training: Training) -> Files:
 
 
 def _run_local(todo: list[Training], spec: Spec, prepared: Prepared, jobs: int, threads: int, address: str | None,
-               accelerator: str) -> Iterator[tuple[Training, Files | BaseException]]:
-    """``jobs`` spawned processes, each given the featurized data once."""
+               accelerator: str) -> Iterator[tuple[Training | list[Training], Files | BaseException | None]]:
+    """``jobs`` spawned processes, each given the featurized data once. Yields each finished
+    training with its files (or its exception), and every ``TICK_S`` the running ones with None."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                              initargs=(spec, prepared, threads)) as pool:
@@ -134,7 +216,9 @@ def _run_local(todo: list[Training], spec: Spec, prepared: Prepared, jobs: int, 
             pending: dict[Future, Training] = {pool.submit(_work, t): t for t in todo}
         try:
             while pending:
-                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                done, _ = wait(pending, timeout=TICK_S, return_when=FIRST_EXCEPTION)
+                if not done:
+                    yield [t for f, t in pending.items() if f.running()], None
                 for future in done:
                     training = pending.pop(future)
                     exc = future.exception()
@@ -161,7 +245,7 @@ def _without_main_script() -> Iterator[None]:
 
 
 def _run_ray(todo: list[Training], spec: Spec, prepared: Prepared, jobs: int, threads: int, address: str | None,
-             accelerator: str) -> Iterator[tuple[Training, Files | BaseException]]:
+             accelerator: str) -> Iterator[tuple[Training | list[Training], Files | BaseException | None]]:
     """One Ray task per training; the featurized data goes to the object store once."""
     try:
         import ray
@@ -176,8 +260,11 @@ def _run_ray(todo: list[Training], spec: Spec, prepared: Prepared, jobs: int, th
     spec_ref, data_ref = ray.put(spec), ray.put(self_contained)
     refs = {remote.remote(spec_ref, data_ref, t, threads): t for t in todo}
     while refs:
-        [ready], _ = ray.wait(list(refs), num_returns=1)
-        training = refs.pop(ready)
+        ready_list, _ = ray.wait(list(refs), num_returns=1, timeout=TICK_S)
+        if not ready_list:  # Ray does not say which of the pending tasks hold a CPU: all are reported running
+            yield list(refs.values()), None
+            continue
+        training = refs.pop(ready_list[0])
         try:
             yield training, ray.get(ready)
         except Exception as exc:  # noqa: BLE001 - reported as the training's failure

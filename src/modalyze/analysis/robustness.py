@@ -29,8 +29,9 @@ from modalyze.errors import ModalyzeError
 from modalyze.log import Log, info
 from modalyze.encoders import EncoderOutput
 from modalyze.experts import ProductOfExperts, SharedProductOfExperts
+from modalyze.settings import ROBUSTNESS
 
-DEFAULT_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
+DEFAULT_LEVELS = ROBUSTNESS.levels
 
 
 def expert_outputs(name: str, expert: nn.Module, batch: dict[str, Any], members: bool,
@@ -168,10 +169,10 @@ def check_levels(levels: list[float]) -> list[float]:
     """Sorted unique levels in [0, 1], starting at 0 (the clean score every summary needs)."""
     bad = [v for v in levels if not 0 <= v <= 1]
     if bad:
-        raise ModalyzeError(f"option noise-levels: {bad[0]} is outside [0, 1]")
+        raise ModalyzeError(f"option levels: {bad[0]} is outside [0, 1]")
     out = sorted({0.0, *map(float, levels)})
     if len(out) < 2:
-        raise ModalyzeError("option noise-levels: give at least one level above 0")
+        raise ModalyzeError("option levels: give at least one level above 0")
     return out
 
 

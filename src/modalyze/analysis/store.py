@@ -64,3 +64,9 @@ class ExpertStore:
         write_array(path, log_probs)
         return log_probs
 
+
+
+def origin(fresh: bool, in_worker: bool, path: Path) -> str:
+    """Where an expert came from, for a progress line: trained now (here or in a worker), or left on
+    disk by an earlier run."""
+    return "trained" if fresh else "trained in a worker" if in_worker else f"resumed from {path} (an earlier run)"

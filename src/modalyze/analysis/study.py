@@ -27,7 +27,7 @@ from modalyze.analysis.profile import Profile
 from modalyze.analysis.robustness import robustness
 from modalyze.analysis.scoring import Evidence, profile_of
 from modalyze.analysis.shuffle import EncodedExperts
-from modalyze.analysis.store import ExpertStore
+from modalyze.analysis.store import ExpertStore, origin
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
 from modalyze.data.prepare import Prepared, prepare, summary
@@ -48,14 +48,15 @@ def analyze(data: str | Path | Spec, budget: str = STUDY.budget, out: str | Path
             devices: int | str = TRAIN.devices, unreadable: str = MODEL.unreadable,
             min_slice_rows: int = STUDY.min_slice_rows, modality_dropout: float = STUDY.modality_dropout,
             progress: bool = TRAIN.progress, dataset_options: dict[str, Any] | None = None, target: str | None = None,
-            jobs: int | str = STUDY.jobs, executor: str = STUDY.executor, ray_address: str | None = None,
+            modalities: list[str] | None = None, jobs: int | str = STUDY.jobs, executor: str = STUDY.executor, ray_address: str | None = None,
             log: Log = info) -> Profile:
     """Measure each modality's contribution alone and in combination; returns the profile.
 
     ``modality_dropout`` applies to the i2m2 fine-tuning only: the intra and inter experts measure
     the dependencies as the data has them, and i2m2 is the model meant to survive a missing modality.
 
-    ``data`` may be a table (a .csv/.parquet/.jsonl path or a DataFrame) with its ``target`` column.
+    ``data`` may be a table (a .csv/.parquet/.jsonl path or a DataFrame) with its ``target`` column;
+    ``modalities`` overrides the inferred grouping (``NAME=COL1,COL2:KIND``, as ``--modality``).
     ``out`` keeps every finished expert (a rerun with the same settings resumes); without it the
     experts live in a temporary directory. Below ``crossval.CV_BELOW_ROWS`` rows the study
     cross-validates instead of holding out one test split.
@@ -67,7 +68,7 @@ def analyze(data: str | Path | Spec, budget: str = STUDY.budget, out: str | Path
                   unreadable=unreadable, min_slice_rows=min_slice_rows, modality_dropout=modality_dropout,
                   progress=progress, jobs=jobs, executor=executor, ray_address=ray_address)
     plan = BUDGETS[budget]
-    spec, table = load_dataset(data, seed=seed, target=target, **(dataset_options or {}))
+    spec, table = load_dataset(data, seed=seed, target=target, modalities=modalities, **(dataset_options or {}))
     if len(spec.modalities) < 2:
         raise ModalyzeError(f"{spec.name}: a dependency study needs at least two modalities (found {len(spec.modalities)})")
     cv = crossval.use_cross_validation(spec, table)
@@ -156,12 +157,13 @@ class Study:
         return dict(model=name, seed=self.seed + s, max_epochs=epochs, min_steps=steps, modality_dropout=drop,
                     **self.params)
 
-    def train_parallel(self, trainings: list[Training], store: ExpertStore, prepared: Prepared) -> None:
-        """The independent trainings on the study's executor (nothing happens with one job)."""
+    def train_parallel(self, trainings: list[Training], store: ExpertStore, prepared: Prepared) -> set[tuple[int, str]]:
+        """The independent trainings on the study's executor (nothing happens with one job); returns
+        the (seed, name) of those trained now, in workers."""
         jobs = resolve_jobs(self.parallel.get("jobs", 1), len(trainings), len(prepared.splits["train"]),
                             self.params["accelerator"])
-        run_trainings(trainings, store, self.spec, prepared, jobs, self.parallel.get("executor", "local"),
-                      self.parallel.get("address"), self.params["accelerator"], self.log)
+        return run_trainings(trainings, store, self.spec, prepared, jobs, self.parallel.get("executor", "local"),
+                             self.parallel.get("address"), self.params["accelerator"], self.log)
 
     def train_all(self, prepared: Prepared, store: ExpertStore, seeds: int,
                   where: str = "") -> Trained:
@@ -171,8 +173,8 @@ class Study:
         self.log(f"{where}the study trains {len(names) - 1} experts per seed × {seeds} seed(s): "
                  f"{', '.join(names[:-1])} (at most {self.plan.max_epochs} epochs each), then i2m2 "
                  f"({self.plan.finetune_epochs} fine-tuning epoch(s))")
-        self.train_parallel([Training(s, n, self.expert_params(n, s)) for s in range(seeds) for n in names[:-1]],
-                            store, prepared)
+        in_workers = self.train_parallel([Training(s, n, self.expert_params(n, s)) for s in range(seeds)
+                                          for n in names[:-1]], store, prepared)
         trained = Trained.empty(names)
         for s in range(seeds):
             for i, name in enumerate(names):
@@ -180,7 +182,7 @@ class Study:
                 init = [trained.models[n][s] for n in names if n != "i2m2"] if name == "i2m2" else None
                 clf, fresh = store.get(s, name, lambda name=name, init=init: Classifier(
                     init=init, **self.expert_params(name, s)).fit_prepared(self.spec, prepared))
-                self.log(f"{step}: {'trained' if fresh else 'resumed from ' + str(store.path(s, name))}")
+                self.log(f"{step}: {origin(fresh, (s, name) in in_workers, store.path(s, name))}")
                 trained.add(name, clf, store, s, name, prepared)
         return trained
 
@@ -193,13 +195,14 @@ class Study:
         names = self.expert_names
         params = {**self.expert_params("inter", 0), "model": "i2m2-shared"}
         members = tuple(n for n in names if n != "i2m2")
-        self.train_parallel([Training(s, "i2m2-shared", {**params, "seed": self.seed + s}, members)
-                             for s in range(seeds)], store, prepared)
+        in_workers = self.train_parallel([Training(s, "i2m2-shared", {**params, "seed": self.seed + s}, members)
+                                          for s in range(seeds)], store, prepared)
         trained = Trained.empty(names)
         for s in range(seeds):
             clf, fresh = store.get(s, "i2m2-shared", lambda s=s: Classifier(
                 **{**params, "seed": self.seed + s}).fit_prepared(self.spec, prepared))
-            self.log(f"{where}[seed {s + 1}/{seeds}] i2m2-shared: {'trained' if fresh else 'resumed'}")
+            self.log(f"{where}[seed {s + 1}/{seeds}] i2m2-shared: "
+                     f"{origin(fresh, (s, 'i2m2-shared') in in_workers, store.path(s, 'i2m2-shared'))}")
             for name in names:  # each member as kept at its own best validation epoch, on disk beside the model
                 member = clf if name == "i2m2" else store.get(s, name, lambda name=name: clf.member(name))[0]
                 trained.add(name, member, store, s, "i2m2-shared" if name == "i2m2" else name, prepared)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from modalyze.data.table import match_columns
 from modalyze.errors import ModalyzeError
+from modalyze.options import suggest
 from modalyze.spec import ModalitySpec, Spec, SplitSpec, check_name, kinds
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -42,8 +43,9 @@ def infer_spec(frame: pd.DataFrame, target: str, name: str = "table", base_dir: 
                source: str | None = None, overrides: list[str] | None = None) -> tuple[Spec, dict[str, str]]:
     """The spec of a table by the module's rules; also returns ``{column: why it was left out}``."""
     if target not in frame.columns:
-        raise ModalyzeError(f"{name}: option target: column '{target}' does not exist "
-                            f"(columns: {', '.join(map(str, frame.columns[:12]))})")
+        columns = [str(c) for c in frame.columns]
+        raise ModalyzeError(f"{name}: option target: column '{target}' does not exist{suggest(str(target), columns)} "
+                            f"(columns: {', '.join(columns[:12])}{', ...' if len(columns) > 12 else ''})")
     base = Path(base_dir)
     kinds: dict[str, str] = {}
     left_out: dict[str, str] = {}
@@ -143,17 +145,19 @@ def _apply_overrides(modalities: dict[str, ModalitySpec], overrides: list[str], 
         name, sep, rest = text.partition("=")
         cols, colon, kind = rest.rpartition(":")
         if not sep or not colon or not cols or not name:
-            raise ModalyzeError(f"option --modality {text!r}: expected NAME=COL1,COL2:KIND")
+            raise ModalyzeError(f"option modality {text!r}: expected NAME=COL1,COL2:KIND")
         if kind not in kinds():
-            raise ModalyzeError(f"option --modality {text!r}: unknown kind '{kind}' (one of {', '.join(kinds())})")
+            raise ModalyzeError(f"option modality {text!r}: unknown kind '{kind}'{suggest(kind, kinds())} "
+                                f"(one of {', '.join(kinds())})")
         chosen: list[str] = []
         for pattern in (c.strip() for c in cols.split(",") if c.strip()):
             hits = match_columns(pattern, columns)
             if not hits:
-                raise ModalyzeError(f"{origin}: option --modality {text!r}: column '{pattern}' does not exist")
+                raise ModalyzeError(f"{origin}: option modality {text!r}: column '{pattern}' does not exist"
+                                    f"{suggest(pattern, columns)}")
             chosen += [c for c in hits if c not in chosen]
         for spec in modalities.values():
             spec.columns = [c for c in spec.columns if c not in chosen]
         modalities = {m: s for m, s in modalities.items() if s.columns and m != name}
-        modalities[check_name(name, "modality", "option --modality")] = ModalitySpec(kind, chosen)
+        modalities[check_name(name, "modality", "option modality")] = ModalitySpec(kind, chosen)
     return modalities

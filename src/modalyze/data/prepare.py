@@ -95,12 +95,17 @@ def featurize_new_rows(featurizers: dict[str, Featurizer], frame: pd.DataFrame, 
     if base_dir is not None or unreadable is not None:
         featurizers = {m: Featurizer.from_state(f.state(), base_dir if base_dir is not None else f.base_dir,
                                                 unreadable or f.unreadable) for m, f in featurizers.items()}
-    needed = [c for f in featurizers.values() for c in f.columns]
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise ModalyzeError(f"column '{missing[0]}' does not exist in the rows (needed by modality columns: "
-                            f"{', '.join(needed)})")
+    check_columns(featurizers, frame, "the rows")
     return featurize(featurizers, frame, classes, target)
+
+
+def check_columns(featurizers: dict[str, Featurizer], frame: pd.DataFrame, where: str) -> None:
+    """Every column a fitted featurizer reads is in ``frame``; else one line naming ``where`` and the column."""
+    for modality, featurizer in featurizers.items():
+        missing = [c for c in featurizer.columns if c not in frame.columns]
+        if missing:
+            raise ModalyzeError(f"{where}: column '{missing[0]}' does not exist (modality '{modality}' was trained "
+                                f"on columns {', '.join(featurizer.columns)})")
 
 
 def label_codes(values: pd.Series, classes: list[Any]) -> np.ndarray:
@@ -130,4 +135,6 @@ def prepare_again(spec: Spec, seed: int, unreadable: str, featurizers: dict[str,
     """The dataset a saved model was trained on, split as in training and featurized with its fitted
     featurizers (what evaluation needs after ``load``); ``extra_columns`` are read too, where present."""
     _, table = load_dataset(spec, seed=seed, extra_columns=extra_columns)
+    source = spec.source if isinstance(spec.source, str) else spec.name
+    check_columns(featurizers, table.frame, str(Path(spec.base_dir, source)) if spec.source else spec.name)
     return prepare(spec, table, unreadable, featurizers, classes)

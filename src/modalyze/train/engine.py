@@ -18,7 +18,7 @@ from torch import nn
 
 from modalyze.data.batching import FeaturizedDataset, make_loader
 from modalyze.errors import ModalyzeError
-from modalyze.log import info
+from modalyze.log import duration, info
 from modalyze.settings import Settings, TrainSettings
 from modalyze.train.loggers import create_logger
 from modalyze.train.task import ExpertTask
@@ -123,9 +123,9 @@ class ProgressLines(Callback):
             done = len(self._epoch_ends)
             mean = self._epoch_ends[-1] / done
             remaining = mean * (trainer.max_epochs - done) - (elapsed - self._epoch_ends[-1])
-            left = f" · at most {_duration(remaining)} left"
+            left = f" · at most {duration(remaining)} left"
         step = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} · step {trainer.global_step}"
-        info(f"[{self.label}] {step}{' · ' + metrics if metrics else ''} · {_duration(elapsed)} elapsed{left}")
+        info(f"[{self.label}] {step}{' · ' + metrics if metrics else ''} · {duration(elapsed)} elapsed{left}")
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         self._line(trainer, "batch")
@@ -133,11 +133,6 @@ class ProgressLines(Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
             self._line(trainer, "end")
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 def step_floor(rows: int, settings: Settings) -> int:
