@@ -52,7 +52,7 @@ def test_forty_rows_are_cross_validated_with_honest_intervals(tmp_path):
 def test_folds_cover_every_row_once_per_repeat_and_keep_a_validation_part(tmp_path):
     spec, table = load_dataset(write_views(tmp_path))
     seen = np.zeros(len(table.frame), dtype=int)
-    for repeat, fold, fold_table in crossval.folds(spec, table, repeats=2, seed=0):
+    for repeat, fold, fold_table in crossval.folds(spec, table, repeats=2, seed=0, n_folds=5):
         split = fold_table.frame[SPLIT_COLUMN]
         assert set(split) == {"train", "val", "test"}
         seen += (split == "test").to_numpy()
@@ -67,7 +67,7 @@ def test_a_class_with_one_row_cannot_be_cross_validated(tmp_path):
     frame.to_csv(tmp_path / "views.csv", index=False)
     spec, table = load_dataset(path)
     with pytest.raises(ModalyzeError, match="class '9' of 'label' has a single row"):
-        next(crossval.folds(spec, table, repeats=1, seed=0))
+        next(crossval.folds(spec, table, repeats=1, seed=0, n_folds=5))
 
 
 def test_linear_baseline_sees_the_informative_view_only(tmp_path):

@@ -62,6 +62,7 @@ class Estimator(BaseEstimator):
                  options: dict[str, Any]) -> tuple[Spec, Table]:
         """The spec and split table that ``fit(X, y, target=..., frame=..., **options)`` trains on."""
         self.__dict__.pop("n_features_in_", None)  # set again by a fit on an array or a DataFrame with y
+        self.__dict__.pop("run_dir_", None)  # a loaded model fitted again no longer comes from its run directory
         if y is not None:
             return self._labelled_frame(X, y, target)
         if frame is not None:

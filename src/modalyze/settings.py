@@ -116,6 +116,7 @@ class Budget:
     bootstrap: int
     levels: tuple[float, ...]  # corruption levels of the robustness section
     cv_repeats: int  # small data: repeats of the stratified k-fold cross-validation
+    cv_folds: int = 5  # ... and its folds (fewer where the rarest class has fewer rows)
     one_pass: bool = False  # every expert from one i2m2-shared training (its heads), not trained apart
 
 

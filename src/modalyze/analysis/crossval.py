@@ -19,7 +19,6 @@ from modalyze.errors import ModalyzeError
 from modalyze.spec import Spec
 
 CV_BELOW_ROWS = 1000  # fewer labelled rows than this: cross-validate (unless the spec names its splits)
-CV_FOLDS = 5
 VAL_FRACTION = 0.15  # of each fold's training rows, for early stopping
 
 
@@ -28,14 +27,15 @@ def use_cross_validation(spec: Spec, table: Table) -> bool:
     return spec.split.column is None and len(table.frame) < CV_BELOW_ROWS
 
 
-def folds(spec: Spec, table: Table, repeats: int, seed: int) -> Iterator[tuple[int, int, Table]]:
-    """(repeat, fold, table with this fold's train/val/test split) for every fold of every repeat."""
+def folds(spec: Spec, table: Table, repeats: int, seed: int, n_folds: int) -> Iterator[tuple[int, int, Table]]:
+    """(repeat, fold, table with this fold's train/val/test split) for every fold of every repeat
+    (``n_folds``: the budget's; fewer where the rarest class has fewer rows)."""
     labels = table.frame[spec.target].astype(str).to_numpy()
     counts = pd.Series(labels).value_counts()
     if counts.min() < 2:
         raise ModalyzeError(f"{spec.name}: class {counts.idxmin()!r} of '{spec.target}' has a single row; "
                             "cross-validation needs at least two rows per class")
-    n_folds = int(min(CV_FOLDS, counts.min()))
+    n_folds = int(min(n_folds, counts.min()))
     splitter = RepeatedStratifiedKFold(n_splits=n_folds, n_repeats=repeats, random_state=seed)
     for i, (rest, test) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
         train, val = stratified_split(rest, labels[rest], VAL_FRACTION, seed + i)

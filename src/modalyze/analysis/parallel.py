@@ -264,12 +264,14 @@ def _run_ray(todo: list[Training], spec: Spec, prepared: Prepared, jobs: int, th
         if not ready_list:  # Ray does not say which of the pending tasks hold a CPU: all are reported running
             yield list(refs.values()), None
             continue
-        training = refs.pop(ready_list[0])
+        done = ready_list[0]
+        training = refs.pop(done)
         try:
-            yield training, ray.get(ready)
+            result: Files | BaseException = ray.get(done)
         except Exception as exc:  # noqa: BLE001 - reported as the training's failure
             for other in refs:
                 ray.cancel(other)
             refs = {}
-            yield training, getattr(exc, "cause", None) or exc
+            result = getattr(exc, "cause", None) or exc
+        yield training, result
 

@@ -76,7 +76,7 @@ def analyze(data: str | Path | Spec, budget: str = STUDY.budget, out: str | Path
                   progress=progress, unreadable=unreadable)
     settings = {"dataset": spec.name, "seed": seed, "budget": budget, **{k: params[k] for k in ("dim", "fusion")},
                 "modality_dropout": modality_dropout, "dataset_options": dataset_options or {},
-                "evaluation": (f"{plan.cv_repeats} x {crossval.CV_FOLDS}-fold cross-validation" if cv
+                "evaluation": (f"{plan.cv_repeats} x {plan.cv_folds}-fold cross-validation" if cv
                                else "held-out test split"),
                 "estimate": ONE_PASS if plan.one_pass else "separately trained experts"}
     study = Study(spec, plan, seed, params, modality_dropout, log,
@@ -86,7 +86,7 @@ def analyze(data: str | Path | Spec, budget: str = STUDY.budget, out: str | Path
         start = time.perf_counter()
         if cv:
             log(f"{spec.name}: {len(table.frame)} rows, fewer than {crossval.CV_BELOW_ROWS}: every score is "
-                f"cross-validated ({plan.cv_repeats} repeats of stratified {crossval.CV_FOLDS}-fold), every row "
+                f"cross-validated ({plan.cv_repeats} repeats of stratified {plan.cv_folds}-fold), every row "
                 "is a test row once per repeat")
             evidence, first, first_prepared = study.cross_validate(table, root, settings, unreadable)
         else:
@@ -236,7 +236,8 @@ class Study:
         """Train and measure on every fold; the evidence covers every row once per repeat."""
         parts: list[tuple[int, np.ndarray, Evidence]] = []
         first: tuple[Trained, Prepared] | None = None
-        for repeat, fold, fold_table in crossval.folds(self.spec, table, self.plan.cv_repeats, self.seed):
+        for repeat, fold, fold_table in crossval.folds(self.spec, table, self.plan.cv_repeats, self.seed,
+                                                       self.plan.cv_folds):
             prepared = prepare(self.spec, fold_table, unreadable)
             if first is None:
                 self.log(f"[repeat 1, fold 1] {summary(self.spec, prepared)}")
