@@ -309,7 +309,7 @@ def test_empty_slice_cells_form_their_own_slice(tmp_path):
     frame = clean_table(70)
     frame.loc[frame.index % 3 == 0, "grp"] = None
     write_table(frame, tmp_path / "data.jsonl")
-    profile = analyze(str(table_spec(tmp_path, "data.jsonl", False)), min_slice_rows=1, dim=8, progress=False,
+    profile = analyze(str(table_spec(tmp_path, "data.jsonl", False)), budget="quick", min_slice_rows=1, dim=8, progress=False,
                       log=lambda line: None)
     assert "(empty)" in profile.slices["grp"] and {"g1", "g2"} <= set(profile.slices["grp"])
 
