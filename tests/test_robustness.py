@@ -13,10 +13,11 @@ import torch
 from modalyze import Classifier
 from modalyze.analysis.robustness import check_levels, subsets, summarize_curves
 from modalyze.data import load_dataset
-from modalyze.data.corruptions import CORRUPTIONS, corrupt, corruptions_for
-from modalyze.data.featurizers import UNK, create_featurizer
+from modalyze.data.corruptions import all_corruptions, corrupt, corruptions_for
+from modalyze.data.featurizers import create_featurizer
 from modalyze.data.prepare import prepare
 from modalyze.errors import ModalyzeError
+from modalyze.kinds.text import UNK
 from modalyze.spec import kinds
 from modalyze.train.task import drop_modalities
 
@@ -56,14 +57,15 @@ def _kind_data(kind: str, tiny, tmp_path):
     return prepared.featurizers["a"], prepared.frames["test"]
 
 
-@pytest.mark.parametrize("name", CORRUPTIONS.names())
-def test_corruption_level_zero_is_identity_and_a_seed_fixes_the_damage(name, tiny, tmp_path):
-    featurizer, frame = _kind_data(name.split("/")[0], tiny, tmp_path)
+@pytest.mark.parametrize("kind,corruption", all_corruptions(), ids=lambda c: getattr(c, "name", c))
+def test_corruption_level_zero_is_identity_and_a_seed_fixes_the_damage(kind, corruption, tiny, tmp_path):
+    name = f"{kind}/{corruption.name}"
+    featurizer, frame = _kind_data(kind, tiny, tmp_path)
     clean = featurizer.transform(frame)
     assert _same(corrupt(featurizer, frame, name, 0.0, seed=1), clean)
     assert _same(corrupt(featurizer, frame, name, 0.6, seed=1), corrupt(featurizer, frame, name, 0.6, seed=1))
     assert not _same(corrupt(featurizer, frame, name, 1.0, seed=1), clean), "level 1 changes the input"
-    if CORRUPTIONS.get(name).random:
+    if corruption.random:
         assert not _same(corrupt(featurizer, frame, name, 0.6, seed=1), corrupt(featurizer, frame, name, 0.6, seed=2))
 
 

@@ -12,6 +12,7 @@ import typer
 
 from modalyze import Aligner, Classifier
 from modalyze.analysis.compare import compare
+from modalyze.analysis.probe import probe
 from modalyze.analysis.study import analyze
 from modalyze.cli import app
 from modalyze.cli_common import _devices
@@ -21,6 +22,7 @@ from modalyze.workflows import robustness_to_dir
 # command -> the library callable whose parameters its options set
 LIBRARY: dict[str, Callable[..., Any]] = {
     "train": Classifier, "align": Aligner, "analyze": analyze, "compare": compare, "robustness": robustness_to_dir,
+    "probe": probe,
 }
 
 

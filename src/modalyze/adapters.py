@@ -234,7 +234,7 @@ class HFAdapter:
     def predict(self, rows: pd.DataFrame, condition: str) -> list[str]:
         import torch
 
-        from modalyze.data.image import open_rgb
+        from modalyze.kinds.image import open_rgb
 
         records = rows.to_dict("records")
         prompts = [self.prompt.format_map(_Cells(r)) for r in records]

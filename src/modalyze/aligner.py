@@ -32,7 +32,7 @@ from modalyze.losses import ContrastiveLoss
 from modalyze.losses.contrastive import flat_rows
 from modalyze.options import check_options
 from modalyze.run import check_run_dir, read_json
-from modalyze.settings import ALIGN, MODEL, AlignSettings
+from modalyze.settings import ALIGN, ALIGNMENT, MODEL, AlignSettings
 from modalyze.spec import Spec
 from modalyze.train.engine import fit_task
 from modalyze.train.task import drop_words
@@ -43,11 +43,11 @@ ALIGNER_SCHEMA = "modalyze.aligner/1"
 @dataclass
 class AlignConfig:
     modalities: dict[str, dict[str, Any]]  # name -> {"kind", "info", "encoder"}, as in ModelConfig
-    loss: str = "clip"
+    loss: str = ALIGNMENT.loss
     anchor: str | None = None
     lock: list[str] = field(default_factory=list)
-    dim: int = 64  # encoder width
-    embed_dim: int = 64  # shared embedding width
+    dim: int = MODEL.dim  # encoder width
+    embed_dim: int = ALIGNMENT.embed_dim  # shared embedding width
 
 
 class AlignerModel(nn.Module):
@@ -113,10 +113,11 @@ class Aligner(Estimator):
     settings_class = AlignSettings
     schema = ALIGNER_SCHEMA
 
-    def __init__(self, loss: str = "clip", *, anchor: str | None = None, lock: list[str] | None = None,
-                 dim: int = MODEL.dim, embed_dim: int = 64, seed: int = ALIGN.seed, max_epochs: int = ALIGN.max_epochs,
+    def __init__(self, loss: str = ALIGNMENT.loss, *, anchor: str | None = None, lock: list[str] | None = None,
+                 dim: int = MODEL.dim, embed_dim: int = ALIGNMENT.embed_dim, seed: int = ALIGN.seed, max_epochs: int = ALIGN.max_epochs,
                  patience: int = ALIGN.patience, min_steps: int = ALIGN.min_steps, batch_size: int = ALIGN.batch_size,
-                 lr: float = ALIGN.lr, weight_decay: float = ALIGN.weight_decay, word_dropout: float = 0.2,
+                 lr: float = ALIGN.lr, weight_decay: float = ALIGN.weight_decay,
+                 word_dropout: float = ALIGNMENT.word_dropout,
                  accelerator: str = ALIGN.accelerator, devices: int | str = ALIGN.devices,
                  strategy: str = ALIGN.strategy, precision: str | None = ALIGN.precision,
                  progress: bool = ALIGN.progress, logger: str | None = ALIGN.logger, log_dir: str | None = ALIGN.log_dir,

@@ -25,7 +25,7 @@ from modalyze.cli_common import (BUDGET_CHOICES, INPUT_OPTIONS, DataArg, DimOpt,
                                  _metrics_table, _options, app, console, devices_options, run_values, shared_options,
                                  study_options)
 from modalyze.errors import Interrupted, ModalyzeError, raise_on_signals
-from modalyze.settings import MODEL, ROBUSTNESS, STUDY, TRAIN
+from modalyze.settings import MODEL, PROBE, ROBUSTNESS, STUDY, TRAIN
 
 
 @app.command("spec-schema")
@@ -218,11 +218,11 @@ def probe(
         help="A profile.json from `modalyze analyze` of this dataset: the models' reliance next to what the data offers.")] = None,
     write_conditions: Annotated[Optional[Path], typer.Option(
         help="Instead of probing: write every condition's inputs as CSV to this folder (for preds:).")] = None,
-    permutations: Annotated[int, typer.Option(help="Seeded permutations per shuffled modality.")] = 3,
-    split: Annotated[str, typer.Option(help="The rows to probe: test, val, train or all.")] = "test",
-    seed: SeedOpt = TRAIN.seed,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 1000,
-    batch_size: Annotated[int, typer.Option(help="Rows per call to the model.")] = 256,
+    permutations: Annotated[int, typer.Option(help="Seeded permutations per shuffled modality.")] = PROBE.permutations,
+    split: Annotated[str, typer.Option(help="The rows to probe: test, val, train or all.")] = PROBE.split,
+    seed: SeedOpt = PROBE.seed,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = PROBE.bootstrap,
+    batch_size: Annotated[int, typer.Option(help="Rows per call to the model.")] = PROBE.batch_size,
     prompt: Annotated[Optional[str], typer.Option(
         help="For hf: models: the question, with {column} for a cell of the row, e.g. '<image> {question}'. For an "
              "align run: the label template, with {} for the label (default the label itself).")] = None,

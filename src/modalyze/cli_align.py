@@ -10,19 +10,19 @@ from rich.table import Table as RichTable
 
 from modalyze.cli_common import (DataArg, DimOpt, SeedOpt, _data, _options, app, console, devices_options,
                                  run_values, shared_options)
-from modalyze.settings import ALIGN, MODEL
+from modalyze.settings import ALIGN, ALIGNMENT, MODEL
 
 
 @app.command()
 @shared_options(devices_options(ALIGN))
 def align(
     data: DataArg,
-    loss: Annotated[str, typer.Option(help="clip, siglip (2 modalities), symile (3+), anchor or pairwise.")] = "clip",
+    loss: Annotated[str, typer.Option(help="clip, siglip (2 modalities), symile (3+), anchor or pairwise.")] = ALIGNMENT.loss,
     anchor: Annotated[Optional[str], typer.Option(help="For --loss anchor: the modality every other is aligned to.")] = None,
     lock: Annotated[Optional[list[str]], typer.Option(help="Freeze this modality's tower (LiT); repeatable.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/<dataset>-align-<loss>).")] = None,
     dim: DimOpt = MODEL.dim,
-    embed_dim: Annotated[int, typer.Option(help="Width of the shared embedding space.")] = 64,
+    embed_dim: Annotated[int, typer.Option(help="Width of the shared embedding space.")] = ALIGNMENT.embed_dim,
     max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = ALIGN.max_epochs,
     patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = ALIGN.patience,
     min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps.")] = ALIGN.min_steps,
@@ -31,7 +31,7 @@ def align(
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = ALIGN.weight_decay,
     word_dropout: Annotated[float, typer.Option(
         help="In training, delete each word of a text modality with this probability (teaches partial "
-             "descriptions such as zero-shot prompts; 0 turns it off).")] = 0.2,
+             "descriptions such as zero-shot prompts; 0 turns it off).")] = ALIGNMENT.word_dropout,
     seed: SeedOpt = ALIGN.seed,
     **run: Any,
 ) -> None:

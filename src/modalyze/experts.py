@@ -24,6 +24,7 @@ from modalyze.encoders import EncoderOutput, create_encoder
 from modalyze.encoders.base import mlp
 from modalyze.errors import ModalyzeError
 from modalyze.fusion import create_fusion
+from modalyze.settings import MODEL
 
 
 @dataclass
@@ -33,8 +34,8 @@ class ModelConfig:
     model: str  # "intra:<modality>", "inter", "additive", "i2m2" or "i2m2-shared"
     modalities: dict[str, dict[str, Any]]  # name -> {"kind", "info" (from featurizer), "encoder" options}
     n_classes: int
-    dim: int = 64
-    fusion: str = "late"
+    dim: int = MODEL.dim
+    fusion: str = MODEL.fusion
     fusion_options: dict[str, Any] = field(default_factory=dict)
     dropout: float = 0.1
 

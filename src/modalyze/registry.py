@@ -14,9 +14,17 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Named entries of one family (encoders, fusion blocks, ...); unknown names list the known ones."""
 
-    def __init__(self, family: str):
+    def __init__(self, family: str, load: Callable[[], None] | None = None):
         self.family = family
         self._entries: dict[str, T] = {}
+        self._load = load  # called once, before the first lookup: imports the modules that register entries
+
+    @property
+    def entries(self) -> dict[str, T]:
+        if self._load is not None:
+            load, self._load = self._load, None
+            load()
+        return self._entries
 
     def register(self, name: str) -> Callable[[T], T]:
         def wrap(entry: T) -> T:
@@ -25,18 +33,18 @@ class Registry(Generic[T]):
         return wrap
 
     def get(self, name: str) -> T:
-        if name not in self._entries:
+        if name not in self.entries:
             from modalyze.options import suggest
 
             raise ModalyzeError(f"unknown {self.family} '{name}'{suggest(str(name), self.names())} "
-                                f"(registered: {', '.join(self._entries)})")
-        return self._entries[name]
+                                f"(registered: {', '.join(self.entries)})")
+        return self.entries[name]
 
     def names(self) -> list[str]:
-        return list(self._entries)
+        return list(self.entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self.entries
 
 
 def import_submodules(package: str, path: Iterable[str], skip: tuple[str, ...] = ("base",),

@@ -8,7 +8,9 @@ imports nothing heavy, so ``modalyze --help`` can read it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 LOGGERS = ("csv", "tensorboard", "mlflow")  # experiment trackers that training curves can go to
@@ -94,6 +96,12 @@ class DataDefaults:
     feature_cache: bool = True  # decoded files kept on disk, each decoded once per machine
 
 
+def cache_dir() -> Path:
+    """Where generated datasets, decoded files and frozen-tower features go: $MODALYZE_CACHE, else
+    ~/.cache/modalyze."""
+    return Path(os.environ.get("MODALYZE_CACHE") or Path.home() / ".cache" / "modalyze")
+
+
 @dataclass(frozen=True)
 class RobustnessDefaults:
     """``modalyze robustness RUN``: corruption levels, and the seed and size of the bootstrap."""
@@ -101,6 +109,26 @@ class RobustnessDefaults:
     levels: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     seed: int = 0
     bootstrap: int = 400
+
+
+@dataclass(frozen=True)
+class ProbeDefaults:
+    """``modalyze probe``: shuffles per modality, and the seed and size of the bootstrap."""
+
+    permutations: int = 3  # seeded permutations per shuffled modality
+    seed: int = 0
+    bootstrap: int = 1000
+    batch_size: int = 256  # rows per call to a model under test
+    split: str = "test"
+
+
+@dataclass(frozen=True)
+class AlignDefaults:
+    """Contrastive alignment options that are not training settings."""
+
+    loss: str = "clip"
+    embed_dim: int = 64  # width of the shared embedding space
+    word_dropout: float = 0.2  # each word of a text modality deleted with this probability in training
 
 
 @dataclass(frozen=True)
@@ -134,4 +162,4 @@ BUDGETS = {
 
 
 TRAIN, ALIGN, MODEL, STUDY, DATA = TrainSettings(), AlignSettings(), ModelDefaults(), StudyDefaults(), DataDefaults()
-ROBUSTNESS = RobustnessDefaults()
+ROBUSTNESS, PROBE, ALIGNMENT = RobustnessDefaults(), ProbeDefaults(), AlignDefaults()

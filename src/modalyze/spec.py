@@ -16,21 +16,16 @@ from typing import Any
 import yaml
 
 from modalyze.errors import ModalyzeError
-from modalyze.options import suggest
+from modalyze.kind import ENCODERS, PRETRAINED_KEYS, get_kind, kinds
+from modalyze.options import check_named, signature_types, suggest
+from modalyze.spec_schema import MODALITY_KEYS, check_spec_document
 
-MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout", "view"}
+__all__ = ["ModalitySpec", "Spec", "SplitSpec", "check_name", "kinds", "load_spec", "spec_yaml"]
+
 CHANNELS = ("r", "g", "b")
 _TOP_KEYS = {"name", "source", "target", "modalities", "slices", "split", "builtin"}
 _SPLIT_KEYS = {"val", "test", "seed", "column"}
 _NAME = re.compile(r"^[^\W_][\w-]{0,63}$")  # a letter or digit, then letters, digits, '_' or '-'
-
-
-def kinds() -> list[str]:
-    """The modality kinds a spec may declare: the featurizer registry's, less internal ones
-    (imported here: the registry lives on the data floor, which imports this module)."""
-    from modalyze.data.featurizers import FEATURIZERS
-
-    return [k for k in FEATURIZERS.names() if FEATURIZERS.get(k).spec_kind]
 
 
 def check_name(name: Any, what: str, where: str) -> str:
@@ -136,8 +131,6 @@ def read_yaml(path: str | Path, what: str = "spec") -> Any:
 
 def load_spec(path: str | Path) -> Spec:
     """Read a YAML spec file; relative paths in it resolve against the file's directory."""
-    from modalyze.spec_schema import check_spec_document
-
     raw = read_yaml(path)
     spec = _parse(raw, str(path), base_dir=str(Path(path).resolve().parent))
     check_spec_document(raw, str(path))  # after the specific checks above: every other key and value
@@ -145,8 +138,6 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def _parse(raw: Any, origin: str, base_dir: str | None) -> Spec:
-    from modalyze.spec_schema import check_spec_document  # the typed schema, built from the registries
-
     if not isinstance(raw, dict):
         raise ModalyzeError(f"{origin}: a spec must be a mapping with keys name, source, target, modalities")
     unknown = set(raw) - _TOP_KEYS - {"base_dir"}
@@ -216,8 +207,9 @@ def _expand_view(name: str, raw: Any, origin: str) -> dict[str, ModalitySpec]:
     if view is None:
         return {name: spec}
     where = f"{origin}: modality '{name}'"
-    if spec.kind != "image":
-        raise ModalyzeError(f"{where}: 'view' applies to image modalities, not {spec.kind}")
+    if not get_kind(spec.kind).views:
+        raise ModalyzeError(f"{where}: 'view' applies to {', '.join(k for k in kinds() if get_kind(k).views)} "
+                            f"modalities, not {spec.kind}")
     if view == "channels":
         parts = {f"{name}_{c}": {"channel": i} for i, c in enumerate(CHANNELS)}
     elif isinstance(view, dict) and set(view) == {"patches"} and isinstance(view["patches"], int) and 2 <= view["patches"] <= 4:
@@ -252,19 +244,22 @@ def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:
         columns = [str(c) for c in raw["columns"]]
     else:
         raise ModalyzeError(f"{where}: needs 'column: NAME' or a non-empty 'columns: [...]'")
-    if raw["kind"] in ("image", "audio") and len(columns) != 1:
+    kind = get_kind(raw["kind"])
+    if kind.one_column and len(columns) != 1:
         raise ModalyzeError(f"{where}: kind {raw['kind']} reads exactly one column")
     if "column" in raw and "columns" in raw:
         raise ModalyzeError(f"{where}: give 'column: NAME' or 'columns: [...]', not both")
     encoder = raw.get("encoder") or {}
-    if encoder == "minilm":
-        encoder = {"hf": "minilm", "freeze": True}
+    if isinstance(encoder, str) and encoder in kind.encoder_aliases:
+        encoder = kind.encoder_aliases[encoder]
     if not isinstance(encoder, dict):
-        raise ModalyzeError(f"{where}: 'encoder' must be a mapping of encoder options, or 'minilm'")
+        aliases = "".join(f", or '{a}'" for a in kind.encoder_aliases)
+        raise ModalyzeError(f"{where}: 'encoder' must be a mapping of encoder options{aliases}")
     if "hf" in encoder and len(columns) != 1:
         raise ModalyzeError(f"{where}: a pretrained encoder reads exactly one column")
-    if "hf" in encoder and raw["kind"] not in ("text", "image", "audio"):
-        raise ModalyzeError(f"{where}: pretrained encoders ('hf') exist for text, image and audio, not {raw['kind']}")
+    if "hf" in encoder and kind.pretrained is None:
+        with_hf = ", ".join(k for k in kinds() if get_kind(k).pretrained)
+        raise ModalyzeError(f"{where}: pretrained encoders ('hf') exist for {with_hf}, not {raw['kind']}")
     options = raw.get("options") or {}
     if not isinstance(options, dict):
         raise ModalyzeError(f"{where}: 'options' must be a mapping of {raw['kind']} options")
@@ -277,14 +272,8 @@ def _parse_modality(name: str, raw: Any, origin: str) -> ModalitySpec:
 
 
 def _check_kind_options(kind: str, options: dict[str, Any], encoder: dict[str, Any], where: str) -> None:
-    """The kind's featurizer options and its encoder's options, each against its declared types
-    (imported here: the registries live on the data and encoder floors, which import this module)."""
-    from modalyze.data.featurizers import check_featurizer_options
-    from modalyze.data.pretrained import PRETRAINED_KEYS
-    from modalyze.encoders.base import check_encoder_options
-
-    check_featurizer_options(kind, options, where)
-    if "hf" in encoder:
-        check_encoder_options("pretrained", {k: v for k, v in encoder.items() if k not in PRETRAINED_KEYS}, where)
-    else:
-        check_encoder_options(kind, encoder, where)
+    """The kind's featurizer options and its encoder's options, each against its declared types."""
+    check_named(get_kind(kind).featurizer.option_types, options, where)
+    name = "pretrained" if "hf" in encoder else kind
+    check_named(signature_types(ENCODERS.get(name).__init__, skip=("info", "dim")),
+                {k: v for k, v in encoder.items() if name == kind or k not in PRETRAINED_KEYS}, where, "encoder option")

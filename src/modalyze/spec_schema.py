@@ -13,38 +13,44 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from modalyze.errors import ModalyzeError
-from modalyze.options import describe, suggest
+from modalyze.kind import ENCODERS, PRETRAINED_KEYS, get_kind, kinds
+from modalyze.options import describe, signature_types, suggest
 
+MODALITY_KEYS = {"kind", "column", "columns", "options", "encoder", "dropout", "view"}
 _STRICT = ConfigDict(extra="forbid")
 
 
-@lru_cache(maxsize=1)
-def spec_model() -> type[BaseModel]:
-    """The pydantic model of a whole spec file."""
-    from modalyze.data.featurizers import FEATURIZERS
-    from modalyze.encoders.base import ENCODERS
-    from modalyze.options import signature_types
-    from modalyze.spec import kinds
+def _encoder_options(name: str) -> dict[str, Any]:
+    """The options an encoder takes: its constructor's keyword parameters with their types."""
+    return signature_types(ENCODERS.get(name).__init__, skip=("info", "dim"))
 
+
+def spec_model() -> type[BaseModel]:
+    """The pydantic model of a whole spec file, for the kinds registered now."""
+    return _spec_model(tuple(kinds()))
+
+
+@lru_cache(maxsize=4)
+def _spec_model(names: tuple[str, ...]) -> type[BaseModel]:
     pretrained = create_model(
         "PretrainedEncoder", __config__=_STRICT, hf=(str, ...), freeze=(bool, False), max_len=(int, 128),
-        **{k: (t, None) for k, t in signature_types(ENCODERS.get("pretrained").__init__, skip=("info", "dim")).items()})
+        **{k: (t, None) for k, t in _encoder_options("pretrained").items()})
     members = []
-    for kind in kinds():
+    for kind in names:
+        declared = get_kind(kind)
         options = create_model(f"{kind.title()}Options", __config__=_STRICT,
-                               **{k: (t | None, None) for k, t in FEATURIZERS.get(kind).option_types.items()
+                               **{k: (t | None, None) for k, t in declared.featurizer.option_types.items()
                                   if k != "view"})
         encoder = create_model(f"{kind.title()}Encoder", __config__=_STRICT,
-                               **{k: (t | None, None) for k, t in
-                                  signature_types(ENCODERS.get(kind).__init__, skip=("info", "dim")).items()})
-        encoders: Any = encoder
-        if kind in ("text", "image", "audio"):
-            encoders = Union[encoder, pretrained, Literal["minilm"]] if kind == "text" else Union[encoder, pretrained]
+                               **{k: (t | None, None) for k, t in _encoder_options(kind).items()})
+        choices: list[Any] = [encoder] + ([pretrained] if declared.pretrained else [])
+        choices += [Literal[alias] for alias in declared.encoder_aliases]
+        encoders: Any = Union[tuple(choices)] if len(choices) > 1 else encoder
         fields: dict[str, Any] = dict(
             kind=(Literal[kind], ...), column=(str | None, None), columns=(list[str] | None, None),
             options=(options | None, None), encoder=(encoders | None, None),
             dropout=(Annotated[float, Field(ge=0, lt=1)] | None, None))
-        if kind == "image":
+        if declared.views:
             fields["view"] = (Literal["channels"] | create_model("Patches", __config__=_STRICT,
                                                                    patches=(Annotated[int, Field(ge=2, le=4)], ...)) | None,
                               None)
@@ -95,7 +101,7 @@ def _key_path(loc: tuple[Any, ...]) -> list[str]:
     parts = [str(p) for p in loc]
     if len(parts) > 2 and parts[0] == "modalities":
         parts = parts[:2] + parts[3:]  # modalities.<name>.<kind tag>.<key> -> modalities.<name>.<key>
-    return [p for p in parts if not (p[:1].isupper() or p in ("str", "list[str]", "literal['minilm']"))]
+    return [p for p in parts if not (p[:1].isupper() or p in ("str", "list[str]") or p.startswith("literal["))]
 
 
 def _chosen_branch(loc: tuple[Any, ...], raw: Any) -> bool:
@@ -130,19 +136,15 @@ def _node(raw: Any, path: list[str]) -> Any:
 
 
 def _modality_fields(kind: Any, rest: list[str], node: Any) -> list[str]:
-    from modalyze.data.featurizers import FEATURIZERS
-    from modalyze.encoders.base import ENCODERS
-    from modalyze.options import signature_types
-    from modalyze.spec import MODALITY_KEYS
-
-    if kind not in FEATURIZERS:
+    if kind not in kinds():
         return []
+    declared = get_kind(kind)
     if not rest:
-        return [k for k in MODALITY_KEYS if k != "view" or kind == "image"]
+        return [k for k in MODALITY_KEYS if k != "view" or declared.views]
     if rest[0] == "options":
-        return [k for k in FEATURIZERS.get(kind).option_types if k != "view"]
+        return [k for k in declared.featurizer.option_types if k != "view"]
     if rest[0] == "encoder":
         encoder = "pretrained" if isinstance(node, dict) and "hf" in node else kind
-        extra = ["hf", "freeze", "max_len"] if encoder == "pretrained" else []
-        return extra + list(signature_types(ENCODERS.get(encoder).__init__, skip=("info", "dim")))
+        extra = list(PRETRAINED_KEYS) if encoder == "pretrained" else []
+        return extra + list(_encoder_options(encoder))
     return []

@@ -35,6 +35,7 @@ from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
 from modalyze.data.table import slice_labels
 from modalyze.errors import ModalyzeError
 from modalyze.log import Log, info
+from modalyze.settings import PROBE
 from modalyze.outputs import write_array, write_with
 
 PROBE_SCHEMA = "modalyze.probe/1"
@@ -139,7 +140,8 @@ def answers(adapter: Adapter, rows: pd.DataFrame, columns: dict[str, list[str]],
 
 
 def probe_model(adapter: Adapter, rows: pd.DataFrame, columns: dict[str, list[str]], y: np.ndarray,
-                root: Path, permutations: int = 3, seed: int = 0, bootstrap: int = 1000, batch_size: int = 256,
+                root: Path, permutations: int = PROBE.permutations, seed: int = PROBE.seed,
+                bootstrap: int = PROBE.bootstrap, batch_size: int = PROBE.batch_size,
                 slices: tuple[str, ...] = (), min_slice_rows: int = 50, log: Log = info) -> dict[str, Any]:
     """Scores, drops and the verdict of one model on ``rows`` (labels ``y`` as class indices), and on
     each value of each ``slices`` column with at least ``min_slice_rows`` rows."""
@@ -225,7 +227,7 @@ def against_profile(result: dict[str, Any], profile: dict[str, Any]) -> list[str
     return notes
 
 
-def probe_rows(data: Any, split: str = "test", seed: int = 0, target: str | None = None,
+def probe_rows(data: Any, split: str = PROBE.split, seed: int = PROBE.seed, target: str | None = None,
                dataset_options: dict[str, Any] | None = None) -> tuple[Any, pd.DataFrame, dict[str, list[str]], np.ndarray]:
     """The spec, the rows to probe (``split``, or ``all``), each modality's columns and the labels as indices."""
     from modalyze.data import load_dataset
@@ -246,7 +248,8 @@ def probe_rows(data: Any, split: str = "test", seed: int = 0, target: str | None
 
 
 def probe(data: Any, models: list[str], out: str | Path, profile: dict[str, Any] | None = None,
-          permutations: int = 3, seed: int = 0, bootstrap: int = 1000, batch_size: int = 256, split: str = "test",
+          permutations: int = PROBE.permutations, seed: int = PROBE.seed, bootstrap: int = PROBE.bootstrap,
+          batch_size: int = PROBE.batch_size, split: str = PROBE.split,
           prompt: str | None = None, accelerator: str = "cpu", target: str | None = None,
           dataset_options: dict[str, Any] | None = None, log: Log = info) -> dict[str, Any]:
     """Probe every model in ``models`` (adapters, :mod:`modalyze.adapters`) on the same rows; ``prompt``
@@ -274,7 +277,8 @@ def probe(data: Any, models: list[str], out: str | Path, profile: dict[str, Any]
             "models": results, "versions": versions()}
 
 
-def write_conditions(data: Any, out: str | Path, permutations: int = 3, seed: int = 0, split: str = "test",
+def write_conditions(data: Any, out: str | Path, permutations: int = PROBE.permutations, seed: int = PROBE.seed,
+                     split: str = PROBE.split,
                      target: str | None = None, dataset_options: dict[str, Any] | None = None) -> list[str]:
     """The inputs of every condition as ``out/<condition>.csv`` (for a model run elsewhere, such as an
     API model), and ``out/predictions.csv`` with one empty column per condition to fill in for ``preds:``."""

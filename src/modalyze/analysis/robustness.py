@@ -67,7 +67,8 @@ class Evaluator:
     """Scores a set of experts on one test split under altered presence masks or features."""
 
     def __init__(self, experts: dict[str, nn.Module], data: FeaturizedDataset, members: bool = False,
-                 bootstrap: int = 400, seed: int = 0, batch_size: int = 1024):
+                 bootstrap: int = ROBUSTNESS.bootstrap, seed: int = ROBUSTNESS.seed,
+                 batch_size: int = 1024):
         self.experts = {n: e.eval() for n, e in experts.items()}
         self.data, self.members, self.batch_size = data, members, batch_size
         self.y = data.targets.numpy()
@@ -178,7 +179,8 @@ def check_levels(levels: list[float]) -> list[float]:
 
 def robustness(experts: dict[str, nn.Module], featurizers: dict[str, Featurizer], test: FeaturizedDataset,
                frame: pd.DataFrame, reference: str | None, levels: list[float] = DEFAULT_LEVELS,
-               members: bool = False, seed: int = 0, bootstrap: int = 400, log: Log = info) -> dict[str, Any]:
+               members: bool = False, seed: int = ROBUSTNESS.seed,
+               bootstrap: int = ROBUSTNESS.bootstrap, log: Log = info) -> dict[str, Any]:
     """The missing-modality matrix and the corruption curves of ``experts`` on the test split.
 
     ``reference`` names the late-fusion expert (a key of ``experts``, or a member with ``members``)

@@ -7,7 +7,6 @@ from typing import Any
 
 import pandas as pd
 
-from modalyze.data import audio, image  # noqa: F401  (register the audio and image featurizers)
 from modalyze.data.builtin import is_builtin, list_datasets, load_builtin
 from modalyze.data.infer import TABLE_SUFFIXES, infer_spec
 from modalyze.data.table import Table, check_user_rows, load_table, read_source

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from modalyze.data.table import stratified_split
 from modalyze.errors import ModalyzeError
 from modalyze.options import Seed, describe
 from modalyze.registry import Registry
+from modalyze.settings import cache_dir
 from modalyze.spec import ModalitySpec, Spec, SplitSpec
 
 Builder = Callable[..., tuple[Spec, pd.DataFrame]]
@@ -255,11 +255,6 @@ def _av_digits(seed: Seed = 0, image_noise: Noise = 0.2, audio_noise: Noise = 1.
         "image": ModalitySpec("image", ["image"], options={"size": 32}),
         "audio": ModalitySpec("audio", ["audio"], options={"sample_rate": sample_rate, "n_fft": 256, "hop": 128})})
     return spec, pd.DataFrame(rows)
-
-
-def cache_dir() -> Path:
-    """Where built-in datasets write generated files: $MODALYZE_CACHE, else ~/.cache/modalyze."""
-    return Path(os.environ.get("MODALYZE_CACHE") or Path.home() / ".cache" / "modalyze")
 
 
 # --- easy-vqa-captions --------------------------------------------------------------------------------

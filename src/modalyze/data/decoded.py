@@ -34,10 +34,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from modalyze.data.featurizers import Featurizer, Features, Rows, _empty
+from modalyze.data.featurizers import Featurizer, Features, Rows, empty_cells
 from modalyze.errors import ModalyzeError
 from modalyze.outputs import write_json, write_with
-from modalyze.settings import DATA
+from modalyze.settings import DATA, cache_dir
 
 WORKERS_ENV, CACHE_ENV = "MODALYZE_WORKERS", "MODALYZE_FEATURE_CACHE"
 STATS_SAMPLE = 2000  # files a featurizer's statistics (pixel mean and std, ...) are estimated from
@@ -75,8 +75,6 @@ def cache_enabled() -> bool:
 
 
 def decoded_cache_dir() -> Path:
-    from modalyze.data.builtin import cache_dir
-
     return cache_dir() / "decoded"
 
 
@@ -129,7 +127,7 @@ class FileFeaturizer(Featurizer):
         slot: dict[Path, int] = {}
         first_row: list[Any] = []  # the first row naming each distinct file, for messages
         file_of_row = np.full(len(frame), -1, dtype=np.int64)
-        for row, (value, absent) in enumerate(zip(frame[column].tolist(), _empty(frame[column]))):
+        for row, (value, absent) in enumerate(zip(frame[column].tolist(), empty_cells(frame[column]))):
             if not absent:
                 path = Path(str(value))
                 path = path if path.is_absolute() else self.base_dir / path
@@ -177,7 +175,7 @@ class FileFeaturizer(Featurizer):
         """Up to ``limit`` of the distinct files ``frame`` names, evenly spaced, decoded (what statistics
         are fitted on): only those are read."""
         column = self.columns[0]
-        distinct = frame[~_empty(frame[column])].drop_duplicates(column)
+        distinct = frame[~empty_cells(frame[column])].drop_duplicates(column)
         picked = np.unique(np.linspace(0, len(distinct) - 1, min(limit, len(distinct))).round().astype(int))
         rows = self.transform(distinct.iloc[picked] if len(distinct) else distinct).rows
         assert isinstance(rows, FileRows)

@@ -4,9 +4,10 @@ Each column gets a kind by these rules, in order (``-`` = left out, and said so)
 
 1. the target, and a column named ``split`` holding only train/val/test (it becomes the split);
 2. ``-`` a column with one value (constant) or empty everywhere;
-3. ``image`` / ``audio``: text cells that are file paths with an image (.png .jpg .jpeg .bmp .gif
+3. a kind that claims the column (:meth:`modalyze.kind.Kind.claims`, in registration order):
+   ``timeseries`` list or array cells (a Python list, a NumPy array, or text starting with ``[``);
+   ``image`` / ``audio`` text cells that are file paths with an image (.png .jpg .jpeg .bmp .gif
    .tif .tiff .webp) or audio (.wav .flac .ogg) extension, at least one of which exists;
-4. ``timeseries``: list or array cells (a Python list, a NumPy array, or text starting with ``[``);
 5. ``tabular`` numeric: every non-empty cell is a number; ``-`` when the numbers are 0, 1, 2, ...
    in order or all distinct integers (a row identifier);
 6. ``text``: strings of three words or more on average, or mostly distinct strings longer than
@@ -14,8 +15,8 @@ Each column gets a kind by these rules, in order (``-`` = left out, and said so)
 7. ``tabular`` categorical: every other column (booleans, short repeated strings).
 
 Grouping: all tabular columns form one modality ``tabular``; all text columns one modality ``text``
-(joined with a separator); each image, audio and time-series column is a modality named after
-the column. ``--modality NAME=COL1,COL2:KIND`` overrides a guess (column names or glob patterns such as ``a_*``):
+(joined with a separator): the kinds declared ``grouped``; each column of another kind (image,
+audio, time series) is a modality named after the column. ``--modality NAME=COL1,COL2:KIND`` overrides a guess (column names or glob patterns such as ``a_*``):
 those columns leave the modality they were guessed into, and NAME reads them as KIND.
 """
 
@@ -25,16 +26,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from modalyze.data.table import match_columns
 from modalyze.errors import ModalyzeError
 from modalyze.options import suggest
-from modalyze.spec import ModalitySpec, Spec, SplitSpec, check_name, kinds
+from modalyze.kind import get_kind, kinds
+from modalyze.spec import ModalitySpec, Spec, SplitSpec, check_name
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 TABLE_SUFFIXES = (".csv", ".parquet", ".jsonl")
 _SPLITS = {"train", "val", "test"}
 
@@ -47,7 +46,7 @@ def infer_spec(frame: pd.DataFrame, target: str, name: str = "table", base_dir: 
         raise ModalyzeError(f"{name}: option target: column '{target}' does not exist{suggest(str(target), columns)} "
                             f"(columns: {', '.join(columns[:12])}{', ...' if len(columns) > 12 else ''})")
     base = Path(base_dir)
-    kinds: dict[str, str] = {}
+    guessed: dict[str, str] = {}
     left_out: dict[str, str] = {}
     split = None
     for column in frame.columns:
@@ -60,8 +59,8 @@ def infer_spec(frame: pd.DataFrame, target: str, name: str = "table", base_dir: 
         if kind.startswith("-"):
             left_out[str(column)] = kind[1:].strip()
         else:
-            kinds[str(column)] = kind
-    modalities = _group(kinds)
+            guessed[str(column)] = kind
+    modalities = _group(guessed)
     modalities = _apply_overrides(modalities, overrides or [], [str(c) for c in frame.columns if c != target], name)
     if not modalities:
         raise ModalyzeError(f"{name}: no column besides the target could be used as an input "
@@ -80,11 +79,9 @@ def column_kind(values: pd.Series, base_dir: Path) -> str:
     as_text = filled.astype(str).str.strip()
     if as_text.nunique() == 1:
         return "- the same value in every row"
-    if all(isinstance(v, (list, tuple, np.ndarray)) for v in filled.head(50)) or as_text.str.startswith("[").all():
-        return "timeseries"
-    for kind, suffixes in (("image", IMAGE_SUFFIXES), ("audio", AUDIO_SUFFIXES)):
-        if as_text.str.lower().str.endswith(suffixes).all() and _any_exists(as_text.head(20), base_dir):
-            return kind
+    claimed = next((k for k in kinds() if get_kind(k).claims(filled, base_dir)), None)
+    if claimed:
+        return claimed
     if pd.api.types.is_bool_dtype(filled) or as_text.str.lower().isin(["true", "false"]).all():
         return "tabular"
     numbers = pd.to_numeric(as_text, errors="coerce")
@@ -102,23 +99,20 @@ def column_kind(values: pd.Series, base_dir: Path) -> str:
     return "tabular"
 
 
-def _any_exists(paths: pd.Series, base_dir: Path) -> bool:
-    return any((Path(p) if Path(p).is_absolute() else base_dir / p).is_file() for p in paths)
-
-
 def _is_split(values: pd.Series) -> bool:
     return set(values.dropna().astype(str).str.lower()) <= _SPLITS and len(values.dropna()) == len(values)
 
 
-def _group(kinds: dict[str, str]) -> dict[str, ModalitySpec]:
-    """All tabular columns -> 'tabular', all text columns -> 'text', every other column its own modality."""
+def _group(guessed: dict[str, str]) -> dict[str, ModalitySpec]:
+    """The columns of a grouped kind (tabular, text) -> one modality named after the kind; every other
+    column its own modality."""
     out: dict[str, ModalitySpec] = {}
-    for shared in ("tabular", "text"):
-        columns = [c for c, k in kinds.items() if k == shared]
+    for shared in (k for k in kinds() if get_kind(k).grouped):
+        columns = [c for c, k in guessed.items() if k == shared]
         if columns:
             out[shared] = ModalitySpec(shared, columns)
-    for column, kind in kinds.items():
-        if kind not in ("tabular", "text"):
+    for column, kind in guessed.items():
+        if not get_kind(kind).grouped:
             out[_unique(safe_name(column), out)] = ModalitySpec(kind, [column])
     return out
 

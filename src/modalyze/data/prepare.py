@@ -13,7 +13,7 @@ import torch
 from modalyze.data import load_dataset
 from modalyze.data.batching import FeaturizedDataset
 from modalyze.data.featurizers import Featurizer, create_featurizer
-from modalyze.data.pretrained import PRETRAINED_KEYS
+from modalyze.kind import PRETRAINED_KEYS
 from modalyze.data.table import SPLITS, Table
 from modalyze.errors import ModalyzeError
 from modalyze.spec import ModalitySpec, Spec

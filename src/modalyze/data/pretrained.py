@@ -18,17 +18,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from modalyze.data.featurizers import Featurizer, Features, Rows, _empty, register_featurizer
-from modalyze.data.decoded import Unreadable
-from modalyze.data.image import open_rgb
+from modalyze.data.featurizers import Featurizer, Features, Rows, empty_cells
 from modalyze.errors import ModalyzeError
+from modalyze.kind import FEATURIZERS, PRETRAINED_KEYS, Pretrained, get_kind
 from modalyze.layers import masked_mean
 from modalyze.outputs import write_with
+from modalyze.settings import cache_dir
 
-PRETRAINED_KEYS = ("hf", "freeze", "max_len")  # encoder-spec keys the featurizer consumes
+__all__ = ["PRETRAINED_KEYS", "PretrainedFeaturizer", "load_tower", "pooled_output", "resolve"]
 
 
 def resolve(name_or_dir: str) -> Path:
@@ -56,6 +55,14 @@ def _transformers() -> Any:
     return transformers
 
 
+def mapping(kind: str) -> Pretrained:
+    """How ``kind`` maps onto a Hugging Face model (a one-line error for a kind without one)."""
+    found = get_kind(kind).pretrained
+    if found is None:
+        raise ModalyzeError(f"kind {kind} has no pretrained encoders")
+    return found
+
+
 def load_tower(path: Path, kind: str) -> torch.nn.Module:
     """The model in ``path``, narrowed to the tower for ``kind`` (a CLIP/SigLIP model has two)."""
     AutoModel = _transformers().AutoModel
@@ -64,12 +71,12 @@ def load_tower(path: Path, kind: str) -> torch.nn.Module:
         model = AutoModel.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         raise ModalyzeError(f"{path}: cannot load a transformers model from it ({str(exc).splitlines()[0]})") from None
-    return getattr(model, {"image": "vision_model", "text": "text_model", "audio": "encoder"}[kind], model)
+    tower = mapping(kind).tower
+    return getattr(model, tower, model) if tower else model
 
 
 def load_processor(path: Path, kind: str) -> Any:
-    t = _transformers()
-    loader = {"text": t.AutoTokenizer, "image": t.AutoImageProcessor, "audio": t.AutoFeatureExtractor}[kind]
+    loader = getattr(_transformers(), mapping(kind).processor)
     try:
         return loader.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
@@ -84,17 +91,17 @@ def pooled_output(tower: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> tu
     return hidden, mask
 
 
-@register_featurizer("pretrained")
+@FEATURIZERS.register("pretrained")
 class PretrainedFeaturizer(Featurizer):
     """Inputs for a pretrained tower (``freeze: false``) or its cached pooled features (``freeze: true``).
 
     Chosen by a modality's ``encoder: {hf: ...}``, never declared as a kind.
 
-    Options: ``source_kind`` (text, image or audio), ``hf`` (a directory or ``minilm``), ``freeze``,
-    ``max_len`` (text, 128).
+    Options: ``source_kind`` (a kind with a pretrained mapping: text, image, audio), ``hf`` (a directory or
+    ``minilm``), ``freeze``, ``max_len`` (text, 128).
     """
 
-    spec_kind = False
+    kind = "pretrained"
 
     def fit(self, frame: pd.DataFrame) -> PretrainedFeaturizer:
         self.hidden_ = int(self._tower().config.hidden_size)
@@ -120,7 +127,7 @@ class PretrainedFeaturizer(Featurizer):
         return load_tower(self.path, self.source_kind)
 
     def transform(self, frame: pd.DataFrame) -> Features:
-        present = ~_empty(frame[self.columns[0]])
+        present = ~empty_cells(frame[self.columns[0]])
         values = self._values(frame, present)
         if not self.frozen:  # the tower's inputs, prepared batch by batch (224 px pixel values are large)
             return Features(InputRows(self, values), torch.from_numpy(present))
@@ -134,10 +141,10 @@ class PretrainedFeaturizer(Featurizer):
         column = self.columns[0]
         out: list[Any] = []
         for row, (value, ok) in enumerate(zip(frame[column].tolist(), present)):
-            if self.source_kind == "text":
-                out.append(str(value) if ok else "")
-            else:
+            if mapping(self.source_kind).files:
                 out.append(self._file(value, frame.index[row], column) if ok else None)
+            else:
+                out.append(str(value) if ok else "")
         return out
 
     def _file(self, value: Any, row: Any, column: str) -> Path:
@@ -151,27 +158,8 @@ class PretrainedFeaturizer(Featurizer):
     def processor(self) -> Any:
         return load_processor(self.path, self.source_kind)
 
-    @staticmethod
-    def _image(path: Any) -> Image.Image:
-        try:
-            return open_rgb(Path(path))
-        except Unreadable as exc:
-            raise ModalyzeError(f"{path}: image file {exc}") from None
-
     def _inputs(self, values: list[Any]) -> dict[str, torch.Tensor]:
-        processor = self.processor
-        if self.source_kind == "text":
-            enc = processor(values, padding=True, truncation=True, max_length=int(self.options.get("max_len", 128)),
-                            return_tensors="pt")
-            return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-        if self.source_kind == "image":
-            images = [self._image(p) if p else Image.new("RGB", (32, 32)) for p in values]  # resized
-            return {"pixel_values": processor(images=images, return_tensors="pt")["pixel_values"]}
-        from modalyze.data.audio import read_audio
-
-        rate = int(processor.sampling_rate)
-        clips = [read_audio(p, rate) if p else np.zeros(rate // 10, dtype=np.float32) for p in values]
-        return {"input_features": processor(clips, sampling_rate=rate, return_tensors="pt")["input_features"]}
+        return mapping(self.source_kind).inputs(self.processor, values, self.options)
 
     @torch.no_grad()
     def _cached_features(self, values: list[Any], batch_size: int = 64) -> torch.Tensor:
@@ -216,6 +204,4 @@ class InputRows(Rows):
 
 
 def feature_cache_dir() -> Path:
-    from modalyze.data.builtin import cache_dir
-
     return cache_dir() / "features"

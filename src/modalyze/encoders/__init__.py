@@ -1,11 +1,6 @@
-"""Per-modality encoders, one module per kind, behind a registry.
+"""Encoders: the contract and shared blocks (:mod:`.base`) and the pretrained-tower encoder; each kind's
+own encoder lives in its module of :mod:`modalyze.kinds`."""
 
-Every module of this package is imported, and so registered: a new kind's encoder is one new file.
-"""
+from modalyze.encoders.base import EncoderOutput, create_encoder, list_encoders
 
-from modalyze.encoders.base import ENCODERS, EncoderOutput, create_encoder, list_encoders, register_encoder
-from modalyze.registry import import_submodules
-
-import_submodules(__name__, __path__)
-
-__all__ = ["ENCODERS", "EncoderOutput", "create_encoder", "list_encoders", "register_encoder"]
+__all__ = ["EncoderOutput", "create_encoder", "list_encoders"]

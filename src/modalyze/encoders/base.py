@@ -1,4 +1,4 @@
-"""The encoder contract and registry: one encoder per modality kind.
+"""The encoder contract: one encoder per modality kind (declared by the kind, :mod:`modalyze.kind`).
 
 Every encoder maps a modality's batch tensors to ``EncoderOutput(pooled [B, D], tokens [B, T, D],
 mask [B, T])`` where ``mask`` is True for real tokens. It is built from the fitted featurizer's
@@ -15,8 +15,9 @@ from torch import nn
 
 from modalyze.errors import ModalyzeError
 from modalyze.layers import masked_mean  # noqa: F401 (re-exported: the encoders' pooling)
+from modalyze.kind import ENCODERS
 from modalyze.options import check_named, signature_types
-from modalyze.registry import Registry
+from modalyze.settings import MODEL
 
 
 class EncoderOutput(NamedTuple):
@@ -25,11 +26,7 @@ class EncoderOutput(NamedTuple):
     mask: torch.Tensor  # bool [B, T], True = real token
 
 
-ENCODERS: Registry[type[nn.Module]] = Registry("encoder kind")
-register_encoder = ENCODERS.register
-
-
-def create_encoder(kind: str, info: dict[str, Any], dim: int = 64, **options: Any) -> nn.Module:
+def create_encoder(kind: str, info: dict[str, Any], dim: int = MODEL.dim, **options: Any) -> nn.Module:
     """Build the registered encoder for ``kind``; ``info`` comes from the fitted featurizer."""
     cls = ENCODERS.get(kind)
     try:

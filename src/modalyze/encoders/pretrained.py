@@ -14,13 +14,14 @@ import torch
 from torch import nn
 
 from modalyze.data.pretrained import load_tower, pooled_output
-from modalyze.encoders.base import EncoderOutput, masked_mean, mlp, register_encoder, single_token
+from modalyze.encoders.base import EncoderOutput, masked_mean, mlp, single_token
+from modalyze.kind import ENCODERS
 from modalyze.options import Rate
 
 
-@register_encoder("pretrained")
+@ENCODERS.register("pretrained")
 class PretrainedEncoder(nn.Module):
-    def __init__(self, info: dict[str, Any], dim: int = 64, dropout: Rate = 0.1):
+    def __init__(self, info: dict[str, Any], dim: int, dropout: Rate = 0.1):
         super().__init__()
         hidden = int(info["hidden"])
         self.frozen = bool(info["freeze"])

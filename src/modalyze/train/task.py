@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from modalyze.data.batching import Batch
-from modalyze.data.featurizers import PAD
+from modalyze.kinds.text import PAD
+from modalyze.settings import TRAIN
 
 
 class ExpertTask(L.LightningModule):
@@ -26,7 +27,7 @@ class ExpertTask(L.LightningModule):
     the expert learns the path that genuinely absent modalities take (see :func:`drop_modalities`).
     """
 
-    def __init__(self, expert: nn.Module, lr: float = 2e-3, weight_decay: float = 1e-4,
+    def __init__(self, expert: nn.Module, lr: float = TRAIN.lr, weight_decay: float = TRAIN.weight_decay,
                  only_present: str | None = None, aux_weight: float = 0.0,
                  modality_dropout: dict[str, float] | None = None):
         super().__init__()

@@ -1,6 +1,7 @@
-"""Audio: files read with soundfile (wav, flac, ogg), mixed to mono, resampled, turned into a log-mel
-spectrogram with ``torch.stft`` and a mel filterbank (HTK mel scale); decoded on demand (and once per
-machine with the decoded-file cache)."""
+"""The audio kind: files read with soundfile (wav, flac, ogg), mixed to mono, resampled, turned into a
+log-mel spectrogram with ``torch.stft`` and a mel filterbank (HTK mel scale), decoded on demand (and
+once per machine with the decoded-file cache); a small 2-D CNN; additive noise as its corruption;
+Hugging Face feature extractors for pretrained towers."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ import soundfile
 import torch
 from pydantic import Field
 from scipy.signal import resample_poly
+from torch import nn
 
-from modalyze.data.decoded import FileFeaturizer, Unreadable
-from modalyze.data.featurizers import register_featurizer
+from modalyze.data.decoded import FileFeaturizer, Perturbation, Unreadable
+from modalyze.data.featurizers import Featurizer, Features
+from modalyze.encoders.base import EncoderOutput, downsample_mask, pooled_sequence
+from modalyze.kind import Corruption, Kind, Pretrained, register_kind
+from modalyze.options import Count, Rate
+
+SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 def read_audio(path: Path, sample_rate: int) -> np.ndarray:
@@ -52,7 +59,6 @@ def log_mel(samples: np.ndarray, sample_rate: int, n_mels: int, n_fft: int, hop:
     return torch.log(mel_filterbank(n_mels, n_fft, sample_rate) @ spec + 1e-6)
 
 
-@register_featurizer("audio")
 class AudioFeaturizer(FileFeaturizer):
     """Audio file paths -> log-mel [B, n_mels, T] (standardised with train statistics) and a frame mask [B, T],
     decoded when a batch is read (see :mod:`modalyze.data.decoded`).
@@ -115,3 +121,44 @@ class AudioFeaturizer(FileFeaturizer):
 
 def _unreadable(path: Path, exc: Exception) -> Unreadable:
     return Unreadable("does not exist" if not path.exists() else f"is not a readable audio file ({exc})")
+
+
+class AudioEncoder(nn.Module):
+    def __init__(self, info: dict[str, Any], dim: int, width: Count = 32, dropout: Rate = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(2 * width, dim, 3, stride=2, padding=1), nn.GELU(), nn.Dropout(dropout),
+        )
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: dict[str, torch.Tensor]) -> EncoderOutput:
+        frames = x["frames"]  # bool [B, T]
+        maps = self.net(x["mel"].unsqueeze(1))  # [B, D, n_mels / 8, T / 8]
+        tokens = self.norm(maps.mean(2).transpose(1, 2))  # [B, T', D]
+        return pooled_sequence(tokens, downsample_mask(frames, tokens.shape[1]))
+
+
+def _additive_noise(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    """White noise added to the samples as each file is decoded, before the spectrogram."""
+    assert isinstance(featurizer, FileFeaturizer)
+    return featurizer.transform(frame, perturb=Perturbation(_add_noise, level, (int(rng.integers(2**63)),)))
+
+
+def _add_noise(samples: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    rms = float(np.sqrt(np.mean(samples ** 2))) if len(samples) else 0.0
+    return (samples + rng.normal(0.0, 4 * level * rms, samples.shape)).astype(np.float32)
+
+
+def _input_features(extractor: Any, values: list[Any], options: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """A pretrained feature extractor's inputs at its sampling rate; an absent row is 0.1 s of silence."""
+    rate = int(extractor.sampling_rate)
+    clips = [read_audio(p, rate) if p else np.zeros(rate // 10, dtype=np.float32) for p in values]
+    return {"input_features": extractor(clips, sampling_rate=rate, return_tensors="pt")["input_features"]}
+
+
+AUDIO = register_kind(Kind(
+    "audio", AudioFeaturizer, AudioEncoder, one_column=True, suffixes=SUFFIXES,
+    corruptions=(Corruption("additive-noise", "white noise at 4 × the clip's RMS (about −12 dB SNR)", _additive_noise),),
+    pretrained=Pretrained("AutoFeatureExtractor", _input_features, tower="encoder")))
