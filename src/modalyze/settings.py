@@ -167,6 +167,12 @@ class Budget:
     cv_folds: int = 5  # ... and its folds (fewer where the rarest class has fewer rows)
     one_pass: bool = False  # every expert from one i2m2-shared training (its heads), not trained apart
 
+    def recipe(self, finetune: bool = False) -> dict[str, int]:
+        """The training settings of one expert under this budget: trained from scratch, or fine-tuned
+        from trained members (i2m2)."""
+        epochs, steps = (self.finetune_epochs, 0) if finetune else (self.max_epochs, self.min_steps)
+        return {"max_epochs": epochs, "min_steps": steps, "patience": self.patience}
+
 
 BUDGETS = {
     # quick: analyze trains one i2m2-shared model (no fine-tuning); compare fine-tunes its i2m2 as fast does
