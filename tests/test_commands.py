@@ -4,7 +4,6 @@ documented combination of a command and a budget runs."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import typer

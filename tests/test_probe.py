@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from modalyze.analysis.probe import conditions, map_answers, probe
-from modalyze.errors import ModalyzeError
 from tests.conftest import FAST
 from tests.test_bad_input import run_cli
 

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pandas as pd
 import pytest
 
-from modalyze import Aligner, Classifier
+from modalyze import Classifier
 from modalyze.errors import ModalyzeError
 from tests.conftest import FAST, write_images_dataset
 from tests.test_bad_input import run_cli

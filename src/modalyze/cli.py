@@ -21,8 +21,8 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_errors
 
 from modalyze import cli_align  # noqa: F401  (registers align, zeroshot, retrieve, embed)
-from modalyze.cli_common import (BUDGET_CHOICES, INPUT_OPTIONS, DataArg, DimOpt, DropoutHelp, FusionOpt, SeedOpt, _data,
-                                 _metrics_table, _options, app, console, devices_options, run_values, shared_options,
+from modalyze.cli_common import (BUDGET_CHOICES, INPUT_OPTIONS, DataArg, DimOpt, FusionOpt, SeedOpt, _data,
+                                 _metrics_table, _options, app, console, settings_options, run_values, shared_options,
                                  study_options)
 from modalyze.errors import Interrupted, ModalyzeError, raise_on_signals
 from modalyze.settings import MODEL, PROBE, ROBUSTNESS, STUDY, TRAIN
@@ -48,35 +48,24 @@ def datasets() -> None:
 
 
 @app.command()
-@shared_options(devices_options(TRAIN))
+@shared_options(settings_options(TRAIN))
 def train(
     data: DataArg,
     model: Annotated[str, typer.Option(help="Expert: intra:<modality>, inter, additive, i2m2 or i2m2-shared (i2m2 at the cost of one model).")] = "i2m2",
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/<dataset>-<model>).")] = None,
-    seed: SeedOpt = TRAIN.seed,
-    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = TRAIN.max_epochs,
-    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = TRAIN.patience,
-    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps (or 32 passes over the training rows if fewer, at least 100).")] = TRAIN.min_steps,
-    batch_size: Annotated[int, typer.Option(help="Rows per training batch.")] = TRAIN.batch_size,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = TRAIN.lr,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = TRAIN.weight_decay,
-    aux_weight: Annotated[float, typer.Option(
-        help="i2m2, i2m2-shared, additive: weight of the members' own losses added to the product's loss (training and validation).")] = TRAIN.aux_weight,
-    modality_dropout: Annotated[float, typer.Option(help=DropoutHelp)] = TRAIN.modality_dropout,
     dim: DimOpt = MODEL.dim,
     fusion: FusionOpt = MODEL.fusion,
     init: Annotated[Optional[list[Path]], typer.Option(
         help="For i2m2/additive: start from trained intra or inter run directories (repeatable); i2m2-shared: from an inter run.")] = None,
     **run: Any,
 ) -> None:
-    """Train one expert and write a run directory (config, weights, metrics, test predictions)."""
+    """Train one expert and write a run directory (config, weights, metrics, test predictions); every
+    training setting (settings.TrainSettings) is an option."""
     from modalyze.workflows import train_run
 
     out = out or Path("runs") / f"{Path(data).stem}-{model.replace(':', '-')}"
-    metrics = train_run(_data(data, run), out, _options(run["option"]), model=model,
-                        seed=seed, max_epochs=max_epochs, patience=patience, min_steps=min_steps,
-                        batch_size=batch_size, lr=lr, weight_decay=weight_decay, aux_weight=aux_weight,
-                        modality_dropout=modality_dropout, dim=dim, fusion=fusion, init=init, **run_values(run))
+    metrics = train_run(_data(data, run), out, _options(run["option"]), model=model, dim=dim, fusion=fusion,
+                        init=init, **run_values(run))
     for split, counts in metrics["missing"].items():
         for modality, n in counts.items():
             if n:

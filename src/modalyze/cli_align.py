@@ -8,13 +8,13 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table as RichTable
 
-from modalyze.cli_common import (DataArg, DimOpt, SeedOpt, _data, _options, app, console, devices_options,
+from modalyze.cli_common import (DataArg, DimOpt, _data, _options, app, console, settings_options,
                                  run_values, shared_options)
 from modalyze.settings import ALIGN, ALIGNMENT, MODEL
 
 
 @app.command()
-@shared_options(devices_options(ALIGN))
+@shared_options(settings_options(ALIGN))
 def align(
     data: DataArg,
     loss: Annotated[str, typer.Option(help="clip, siglip (2 modalities), symile (3+), anchor or pairwise.")] = ALIGNMENT.loss,
@@ -23,26 +23,18 @@ def align(
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/<dataset>-align-<loss>).")] = None,
     dim: DimOpt = MODEL.dim,
     embed_dim: Annotated[int, typer.Option(help="Width of the shared embedding space.")] = ALIGNMENT.embed_dim,
-    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs; early stopping usually ends sooner.")] = ALIGN.max_epochs,
-    patience: Annotated[int, typer.Option(help="Epochs without validation improvement before stopping.")] = ALIGN.patience,
-    min_steps: Annotated[int, typer.Option(help="No early stopping before this many optimizer steps.")] = ALIGN.min_steps,
-    batch_size: Annotated[int, typer.Option(help="Pairs per batch (the negatives of each pair).")] = ALIGN.batch_size,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = ALIGN.lr,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = ALIGN.weight_decay,
     word_dropout: Annotated[float, typer.Option(
         help="In training, delete each word of a text modality with this probability (teaches partial "
              "descriptions such as zero-shot prompts; 0 turns it off).")] = ALIGNMENT.word_dropout,
-    seed: SeedOpt = ALIGN.seed,
     **run: Any,
 ) -> None:
-    """Contrastive alignment of the modalities; writes a run with retrieval, modality gap and align.html."""
+    """Contrastive alignment of the modalities; writes a run with retrieval, modality gap and align.html;
+    every training setting (settings.AlignSettings) is an option."""
     from modalyze.workflows import align_to_dir
 
     out = out or Path("runs") / f"{Path(data).stem}-align-{loss}"
-    metrics = align_to_dir(_data(data, run), out, _options(run["option"]), loss=loss,
-                           anchor=anchor, lock=lock, dim=dim, embed_dim=embed_dim, max_epochs=max_epochs,
-                           patience=patience, min_steps=min_steps, batch_size=batch_size, lr=lr,
-                           weight_decay=weight_decay, word_dropout=word_dropout, seed=seed, **run_values(run))
+    metrics = align_to_dir(_data(data, run), out, _options(run["option"]), loss=loss, anchor=anchor, lock=lock,
+                           dim=dim, embed_dim=embed_dim, word_dropout=word_dropout, **run_values(run))
     console.print(_retrieval_table(metrics["retrieval"], f"{loss} on {metrics['dataset']}: test retrieval"))
     for pair, gap in metrics["gap"].items():
         console.print(f"modality gap {pair}: centroid distance {gap['centroid_distance']:.3f}, "

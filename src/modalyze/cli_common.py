@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Callable, Optional, get_type_hints
 
 import typer
 from rich.console import Console
@@ -13,7 +13,7 @@ from rich.table import Table as RichTable
 
 from modalyze.errors import ModalyzeError
 from modalyze.outputs import is_rank_zero
-from modalyze.settings import BUDGETS, DATA, EXECUTORS, LOGGERS, MODEL, STUDY, TRAIN
+from modalyze.settings import BUDGETS, DATA, EXECUTORS, MODEL, STUDY, TRAIN, Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure which modalities matter, alone and together, and train models that use both.")
@@ -26,13 +26,7 @@ TargetOpt = Annotated[Optional[str], typer.Option(help="For a table: the column 
 ModalityOpt = Annotated[Optional[list[str]], typer.Option(
     "--modality", help="For a table: override a guess, NAME=COL1,COL2:KIND (repeatable).")]
 WriteSpecOpt = Annotated[Optional[Path], typer.Option(help="For a table: write the inferred spec to this .yaml file.")]
-SeedOpt = Annotated[int, typer.Option(help="Seed for data generation (built-ins), split and training.")]
-LoggerOpt = Annotated[Optional[str], typer.Option(
-    help="Send training curves to an experiment tracker: " + ", ".join(LOGGERS) + " (tensorboard and mlflow are extras).")]
-LogDirOpt = Annotated[Optional[Path], typer.Option(help="Where the tracker writes (default ./logs).")]
-StrategyOpt = Annotated[str, typer.Option(
-    help="Lightning strategy (with several devices, auto is DDP allowing parameters a step leaves unused).")]
-PrecisionOpt = Annotated[Optional[str], typer.Option(help="Lightning precision, e.g. bf16-mixed or 16-mixed (default 32-bit).")]
+SeedOpt = Annotated[int, typer.Option(help=Settings.help("seed"))]
 JobsOpt = Annotated[str, typer.Option(
     help="Independent trainings at once, each in its own worker process (1: all in this process; auto: "
          "one per core or GPU, but one process below 5,000 training rows).")]
@@ -46,9 +40,9 @@ OptionOpt = Annotated[Optional[list[str]], typer.Option(
 UnreadableOpt = Annotated[str, typer.Option(help="What an absent or unreadable image file is: 'error' or 'missing'.")]
 FusionOpt = Annotated[str, typer.Option(help="Fusion block of the inter expert.")]
 DimOpt = Annotated[int, typer.Option(help="Width of every encoder's output.")]
-AcceleratorOpt = Annotated[str, typer.Option(help="Lightning accelerator: auto (a GPU when present), cpu, gpu, ...")]
-DevicesOpt = Annotated[str, typer.Option(help="Lightning devices: a count, a list, or 'auto'.")]
-ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars while training.")]
+AcceleratorOpt = Annotated[str, typer.Option(help=Settings.help("accelerator"))]
+DevicesOpt = Annotated[str, typer.Option(help=Settings.help("devices"))]
+ProgressOpt = Annotated[bool, typer.Option(help=Settings.help("progress"))]
 BUDGET_CHOICES = "[" + "|".join(BUDGETS) + "]"
 TABLE_OPTIONS: dict[str, tuple[Any, Any]] = {"target": (TargetOpt, None), "modality": (ModalityOpt, None),
                                             "write_spec": (WriteSpecOpt, None)}
@@ -62,8 +56,6 @@ INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {"unreadable": (UnreadableOpt, MODEL
                                             "progress": (ProgressOpt, TRAIN.progress),
                                             "workers": (WorkersOpt, str(DATA.workers)),
                                             "feature_cache": (FeatureCacheOpt, DATA.feature_cache)}
-DropoutHelp = ("Rate at which each modality is hidden per training row, so the model learns to predict without "
-               "it (a spec's per-modality 'dropout:' overrides it).")
 
 
 def _version(value: bool) -> None:
@@ -122,12 +114,19 @@ def shared_options(*groups: dict[str, tuple[Any, Any]]) -> Callable[[Callable[..
     return wrap
 
 
-def devices_options(defaults: Any) -> dict[str, tuple[Any, Any]]:
-    """Where and how one model trains (train, align): devices, Lightning's strategy and precision, a tracker."""
-    return {"accelerator": (AcceleratorOpt, defaults.accelerator), "devices": (DevicesOpt, str(defaults.devices)),
-            "strategy": (StrategyOpt, defaults.strategy), "precision": (PrecisionOpt, defaults.precision),
-            "logger": (LoggerOpt, defaults.logger), "log_dir": (LogDirOpt, defaults.log_dir),
-            **INPUT_OPTIONS}
+_CLI_TYPES: dict[Any, Any] = {int | str: str, str | None: Optional[str]}  # a count or a list, as typed; optional text
+
+
+def settings_options(defaults: Settings) -> dict[str, tuple[Any, Any]]:
+    """One option per training setting (train, align): type, default and help from the settings'
+    field, so no command signature repeats them; plus the input options."""
+    hints = get_type_hints(type(defaults))
+    out: dict[str, tuple[Any, Any]] = {}
+    for name in defaults.names():
+        value = getattr(defaults, name)
+        kind = _CLI_TYPES.get(hints[name], hints[name])
+        out[name] = (Annotated[kind, typer.Option(help=defaults.help(name))], str(value) if kind is str else value)
+    return {**out, **{k: v for k, v in INPUT_OPTIONS.items() if k not in out}}
 
 
 def study_options() -> dict[str, tuple[Any, Any]]:

@@ -9,7 +9,7 @@ imports nothing heavy, so ``modalyze --help`` can read it.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +17,33 @@ LOGGERS = ("csv", "tensorboard", "mlflow")  # experiment trackers that training 
 EXECUTORS = ("local", "ray")  # where a study's independent trainings run
 
 
+def option(default: Any, help: str) -> Any:
+    """A setting: its default and the help text of the CLI option generated from it."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class Settings:
-    """How any model is trained; every field maps to a CLI option of the same name."""
+    """How any model is trained. Every field is a CLI option of the same name (``--max-epochs``),
+    generated from the field: its type, default and help (``cli_common.settings_options``)."""
 
-    max_epochs: int = 100
-    patience: int = 3
-    min_steps: int = 500  # no early stop before this many optimizer steps (or FLOOR_PASSES passes, if fewer)
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    seed: int = 0
-    accelerator: str = "auto"
-    devices: int | str = 1
-    strategy: str = "auto"  # Lightning's; with several devices "auto" means DDP (parameters a step leaves unused allowed)
-    precision: str | None = None  # Lightning's, e.g. "bf16-mixed" (None: 32-bit)
-    progress: bool = True
-    logger: str | None = None  # one of LOGGERS: training curves to that tracker (None: none)
-    log_dir: str | None = None  # where the tracker writes (None: ./logs)
+    max_epochs: int = option(100, "Upper bound on epochs; early stopping usually ends sooner.")
+    patience: int = option(3, "Epochs without validation improvement before stopping.")
+    min_steps: int = option(500, "No early stopping before this many optimizer steps (or 32 passes over the "
+                                 "training rows if fewer, at least 100).")
+    batch_size: int = option(128, "Rows per training batch.")
+    lr: float = option(2e-3, "AdamW learning rate.")
+    weight_decay: float = option(1e-4, "AdamW weight decay.")
+    seed: int = option(0, "Seed for data generation (built-ins), split and training.")
+    accelerator: str = option("auto", "Lightning accelerator: auto (a GPU when present), cpu, gpu, ...")
+    devices: int | str = option(1, "Lightning devices: a count, a list, or 'auto'.")
+    strategy: str = option("auto", "Lightning strategy (with several devices, auto is DDP allowing parameters a "
+                                   "step leaves unused).")
+    precision: str | None = option(None, "Lightning precision, e.g. bf16-mixed or 16-mixed (default 32-bit).")
+    progress: bool = option(True, "Show progress bars while training.")
+    logger: str | None = option(None, "Send training curves to an experiment tracker: " + ", ".join(LOGGERS) +
+                                " (tensorboard and mlflow are extras).")
+    log_dir: str | None = option(None, "Where the tracker writes (default ./logs).")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,23 +57,34 @@ class Settings:
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
+    @classmethod
+    def help(cls, name: str) -> str:
+        """The help text of a setting: its own, or that of the field it overrides."""
+        for base in cls.__mro__:
+            found = base.__dict__.get("__dataclass_fields__", {}).get(name)
+            if found is not None and "help" in found.metadata:
+                return str(found.metadata["help"])
+        raise KeyError(name)
+
 
 @dataclass
 class TrainSettings(Settings):
     """A classifier (an expert or a product of experts)."""
 
-    aux_weight: float = 1.0  # products of experts: weight of the members' own NLL (deep supervision)
-    modality_dropout: float = 0.0  # rate at which each modality is hidden per training row
+    aux_weight: float = option(1.0, "i2m2, i2m2-shared, additive: weight of the members' own losses added to the "
+                                    "product's loss (training and validation).")
+    modality_dropout: float = option(0.0, "Rate at which each modality is hidden per training row, so the model "
+                                          "learns to predict without it (a spec's per-modality 'dropout:' overrides it).")
 
 
 @dataclass
 class AlignSettings(Settings):
     """Contrastive alignment: longer patience (the contrastive validation loss is noisy), larger batches."""
 
-    max_epochs: int = 60
+    max_epochs: int = 60  # a field without help text keeps the one it overrides
     patience: int = 10
-    min_steps: int = 300
-    batch_size: int = 256
+    min_steps: int = option(300, "No early stopping before this many optimizer steps.")
+    batch_size: int = option(256, "Pairs per batch (the negatives of each pair).")
     lr: float = 1e-3
 
 
@@ -146,6 +166,12 @@ class Budget:
     cv_repeats: int  # small data: repeats of the stratified k-fold cross-validation
     cv_folds: int = 5  # ... and its folds (fewer where the rarest class has fewer rows)
     one_pass: bool = False  # every expert from one i2m2-shared training (its heads), not trained apart
+
+    def recipe(self, finetune: bool = False) -> dict[str, int]:
+        """The training settings of one expert under this budget: trained from scratch, or fine-tuned
+        from trained members (i2m2)."""
+        epochs, steps = (self.finetune_epochs, 0) if finetune else (self.max_epochs, self.min_steps)
+        return {"max_epochs": epochs, "min_steps": steps, "patience": self.patience}
 
 
 BUDGETS = {

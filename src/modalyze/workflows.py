@@ -10,8 +10,8 @@ import pandas as pd
 
 from modalyze.analysis import analyze
 from modalyze.classifier import Classifier, split_metrics
-from modalyze.data import load_dataset, table_spec
-from modalyze.data.prepare import prepare, summary
+from modalyze.data import table_spec
+from modalyze.data.prepare import load_prepared, summary
 from modalyze.data.table import read_source
 from modalyze.errors import ModalyzeError, naming, reading
 from modalyze.log import Log, info
@@ -42,8 +42,7 @@ def train_run(data: str | Path | Spec, out: str | Path, dataset_options: dict[st
     clf = Classifier(**params)
     clf.check_params()
     with output_dir(out, "train"):
-        spec, table = load_dataset(data, seed=clf.seed, **(dataset_options or {}))
-        prepared = prepare(spec, table, clf.unreadable)
+        spec, prepared = load_prepared(data, clf.seed, clf.unreadable, dataset_options)
         log(summary(spec, prepared))
         log(f"training {clf.model}: at most {clf.max_epochs} epochs, stopping after {clf.patience} without "
             "improvement on the val split")
@@ -257,8 +256,7 @@ def align_to_dir(data: str | Path, out: str | Path, dataset_options: dict[str, A
     aligner = Aligner(**params)
     aligner.check_params()
     with output_dir(out, "align"):
-        spec, table = load_dataset(data, seed=aligner.seed, **(dataset_options or {}))
-        prepared = prepare(spec, table, aligner.unreadable)
+        spec, prepared = load_prepared(data, aligner.seed, aligner.unreadable, dataset_options)
         return _evaluate_alignment(aligner.fit_prepared(spec, prepared), prepared, out)
 
 

@@ -22,11 +22,9 @@ from modalyze.analysis.stats import Draws, score_with_ci
 from modalyze.analysis.store import ExpertStore, origin
 from modalyze.settings import BUDGETS, MODEL, STUDY, TRAIN
 from modalyze.classifier import Classifier
-from modalyze.data import load_dataset
 from modalyze.data.batching import FeaturizedDataset, make_loader
 from modalyze.data.featurizers import Features
-from modalyze.data.prepare import prepare
-from modalyze.errors import ModalyzeError
+from modalyze.data.prepare import load_prepared
 from modalyze.log import Log, info
 from modalyze.options import check_options
 from modalyze.fusion import list_fusions
@@ -50,12 +48,9 @@ def compare(data: str | Path, fusions: list[str] | None = None, budget: str = ST
     check_options(fusions=fusions, budget=budget, seed=seed, dim=dim, accelerator=accelerator, devices=devices,
                   unreadable=unreadable, progress=progress, jobs=jobs, executor=executor, ray_address=ray_address)
     plan = BUDGETS[budget]
-    spec, table = load_dataset(data, seed=seed, target=target, **(dataset_options or {}))
-    prepared = prepare(spec, table, unreadable)
-    if "test" not in prepared.splits or "val" not in prepared.splits:
-        raise ModalyzeError(f"{spec.name}: the comparison needs rows in the val and test splits")
-    params = dict(dim=dim, seed=seed, patience=plan.patience, accelerator=accelerator, devices=devices,
-                  progress=progress, unreadable=unreadable)
+    spec, prepared = load_prepared(data, seed, unreadable, dataset_options, needs=("val", "test"),
+                                   purpose="the comparison", target=target)
+    params = dict(dim=dim, seed=seed, accelerator=accelerator, devices=devices, progress=progress, unreadable=unreadable)
     settings = {"dataset": spec.name, "seed": seed, "budget": budget, "dim": dim,
                 "dataset_options": dataset_options or {}, "purpose": "compare"}
     test = prepared.splits["test"]
@@ -63,8 +58,7 @@ def compare(data: str | Path, fusions: list[str] | None = None, budget: str = ST
     draws = Draws.make(len(y), plan.bootstrap, seed)
 
     def kwargs(model: str, fusion: str = "late", finetune: bool = False) -> dict[str, Any]:
-        epochs, steps = (plan.finetune_epochs, 0) if finetune else (plan.max_epochs, plan.min_steps)
-        return dict(model=model, fusion=fusion, max_epochs=epochs, min_steps=steps, **params)
+        return dict(model=model, fusion=fusion, **plan.recipe(finetune), **params)
 
     def fit(model: str, fusion: str = "late", init: list[Classifier] | None = None) -> Callable[[], Classifier]:
         return lambda: Classifier(init=init, **kwargs(model, fusion, bool(init))).fit_prepared(spec, prepared)

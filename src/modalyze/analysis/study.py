@@ -72,8 +72,8 @@ def analyze(data: str | Path | Spec, budget: str = STUDY.budget, out: str | Path
     if len(spec.modalities) < 2:
         raise ModalyzeError(f"{spec.name}: a dependency study needs at least two modalities (found {len(spec.modalities)})")
     cv = crossval.use_cross_validation(spec, table)
-    params = dict(dim=dim, fusion=fusion, patience=plan.patience, accelerator=accelerator, devices=devices,
-                  progress=progress, unreadable=unreadable)
+    params = dict(dim=dim, fusion=fusion, accelerator=accelerator, devices=devices, progress=progress,
+                  unreadable=unreadable)
     settings = {"dataset": spec.name, "seed": seed, "budget": budget, **{k: params[k] for k in ("dim", "fusion")},
                 "modality_dropout": modality_dropout, "dataset_options": dataset_options or {},
                 "evaluation": (f"{plan.cv_repeats} x {plan.cv_folds}-fold cross-validation" if cv
@@ -152,10 +152,9 @@ class Study:
 
     def expert_params(self, name: str, s: int) -> dict[str, Any]:
         """Classifier parameters of expert ``name`` for seed slot ``s`` (i2m2 is fine-tuned from the others)."""
-        epochs, steps, drop = ((self.plan.finetune_epochs, 0, self.modality_dropout) if name == "i2m2"
-                               else (self.plan.max_epochs, self.plan.min_steps, 0.0))
-        return dict(model=name, seed=self.seed + s, max_epochs=epochs, min_steps=steps, modality_dropout=drop,
-                    **self.params)
+        finetune = name == "i2m2"
+        return dict(model=name, seed=self.seed + s, modality_dropout=self.modality_dropout if finetune else 0.0,
+                    **self.plan.recipe(finetune), **self.params)
 
     def train_parallel(self, trainings: list[Training], store: ExpertStore, prepared: Prepared) -> set[tuple[int, str]]:
         """The independent trainings on the study's executor (nothing happens with one job); returns

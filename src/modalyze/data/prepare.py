@@ -13,9 +13,9 @@ import torch
 from modalyze.data import load_dataset
 from modalyze.data.batching import FeaturizedDataset
 from modalyze.data.featurizers import Featurizer, create_featurizer
-from modalyze.kind import PRETRAINED_KEYS
 from modalyze.data.table import SPLITS, Table
 from modalyze.errors import ModalyzeError
+from modalyze.kind import PRETRAINED_KEYS
 from modalyze.spec import ModalitySpec, Spec
 
 
@@ -27,6 +27,19 @@ class Prepared:
     classes: list[Any]
     splits: dict[str, FeaturizedDataset]
     frames: dict[str, pd.DataFrame]
+
+
+def load_prepared(data: Any, seed: int, unreadable: str, dataset_options: dict[str, Any] | None = None,
+                  needs: tuple[str, ...] = (), purpose: str = "training", **load: Any) -> tuple[Spec, Prepared]:
+    """The pipeline under every training command: load the data (``load``: ``target``, ``modalities``),
+    fit the featurizers on train, encode every split, and check the splits the job ``needs``."""
+    spec, table = load_dataset(data, seed=seed, **load, **(dataset_options or {}))
+    prepared = prepare(spec, table, unreadable)
+    missing = [s for s in needs if s not in prepared.splits]
+    if missing:
+        raise ModalyzeError(f"{spec.name}: {purpose} needs rows in the {' and '.join(missing)} split"
+                            f"{'s' * (len(missing) > 1)}")
+    return spec, prepared
 
 
 def summary(spec: Spec, prepared: Prepared) -> str:

@@ -19,7 +19,6 @@ from torch import nn
 
 from modalyze.data.corruptions import edit_decoded
 from modalyze.data.decoded import FileFeaturizer, Unreadable
-from modalyze.data.featurizers import Featurizer, Features
 from modalyze.encoders.base import EncoderOutput
 from modalyze.errors import ModalyzeError
 from modalyze.kind import Corruption, Kind, Pretrained, register_kind
