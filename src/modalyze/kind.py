@@ -3,7 +3,7 @@
 A kind (image, text, tabular, ...) is one module of :mod:`modalyze.kinds` that calls
 :func:`register_kind` with its featurizer, encoder, corruptions, file suffixes, inference rule,
 column rule and pretrained mapping. This module sits low in the house: the spec, its schema, spec
-inference, pretrained loading, corruptions and the probe read the registries below, and the plug-ins
+inference, pretrained loading and corruptions read the registries below, and the plug-ins
 fill them when the first lookup imports :mod:`modalyze.kinds`. A kind outside the package (a test's,
 a user's) is one call to :func:`register_kind`.
 """

@@ -138,14 +138,11 @@ class PretrainedFeaturizer(Featurizer):
 
     def _values(self, frame: pd.DataFrame, present: np.ndarray) -> list[Any]:
         """Each row's raw input (absent rows get a neutral placeholder, ignored downstream)."""
-        column = self.columns[0]
-        out: list[Any] = []
-        for row, (value, ok) in enumerate(zip(frame[column].tolist(), present)):
-            if mapping(self.source_kind).files:
-                out.append(self._file(value, frame.index[row], column) if ok else None)
-            else:
-                out.append(str(value) if ok else "")
-        return out
+        column, files = self.columns[0], mapping(self.source_kind).files
+        if not files:
+            return [str(value) if ok else "" for value, ok in zip(frame[column].tolist(), present)]
+        return [self._file(value, frame.index[row], column) if ok else None
+                for row, (value, ok) in enumerate(zip(frame[column].tolist(), present))]
 
     def _file(self, value: Any, row: Any, column: str) -> Path:
         path = Path(str(value))
