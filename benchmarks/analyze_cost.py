@@ -20,7 +20,7 @@ from modalyze.analysis import BUDGETS
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
 from modalyze.data.prepare import prepare
-from modalyze.workflows import analyze_to_dir
+from modalyze.jobs.study import analyze_to_dir
 
 
 def main() -> None:  # guarded below: --jobs spawns worker processes

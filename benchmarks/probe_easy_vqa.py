@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.probe_mode
 
 from modalyze.analysis import BUDGETS  # noqa: E402
 from modalyze.classifier import Classifier  # noqa: E402
-from modalyze.workflows import probe_to_dir  # noqa: E402
+from modalyze.jobs.probe import probe_to_dir  # noqa: E402
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("kinds", ("kinds",)),
     ("models", ("experts", "train", "estimator", "classifier", "aligner")),
     ("analysis", ("analysis", "adapters", "report")),
-    ("commands", ("workflows",)),
+    ("commands", ("jobs",)),
     ("command line", ("cli_common", "cli_align", "cli", "")),  # "": the package itself
 ]
 

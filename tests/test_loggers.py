@@ -53,7 +53,7 @@ def test_a_missing_tracker_is_a_one_line_error_naming_the_extra(tiny_spec, monke
 
 
 def test_messages_go_through_the_modalyze_logger(tiny_spec, caplog):
-    from modalyze.workflows import train_run
+    from modalyze.jobs.classify import train_run
 
     with caplog.at_level(logging.INFO, logger="modalyze"):
         train_run(tiny_spec, tiny_spec.parent / "run", model="inter", **FAST)
@@ -65,7 +65,7 @@ def test_importing_modalyze_changes_no_logger_level():
     code = ("import logging, lightning, torch, sklearn  # Lightning sets its own loggers' levels when imported\n"
             "names = ['', 'lightning', 'lightning.pytorch', 'lightning.pytorch.utilities.rank_zero', 'modalyze']\n"
             "before = [logging.getLogger(n).level for n in names]\n"
-            "import modalyze, modalyze.classifier, modalyze.aligner, modalyze.analysis, modalyze.workflows\n"
+            "import modalyze, modalyze.classifier, modalyze.aligner, modalyze.analysis, modalyze.jobs\n"
             "after = [logging.getLogger(n).level for n in names]\n"
             "assert before == after, (before, after)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -17,7 +17,7 @@ from modalyze.analysis.study import analyze
 from modalyze.cli import app
 from modalyze.cli_common import _devices
 from modalyze.settings import ALIGN, TRAIN, AlignSettings, TrainSettings
-from modalyze.workflows import robustness_to_dir
+from modalyze.jobs.classify import robustness_to_dir
 
 # command -> the library callable whose parameters its options set
 LIBRARY: dict[str, Callable[..., Any]] = {

@@ -194,7 +194,8 @@ class _Cells(dict):
 class HFAdapter:
     """``hf:DIR``: a local Hugging Face model answering ``prompt`` in free text (never a download): a
     vision-language model when its config has a vision part (the image is the row's first image
-    modality), else a causal language model. ``{column}`` in the prompt is the row's cell."""
+    modality; a kind's pretrained mapping names what the processor takes), else a causal language
+    model. ``{column}`` in the prompt is the row's cell."""
 
     accepts_missing = False
     MAX_NEW_TOKENS = 16
@@ -234,17 +235,19 @@ class HFAdapter:
     def predict(self, rows: pd.DataFrame, condition: str) -> list[str]:
         import torch
 
-        from modalyze.kinds.image import open_rgb
+        from modalyze.kind import get_kind
 
         records = rows.to_dict("records")
         prompts = [self.prompt.format_map(_Cells(r)) for r in records]
         if self.vision:
-            columns = rows.attrs.get("image_columns") or []
-            if not columns:
+            base, files = Path(rows.attrs.get("base_dir") or "."), {}
+            for column, kind in rows.attrs.get("prompt_columns") or []:  # the first modality of each keyword
+                mapping = get_kind(kind).pretrained
+                if mapping.prompt_input not in files:
+                    files[mapping.prompt_input] = [mapping.read(base / str(r[column])) for r in records]
+            if "images" not in files:
                 raise ModalyzeError(f"model {self.name}: a vision-language model needs an image modality in the spec")
-            base = Path(rows.attrs.get("base_dir") or ".")
-            images = [open_rgb(base / str(r[columns[0]])) for r in records]
-            inputs = self.processor(text=prompts, images=images, return_tensors="pt", padding=True)
+            inputs = self.processor(text=prompts, **files, return_tensors="pt", padding=True)
         else:
             inputs = self.tokenizer(prompts, return_tensors="pt", padding=True)
         inputs = inputs.to(self.device)

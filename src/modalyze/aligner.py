@@ -32,7 +32,7 @@ from modalyze.losses import ContrastiveLoss
 from modalyze.losses.contrastive import flat_rows
 from modalyze.options import check_options
 from modalyze.run import check_run_dir, read_json
-from modalyze.settings import ALIGN, ALIGNMENT, MODEL, AlignSettings
+from modalyze.settings import ALIGNMENT, MODEL, AlignSettings
 from modalyze.spec import Spec
 from modalyze.train.engine import fit_task
 from modalyze.train.task import drop_words
@@ -114,14 +114,9 @@ class Aligner(Estimator):
     schema = ALIGNER_SCHEMA
 
     def __init__(self, loss: str = ALIGNMENT.loss, *, anchor: str | None = None, lock: list[str] | None = None,
-                 dim: int = MODEL.dim, embed_dim: int = ALIGNMENT.embed_dim, seed: int = ALIGN.seed, max_epochs: int = ALIGN.max_epochs,
-                 patience: int = ALIGN.patience, min_steps: int = ALIGN.min_steps, batch_size: int = ALIGN.batch_size,
-                 lr: float = ALIGN.lr, weight_decay: float = ALIGN.weight_decay,
-                 word_dropout: float = ALIGNMENT.word_dropout,
-                 accelerator: str = ALIGN.accelerator, devices: int | str = ALIGN.devices,
-                 strategy: str = ALIGN.strategy, precision: str | None = ALIGN.precision,
-                 progress: bool = ALIGN.progress, logger: str | None = ALIGN.logger, log_dir: str | None = ALIGN.log_dir,
-                 unreadable: str = MODEL.unreadable, modalities: list[str] | None = None):
+                 dim: int = MODEL.dim, embed_dim: int = ALIGNMENT.embed_dim, word_dropout: float = ALIGNMENT.word_dropout,
+                 unreadable: str = MODEL.unreadable, modalities: list[str] | None = None,
+                 **settings: Any):  # settings: AlignSettings' fields
         self._store_params(locals())
 
     def check_params(self) -> None:

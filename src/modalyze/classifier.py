@@ -25,7 +25,7 @@ from modalyze.estimator import Estimator
 from modalyze.experts import ModelConfig, build_expert, parse_model_name
 from modalyze.options import check_options
 from modalyze.run import RUN_SCHEMA, check_run_dir, count_parameters, read_json
-from modalyze.settings import MODEL, TRAIN, TrainSettings
+from modalyze.settings import MODEL, TrainSettings
 from modalyze.spec import Spec
 from modalyze.train import fit_expert, predict_log_probs
 from modalyze.train.engine import BestMembers
@@ -45,15 +45,8 @@ class Classifier(ClassifierMixin, Estimator):
     schema = RUN_SCHEMA
 
     def __init__(self, model: str = "i2m2", *, dim: int = MODEL.dim, fusion: str = MODEL.fusion,
-                 seed: int = TRAIN.seed, max_epochs: int = TRAIN.max_epochs, patience: int = TRAIN.patience,
-                 min_steps: int = TRAIN.min_steps, batch_size: int = TRAIN.batch_size, lr: float = TRAIN.lr,
-                 weight_decay: float = TRAIN.weight_decay, aux_weight: float = TRAIN.aux_weight,
-                 modality_dropout: float = TRAIN.modality_dropout, accelerator: str = TRAIN.accelerator,
-                 devices: int | str = TRAIN.devices, strategy: str = TRAIN.strategy,
-                 precision: str | None = TRAIN.precision, progress: bool = TRAIN.progress,
-                 logger: str | None = TRAIN.logger, log_dir: str | None = TRAIN.log_dir,
                  unreadable: str = MODEL.unreadable, modalities: list[str] | None = None,
-                 init: list[str | Path] | None = None):
+                 init: list[str | Path] | None = None, **settings: Any):  # settings: TrainSettings' fields
         self._store_params(locals())
 
     # --- fitting --------------------------------------------------------------------------------

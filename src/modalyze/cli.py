@@ -21,11 +21,10 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_errors
 
 from modalyze import cli_align  # noqa: F401  (registers align, zeroshot, retrieve, embed)
-from modalyze.cli_common import (BUDGET_CHOICES, INPUT_OPTIONS, DataArg, DimOpt, FusionOpt, SeedOpt, _data,
-                                 _metrics_table, _options, app, console, settings_options, run_values, shared_options,
-                                 study_options)
+from modalyze.cli_common import (INPUT_OPTIONS, DataArg, DimOpt, FusionOpt, SeedOpt, _data, _metrics_table, _options,
+                                 app, console, run_values, settings_options, shared_options)
 from modalyze.errors import Interrupted, ModalyzeError, raise_on_signals
-from modalyze.settings import MODEL, PROBE, ROBUSTNESS, STUDY, TRAIN
+from modalyze.settings import COMPARE, MODEL, PROBE, ROBUSTNESS, STUDY, TRAIN
 
 
 @app.command("spec-schema")
@@ -61,7 +60,7 @@ def train(
 ) -> None:
     """Train one expert and write a run directory (config, weights, metrics, test predictions); every
     training setting (settings.TrainSettings) is an option."""
-    from modalyze.workflows import train_run
+    from modalyze.jobs.classify import train_run
 
     out = out or Path("runs") / f"{Path(data).stem}-{model.replace(':', '-')}"
     metrics = train_run(_data(data, run), out, _options(run["option"]), model=model, dim=dim, fusion=fusion,
@@ -78,7 +77,7 @@ def train(
 @app.command()
 def evaluate(run: Annotated[Path, typer.Argument(help="A run directory written by `modalyze train`.")]) -> None:
     """Recompute a run's metrics on its dataset's val and test splits."""
-    from modalyze.workflows import evaluate_run
+    from modalyze.jobs.classify import evaluate_run
 
     console.print(_metrics_table(evaluate_run(run), str(run)))
 
@@ -91,7 +90,7 @@ def predict(
     unreadable: Annotated[Optional[str], typer.Option(help="Override: 'error' or 'missing' for bad image files.")] = None,
 ) -> None:
     """Predict new rows; writes prediction, modalities_used and one probability column per class."""
-    from modalyze.workflows import predict_file
+    from modalyze.jobs.classify import predict_file
 
     result = predict_file(run, rows, out, unreadable)
     n_all = len(result.attrs["modalities"])
@@ -123,7 +122,7 @@ def robustness(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = ROBUSTNESS.bootstrap,
 ) -> None:
     """Scores with modalities missing and under corruptions: robustness.json and robustness.html."""
-    from modalyze.workflows import robustness_to_dir
+    from modalyze.jobs.classify import robustness_to_dir
 
     out = out or run / "robustness"
     result = robustness_to_dir(run, out, _levels(levels), reference, seed, bootstrap)
@@ -147,32 +146,21 @@ def robustness(
 
 
 @app.command()
-@shared_options(study_options())
+@shared_options(settings_options(STUDY))
 def analyze(
     data: DataArg,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>); rerun to resume.")] = None,
-    budget: Annotated[str, typer.Option(metavar=BUDGET_CHOICES,
-        help="quick (one i2m2-shared model: the one-pass estimate), fast (1 seed), standard (3 seeds) or "
-             "thorough (5 seeds).")] = STUDY.budget,
-    seed: SeedOpt = TRAIN.seed,
-    fusion: FusionOpt = MODEL.fusion,
-    dim: DimOpt = MODEL.dim,
-    min_slice_rows: Annotated[int, typer.Option(
-        help="Slice values with fewer test rows are listed as too few, not scored.")] = STUDY.min_slice_rows,
-    modality_dropout: Annotated[float, typer.Option(
-        help="Modality dropout of the i2m2 fine-tuning (the intra and inter experts train without it).")] = STUDY.modality_dropout,
     groupings: Annotated[Optional[Path], typer.Option(
         help="A YAML file of alternative groupings of the columns into modalities: studies each (and the "
              "spec's own) and compares them.")] = None,
     **run: Any,
 ) -> None:
     """Measure each modality's contribution alone and together: profile.json, report.html, a verdict."""
-    from modalyze.workflows import analyze_groupings_to_dir, analyze_to_dir
+    from modalyze.jobs.study import analyze_groupings_to_dir, analyze_to_dir
 
     out = out or Path("reports") / Path(data).stem
     opened = _data(data, run)
-    options = dict(budget=budget, seed=seed, fusion=fusion, dim=dim, min_slice_rows=min_slice_rows,
-                   modality_dropout=modality_dropout, dataset_options=_options(run["option"]), **run_values(run))
+    options = dict(dataset_options=_options(run["option"]), **run_values(run))
     if groupings is not None:
         from modalyze.analysis.profile import Profile
 
@@ -219,7 +207,7 @@ def probe(
     **run: Any,
 ) -> None:
     """Which modalities does an existing model use? Shuffle each across rows: probe.json and probe.html."""
-    from modalyze.workflows import probe_to_dir, write_conditions_to_dir
+    from modalyze.jobs.probe import probe_to_dir, write_conditions_to_dir
 
     options = dict(permutations=permutations, seed=seed, split=split, dataset_options=_options(run.pop("option")))
     opened = _data(data, run)
@@ -250,7 +238,7 @@ def map_(
     slices: Annotated[bool, typer.Option(help="Also place each scored slice of each profile.")] = False,
 ) -> None:
     """Place studied datasets in the plane of intra- vs inter-modality dependency strength: map.html."""
-    from modalyze.workflows import map_to_file
+    from modalyze.jobs.study import map_to_file
 
     result = map_to_file(profiles, out, slices)
     table = RichTable(title="benchmark map (strength = share of the joint model's gain over chance)")
@@ -263,24 +251,21 @@ def map_(
 
 
 @app.command()
-@shared_options(study_options())
+@shared_options(settings_options(COMPARE))
 def compare(
     data: DataArg,
     fusions: Annotated[Optional[str], typer.Option(
         help="Comma-separated fusion blocks (default: all of late, early, cross-attention, tensor, low-rank).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>-compare); rerun to resume.")] = None,
-    budget: Annotated[str, typer.Option(metavar=BUDGET_CHOICES, help="Epochs and bootstrap size as in analyze (quick trains as fast).")] = STUDY.budget,
-    seed: SeedOpt = TRAIN.seed,
-    dim: DimOpt = MODEL.dim,
     **run: Any,
 ) -> None:
     """Train the inter expert and i2m2 with each fusion block on one split: compare.json/.csv/.html."""
-    from modalyze.workflows import compare_to_dir
+    from modalyze.jobs.study import compare_to_dir
 
     out = out or Path("reports") / f"{Path(data).stem}-compare"
     chosen = [f.strip() for f in fusions.split(",") if f.strip()] if fusions else None
-    result = compare_to_dir(_data(data, run), out, fusions=chosen, budget=budget, seed=seed,
-                            dim=dim, dataset_options=_options(run["option"]), **run_values(run))
+    result = compare_to_dir(_data(data, run), out, fusions=chosen, dataset_options=_options(run["option"]),
+                            **run_values(run))
     table = RichTable(title=f"{result['dataset']}: test {result['metric']} by fusion ({result['n_test']} rows)")
     for col in ("fusion", "model", "score", "95% interval", "params", "train", "ms/row", "train MB"):
         table.add_column(col, justify="left" if col in ("fusion", "model") else "right")

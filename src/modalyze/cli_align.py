@@ -30,7 +30,7 @@ def align(
 ) -> None:
     """Contrastive alignment of the modalities; writes a run with retrieval, modality gap and align.html;
     every training setting (settings.AlignSettings) is an option."""
-    from modalyze.workflows import align_to_dir
+    from modalyze.jobs.align import align_to_dir
 
     out = out or Path("runs") / f"{Path(data).stem}-align-{loss}"
     metrics = align_to_dir(_data(data, run), out, _options(run["option"]), loss=loss, anchor=anchor, lock=lock,
@@ -68,7 +68,7 @@ def zeroshot(
     gap_shift: GapShiftOpt = 0.0,
 ) -> None:
     """Zero-shot classification of test rows from label names through the text tower: top-1 and top-5."""
-    from modalyze.workflows import zero_shot_run
+    from modalyze.jobs.align import zero_shot_run
 
     for r in zero_shot_run(run, column, labels, template, text, modality, gap_shift):
         top_k = next(k for k in r if k.startswith("top") and k != "top1")
@@ -90,7 +90,7 @@ def retrieve(
     gap_shift: GapShiftOpt = 0.0,
 ) -> None:
     """Cross-modal retrieval on the test pairs: Recall@1/5/10, median and mean rank."""
-    from modalyze.workflows import retrieve_run
+    from modalyze.jobs.align import retrieve_run
 
     dataset, results = retrieve_run(run, [q.strip() for q in query.split(",") if q.strip()], gallery, match, gap_shift)
     console.print(_retrieval_table(results, f"retrieval on {dataset} (test pairs)"))
@@ -104,7 +104,7 @@ def embed(
         = Path("embeddings.parquet"),
 ) -> None:
     """Embed new rows with a trained aligner; absent modalities give empty cells."""
-    from modalyze.workflows import embed_file
+    from modalyze.jobs.align import embed_file
 
     table = embed_file(run, rows, out)
     console.print(f"{len(table)} rows × {len(table.columns)} modalities embedded to {out}")

@@ -13,7 +13,7 @@ from rich.table import Table as RichTable
 
 from modalyze.errors import ModalyzeError
 from modalyze.outputs import is_rank_zero
-from modalyze.settings import BUDGETS, DATA, EXECUTORS, MODEL, STUDY, TRAIN, Settings
+from modalyze.settings import DATA, MODEL, TRAIN, Options, Settings, StudySettings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure which modalities matter, alone and together, and train models that use both.")
@@ -27,23 +27,12 @@ ModalityOpt = Annotated[Optional[list[str]], typer.Option(
     "--modality", help="For a table: override a guess, NAME=COL1,COL2:KIND (repeatable).")]
 WriteSpecOpt = Annotated[Optional[Path], typer.Option(help="For a table: write the inferred spec to this .yaml file.")]
 SeedOpt = Annotated[int, typer.Option(help=Settings.help("seed"))]
-JobsOpt = Annotated[str, typer.Option(
-    help="Independent trainings at once, each in its own worker process (1: all in this process; auto: "
-         "one per core or GPU, but one process below 5,000 training rows).")]
-ExecutorOpt = Annotated[str, typer.Option(
-    metavar="[" + "|".join(EXECUTORS) + "]",
-    help="Where the independent trainings run: local worker processes, or Ray tasks (pip install 'modalyze[ray]').")]
-RayAddressOpt = Annotated[Optional[str], typer.Option(
-    help="With --executor ray: the cluster to join, e.g. ray://head:10001 or auto (default: a running cluster, else a local one).")]
 OptionOpt = Annotated[Optional[list[str]], typer.Option(
     "--option", "-o", help="Built-in dataset option KEY=VALUE, e.g. -o rows=2000 -o noise=0.3 (repeatable).")]
-UnreadableOpt = Annotated[str, typer.Option(help="What an absent or unreadable image file is: 'error' or 'missing'.")]
-FusionOpt = Annotated[str, typer.Option(help="Fusion block of the inter expert.")]
-DimOpt = Annotated[int, typer.Option(help="Width of every encoder's output.")]
-AcceleratorOpt = Annotated[str, typer.Option(help=Settings.help("accelerator"))]
-DevicesOpt = Annotated[str, typer.Option(help=Settings.help("devices"))]
+UnreadableOpt = Annotated[str, typer.Option(help=StudySettings.help("unreadable"))]
+FusionOpt = Annotated[str, typer.Option(help=StudySettings.help("fusion"))]
+DimOpt = Annotated[int, typer.Option(help=StudySettings.help("dim"))]
 ProgressOpt = Annotated[bool, typer.Option(help=Settings.help("progress"))]
-BUDGET_CHOICES = "[" + "|".join(BUDGETS) + "]"
 TABLE_OPTIONS: dict[str, tuple[Any, Any]] = {"target": (TargetOpt, None), "modality": (ModalityOpt, None),
                                             "write_spec": (WriteSpecOpt, None)}
 WorkersOpt = Annotated[str, typer.Option(
@@ -78,7 +67,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 def _data(data: str, run: dict[str, Any]) -> Any:
     """The data argument, or a table's inferred spec (printed, and written with --write-spec); takes
     the table options out of the command's shared options ``run``."""
-    from modalyze.workflows import open_data
+    from modalyze.jobs import open_data
 
     target, modality, write_spec = (run.pop(name) for name in TABLE_OPTIONS)
     opened, text = open_data(data, target, modality, write_spec)
@@ -117,23 +106,17 @@ def shared_options(*groups: dict[str, tuple[Any, Any]]) -> Callable[[Callable[..
 _CLI_TYPES: dict[Any, Any] = {int | str: str, str | None: Optional[str]}  # a count or a list, as typed; optional text
 
 
-def settings_options(defaults: Settings) -> dict[str, tuple[Any, Any]]:
-    """One option per training setting (train, align): type, default and help from the settings'
-    field, so no command signature repeats them; plus the input options."""
+def settings_options(defaults: Options) -> dict[str, tuple[Any, Any]]:
+    """One option per setting (train, align, analyze, compare): type, default, help and metavar from the
+    settings' field, so no command signature repeats them; plus the input options."""
     hints = get_type_hints(type(defaults))
     out: dict[str, tuple[Any, Any]] = {}
     for name in defaults.names():
         value = getattr(defaults, name)
         kind = _CLI_TYPES.get(hints[name], hints[name])
-        out[name] = (Annotated[kind, typer.Option(help=defaults.help(name))], str(value) if kind is str else value)
+        option = typer.Option(help=defaults.help(name), metavar=defaults.metavar(name))
+        out[name] = (Annotated[kind, option], str(value) if kind is str and value is not None else value)
     return {**out, **{k: v for k, v in INPUT_OPTIONS.items() if k not in out}}
-
-
-def study_options() -> dict[str, tuple[Any, Any]]:
-    """Where a study's trainings run (analyze, compare): devices and the executor of the independent ones."""
-    return {"accelerator": (AcceleratorOpt, TRAIN.accelerator), "devices": (DevicesOpt, str(TRAIN.devices)),
-            "jobs": (JobsOpt, str(STUDY.jobs)), "executor": (ExecutorOpt, STUDY.executor),
-            "ray_address": (RayAddressOpt, None), **INPUT_OPTIONS}
 
 
 def run_values(run: dict[str, Any]) -> dict[str, Any]:

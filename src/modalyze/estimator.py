@@ -2,7 +2,8 @@
 in the scikit-learn contract.
 
 - ``__init__`` stores its arguments and nothing else: ``get_params``, ``set_params``, ``clone`` and the
-  repr come from the signature (``sklearn.base.BaseEstimator``).
+  repr come from the signature (``sklearn.base.BaseEstimator``). An estimator writes only its model
+  options; its ``**settings`` are the fields of its ``settings_class``, which the signature shows.
 - ``fit`` validates the parameters, then trains and returns ``self``; fitted state ends in ``_``.
 - ``fit(X, y)`` takes a DataFrame (or a 2-d array) and its labels (a Series or array): the spec is
   inferred (the ``modalities`` parameter overrides guesses, ``NAME=COL1,COL2:KIND`` as the CLI's
@@ -14,6 +15,8 @@ in the scikit-learn contract.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import json
 from dataclasses import replace
@@ -31,7 +34,7 @@ from modalyze.data.prepare import Prepared, featurize_new_rows, featurizer_state
 from modalyze.data.table import Table, check_user_rows, load_table
 from modalyze.errors import ModalyzeError, naming, reading
 from modalyze.run import load_weights, read_json, save_weights, versions, write_json
-from modalyze.settings import Settings
+from modalyze.settings import Settings, with_settings
 from modalyze.spec import Spec, SplitSpec
 
 FIT_VAL_FRACTION = 0.1  # fit(X, y): the share of rows held out for early stopping
@@ -47,10 +50,20 @@ class Estimator(BaseEstimator):
     settings_class: ClassVar[type[Settings]]
     schema: ClassVar[str]  # the run directory's config schema
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:  # its **settings shown as the settings' fields (get_params reads them)
+            cls.__init__.__signature__ = with_settings(inspect.signature(cls.__init__), cls.settings_class())
+
     def _store_params(self, params: dict[str, Any]) -> None:
-        """``__init__``'s only work: each argument (its ``locals()``) becomes the attribute of its name."""
+        """``__init__``'s only work: each argument (its ``locals()``, the training settings in
+        ``**settings``) becomes the attribute of its name; an unset setting takes its default."""
+        given, defaults = params.get("settings", {}), self.settings_class()
+        unknown = [k for k in given if k not in defaults.names()]
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument '{unknown[0]}'")
         for name in self._get_param_names():
-            setattr(self, name, params[name])
+            setattr(self, name, params[name] if name in params else given.get(name, getattr(defaults, name)))
 
     def settings(self) -> Settings:
         """The training settings this estimator's parameters give."""

@@ -49,6 +49,8 @@ class Pretrained:
     inputs: Callable[[Any, list[Any], dict[str, Any]], dict[str, Any]]  # (processor, values, options) -> model inputs
     tower: str | None = None  # the attribute of a dual-tower model holding this kind's tower ("vision_model")
     files: bool = True  # cells are file paths (image, audio), not the values themselves (text)
+    prompt_input: str | None = None  # the keyword a generative model's processor takes it under ("images")
+    read: Callable[[Path], Any] | None = None  # one file -> what that keyword takes (a PIL image)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ imports nothing heavy, so ``modalyze --help`` can read it.
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -17,15 +18,79 @@ LOGGERS = ("csv", "tensorboard", "mlflow")  # experiment trackers that training 
 EXECUTORS = ("local", "ray")  # where a study's independent trainings run
 
 
-def option(default: Any, help: str) -> Any:
-    """A setting: its default and the help text of the CLI option generated from it."""
-    return field(default=default, metadata={"help": help})
+def option(default: Any, help: str, metavar: str | None = None) -> Any:
+    """A setting: its default and the help text (and metavar) of the CLI option generated from it."""
+    return field(default=default, metadata={"help": help, "metavar": metavar})
+
+
+def with_settings(signature: inspect.Signature, defaults: Any) -> inspect.Signature:
+    """``signature`` with its ``**settings`` replaced by one keyword-only parameter per field of the
+    settings object ``defaults`` (its value the default): what ``help()``, scikit-learn's
+    ``get_params`` and the tests read, though no signature lists the settings by hand."""
+    hints = {f.name: f.type for f in fields(defaults)}
+    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=getattr(defaults, name),
+                               annotation=hints[name]) for name in defaults.names() if name not in {p.name for p in own}]
+    tail = [p for p in own if p.kind is p.KEYWORD_ONLY]
+    return signature.replace(parameters=[p for p in own if p.kind is not p.KEYWORD_ONLY] + tail + added)
+
+
+def takes_settings(settings_class: type) -> Any:
+    """Decorate a function whose ``**settings`` are the fields of ``settings_class``: its signature
+    shows them with their defaults (see :func:`with_settings`)."""
+    def wrap(function: Any) -> Any:
+        function.__signature__ = with_settings(inspect.signature(function), settings_class())
+        return function
+    return wrap
 
 
 @dataclass
-class Settings:
-    """How any model is trained. Every field is a CLI option of the same name (``--max-epochs``),
-    generated from the field: its type, default and help (``cli_common.settings_options``)."""
+class Options:
+    """Settings as fields: every field is a CLI option of the same name (``--max-epochs``), generated from
+    the field: its type, default and help (``cli_common.settings_options``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def of(cls, obj: Any) -> Options:
+        """The settings an object (an estimator) holds as attributes of the same names."""
+        return cls(**{f.name: getattr(obj, f.name) for f in fields(cls)})
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """The fields, those shared by every job (seed, devices, ...) last: the order of options in --help."""
+        shared = {f.name for f in fields(Common)} if issubclass(cls, Common) else set()
+        names = [f.name for f in fields(cls)]
+        return [n for n in names if n not in shared] + [n for n in names if n in shared]
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        """The help text of a setting: its own, or that of the field it overrides."""
+        for base in cls.__mro__:
+            found = base.__dict__.get("__dataclass_fields__", {}).get(name)
+            if found is not None and found.metadata.get("help"):
+                return str(found.metadata["help"])
+        raise KeyError(name)
+
+    @classmethod
+    def metavar(cls, name: str) -> str | None:
+        return next((f.metadata.get("metavar") for f in fields(cls) if f.name == name), None)
+
+
+@dataclass
+class Common(Options):
+    """Where any training runs, and its seed: shared by training, alignment and the studies."""
+
+    seed: int = option(0, "Seed for data generation (built-ins), split and training.")
+    accelerator: str = option("auto", "Lightning accelerator: auto (a GPU when present), cpu, gpu, ...")
+    devices: int | str = option(1, "Lightning devices: a count, a list, or 'auto'.")
+    progress: bool = option(True, "Show progress bars while training.")
+
+
+@dataclass
+class Settings(Common):
+    """How any model is trained."""
 
     max_epochs: int = option(100, "Upper bound on epochs; early stopping usually ends sooner.")
     patience: int = option(3, "Epochs without validation improvement before stopping.")
@@ -34,37 +99,12 @@ class Settings:
     batch_size: int = option(128, "Rows per training batch.")
     lr: float = option(2e-3, "AdamW learning rate.")
     weight_decay: float = option(1e-4, "AdamW weight decay.")
-    seed: int = option(0, "Seed for data generation (built-ins), split and training.")
-    accelerator: str = option("auto", "Lightning accelerator: auto (a GPU when present), cpu, gpu, ...")
-    devices: int | str = option(1, "Lightning devices: a count, a list, or 'auto'.")
     strategy: str = option("auto", "Lightning strategy (with several devices, auto is DDP allowing parameters a "
                                    "step leaves unused).")
     precision: str | None = option(None, "Lightning precision, e.g. bf16-mixed or 16-mixed (default 32-bit).")
-    progress: bool = option(True, "Show progress bars while training.")
     logger: str | None = option(None, "Send training curves to an experiment tracker: " + ", ".join(LOGGERS) +
                                 " (tensorboard and mlflow are extras).")
     log_dir: str | None = option(None, "Where the tracker writes (default ./logs).")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def of(cls, obj: Any) -> Settings:
-        """The settings an object (an estimator) holds as attributes of the same names."""
-        return cls(**{f.name: getattr(obj, f.name) for f in fields(cls)})
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-    @classmethod
-    def help(cls, name: str) -> str:
-        """The help text of a setting: its own, or that of the field it overrides."""
-        for base in cls.__mro__:
-            found = base.__dict__.get("__dataclass_fields__", {}).get(name)
-            if found is not None and "help" in found.metadata:
-                return str(found.metadata["help"])
-        raise KeyError(name)
 
 
 @dataclass
@@ -95,17 +135,6 @@ class ModelDefaults:
     dim: int = 64  # every encoder's output width
     fusion: str = "late"
     unreadable: str = "error"  # an absent or unreadable file: 'error' or 'missing'
-
-
-@dataclass(frozen=True)
-class StudyDefaults:
-    """Defaults of a dependency study (``analyze``) that are not training settings."""
-
-    budget: str = "fast"
-    min_slice_rows: int = 50  # slice values with fewer test rows are listed, not scored
-    modality_dropout: float = 0.2  # of the i2m2 fine-tuning only (the experts measure the data as it is)
-    jobs: int | str = "auto"  # independent trainings at once ("auto": see analysis.parallel.resolve_jobs)
-    executor: str = "local"  # where they run: "local" worker processes or "ray" tasks
 
 
 @dataclass(frozen=True)
@@ -187,5 +216,36 @@ BUDGETS = {
 }
 
 
-TRAIN, ALIGN, MODEL, STUDY, DATA = TrainSettings(), AlignSettings(), ModelDefaults(), StudyDefaults(), DataDefaults()
+MODEL = ModelDefaults()
+
+
+@dataclass
+class CompareSettings(Common):
+    """A fusion comparison (``compare``): its budget, the encoders' width, and where the trainings run."""
+
+    budget: str = option("fast", "quick (analyze: one i2m2-shared model, the one-pass estimate; compare trains it "
+                                 "as fast), fast (1 seed), standard (3 seeds) or thorough (5 seeds).",
+                         metavar="[" + "|".join(BUDGETS) + "]")
+    dim: int = option(MODEL.dim, "Width of every encoder's output.")
+    unreadable: str = option(MODEL.unreadable, "What an absent or unreadable image file is: 'error' or 'missing'.")
+    jobs: int | str = option("auto", "Independent trainings at once, each in its own worker process (1: all in this "
+                                     "process; auto: one per core or GPU, but one process below 5,000 training rows).")
+    executor: str = option("local", "Where the independent trainings run: local worker processes, or Ray tasks "
+                                    "(pip install 'modalyze[ray]').", metavar="[" + "|".join(EXECUTORS) + "]")
+    ray_address: str | None = option(None, "With --executor ray: the cluster to join, e.g. ray://head:10001 or auto "
+                                           "(default: a running cluster, else a local one).")
+
+
+@dataclass
+class StudySettings(CompareSettings):
+    """A dependency study (``analyze``): the comparison's settings, the inter expert's fusion, slices and
+    the i2m2 fine-tuning's modality dropout."""
+
+    fusion: str = option(MODEL.fusion, "Fusion block of the inter expert.")
+    min_slice_rows: int = option(50, "Slice values with fewer test rows are listed as too few, not scored.")
+    modality_dropout: float = option(0.2, "Modality dropout of the i2m2 fine-tuning (the intra and inter experts "
+                                          "train without it, so they measure the data as it is).")
+
+
+TRAIN, ALIGN, STUDY, COMPARE, DATA = TrainSettings(), AlignSettings(), StudySettings(), CompareSettings(), DataDefaults()
 ROBUSTNESS, PROBE, ALIGNMENT = RobustnessDefaults(), ProbeDefaults(), AlignDefaults()

@@ -20,7 +20,7 @@ import torch
 from modalyze.analysis.parallel import Training, resolve_jobs, run_trainings
 from modalyze.analysis.stats import Draws, score_with_ci
 from modalyze.analysis.store import ExpertStore, origin
-from modalyze.settings import BUDGETS, MODEL, STUDY, TRAIN
+from modalyze.settings import BUDGETS, CompareSettings, takes_settings
 from modalyze.classifier import Classifier
 from modalyze.data.batching import FeaturizedDataset, make_loader
 from modalyze.data.featurizers import Features
@@ -35,24 +35,22 @@ from modalyze.train.task import ExpertTask
 COMPARE_SCHEMA = "modalyze.compare/1"
 
 
-def compare(data: str | Path, fusions: list[str] | None = None, budget: str = STUDY.budget, out: str | Path | None = None,
-            seed: int = TRAIN.seed, dim: int = MODEL.dim, accelerator: str = TRAIN.accelerator,
-            devices: int | str = TRAIN.devices, unreadable: str = MODEL.unreadable, progress: bool = TRAIN.progress,
-            dataset_options: dict[str, Any] | None = None, target: str | None = None,
-            jobs: int | str = STUDY.jobs, executor: str = STUDY.executor, ray_address: str | None = None,
-            log: Log = info) -> dict[str, Any]:
+@takes_settings(CompareSettings)
+def compare(data: str | Path, fusions: list[str] | None = None, out: str | Path | None = None, *,
+            dataset_options: dict[str, Any] | None = None, target: str | None = None, log: Log = info,
+            **settings: Any) -> dict[str, Any]:  # settings: CompareSettings' fields
     """Train and measure every fusion in ``fusions`` (default: all registered); returns the table as a dict.
     The trainings that need no other (intra experts, and per fusion the inter expert and i2m2-shared)
     run on ``jobs`` workers or Ray (:mod:`modalyze.analysis.parallel`)."""
     fusions = list(list_fusions() if fusions is None else fusions)
-    check_options(fusions=fusions, budget=budget, seed=seed, dim=dim, accelerator=accelerator, devices=devices,
-                  unreadable=unreadable, progress=progress, jobs=jobs, executor=executor, ray_address=ray_address)
-    plan = BUDGETS[budget]
-    spec, prepared = load_prepared(data, seed, unreadable, dataset_options, needs=("val", "test"),
+    run = CompareSettings(**settings)
+    check_options(fusions=fusions, **run.to_dict())
+    plan, seed = BUDGETS[run.budget], run.seed
+    spec, prepared = load_prepared(data, seed, run.unreadable, dataset_options, needs=("val", "test"),
                                    purpose="the comparison", target=target)
-    params = dict(dim=dim, seed=seed, accelerator=accelerator, devices=devices, progress=progress, unreadable=unreadable)
-    settings = {"dataset": spec.name, "seed": seed, "budget": budget, "dim": dim,
-                "dataset_options": dataset_options or {}, "purpose": "compare"}
+    params = {k: getattr(run, k) for k in ("dim", "seed", "accelerator", "devices", "progress", "unreadable")}
+    config = {"dataset": spec.name, "seed": seed, "budget": run.budget, "dim": run.dim,
+              "dataset_options": dataset_options or {}, "purpose": "compare"}
     test = prepared.splits["test"]
     y = test.targets.numpy()
     draws = Draws.make(len(y), plan.bootstrap, seed)
@@ -65,12 +63,12 @@ def compare(data: str | Path, fusions: list[str] | None = None, budget: str = ST
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        store = ExpertStore(Path(out) / "experts" if out else Path(scratch), settings)
+        store = ExpertStore(Path(out) / "experts" if out else Path(scratch), config)
         independent = [Training(0, f"intra:{m}", kwargs(f"intra:{m}")) for m in spec.modalities]
         independent += [Training(0, f"{model}-{f}", kwargs(model, f)) for f in fusions for model in ("inter", "i2m2-shared")]
         in_workers = run_trainings(independent, store, spec, prepared,
-                                   resolve_jobs(jobs, len(independent), len(prepared.splits["train"]), accelerator),
-                                   executor, ray_address, accelerator, log)
+                                   resolve_jobs(run.jobs, len(independent), len(prepared.splits["train"]), run.accelerator),
+                                   run.executor, run.ray_address, run.accelerator, log)
 
         def said(name: str, fresh: bool) -> str:
             return origin(fresh, (0, name) in in_workers, store.path(0, name))
@@ -100,7 +98,7 @@ def compare(data: str | Path, fusions: list[str] | None = None, budget: str = ST
                              "train_memory_mb": training_memory_mb(clf.expert_, prepared.splits["train"],
                                                                    clf.batch_size)})
     return {"schema": COMPARE_SCHEMA, "dataset": spec.name, "metric": "accuracy", "n_test": int(len(y)),
-            "budget": budget, "seed": seed, "dim": dim, "rows": rows, "versions": versions()}
+            "budget": run.budget, "seed": seed, "dim": run.dim, "rows": rows, "versions": versions()}
 
 
 def latency_ms(expert: torch.nn.Module, data: FeaturizedDataset, batch_size: int = 512, repeats: int = 5) -> float:

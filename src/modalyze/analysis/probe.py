@@ -231,20 +231,29 @@ def probe_rows(data: Any, split: str = PROBE.split, seed: int = PROBE.seed, targ
                dataset_options: dict[str, Any] | None = None) -> tuple[Any, pd.DataFrame, dict[str, list[str]], np.ndarray]:
     """The spec, the rows to probe (``split``, or ``all``), each modality's columns and the labels as indices."""
     from modalyze.data import load_dataset
+    from modalyze.data.prepare import check_splits
     from modalyze.data.table import SPLIT_COLUMN
 
     spec, table = load_dataset(data, seed=seed, target=target, **(dataset_options or {}))
     frame = table.frame if split == "all" else table.part(split)
-    if not len(frame):
-        raise ModalyzeError(f"{spec.name}: the {split} split has no rows to probe")
+    check_splits(spec, [split] if len(frame) else [], (split,), "probing")
     classes = sorted(pd.unique(table.frame[spec.target]).tolist(), key=lambda v: (str(type(v)), v))
     classes = [c.item() if hasattr(c, "item") else c for c in classes]
     rows = frame.drop(columns=[SPLIT_COLUMN], errors="ignore").reset_index(drop=True)
     rows.attrs.update(classes=classes, base_dir=str(table.base_dir), n_rows=len(rows),
-                      image_columns=[table.columns[m][0] for m, s in spec.modalities.items() if s.kind == "image"])
+                      prompt_columns=prompt_columns(spec, table.columns))
     lookup = {str(c): i for i, c in enumerate(classes)}
     y = np.array([lookup[str(v)] for v in rows[spec.target].tolist()])
     return spec, rows, dict(table.columns), y
+
+
+def prompt_columns(spec: Any, columns: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(column, kind) of every modality a generative model's processor takes beside the prompt (its kind's
+    pretrained mapping names the keyword), in spec order."""
+    from modalyze.kind import get_kind
+
+    return [(columns[m][0], s.kind) for m, s in spec.modalities.items()
+            if (mapping := get_kind(s.kind).pretrained) is not None and mapping.prompt_input]
 
 
 def probe(data: Any, models: list[str], out: str | Path, profile: dict[str, Any] | None = None,

@@ -30,12 +30,12 @@ from modalyze.analysis.shuffle import EncodedExperts
 from modalyze.analysis.store import ExpertStore, origin
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
-from modalyze.data.prepare import Prepared, prepare, summary
+from modalyze.data.prepare import Prepared, prepare_checked, summary
 from modalyze.data.table import SPLIT_COLUMN, Table
 from modalyze.errors import ModalyzeError
 from modalyze.log import Log, info
 from modalyze.options import check_options
-from modalyze.settings import BUDGETS, MODEL, STUDY, TRAIN, Budget
+from modalyze.settings import BUDGETS, Budget, StudySettings, takes_settings
 from modalyze.spec import Spec
 
 
@@ -43,13 +43,10 @@ ONE_PASS = ("one-pass estimate: every expert is a head of one i2m2-shared model 
             "per modality, a joint head; their product is i2m2, trained without modality dropout)")
 
 
-def analyze(data: str | Path | Spec, budget: str = STUDY.budget, out: str | Path | None = None, seed: int = TRAIN.seed,
-            fusion: str = MODEL.fusion, dim: int = MODEL.dim, accelerator: str = TRAIN.accelerator,
-            devices: int | str = TRAIN.devices, unreadable: str = MODEL.unreadable,
-            min_slice_rows: int = STUDY.min_slice_rows, modality_dropout: float = STUDY.modality_dropout,
-            progress: bool = TRAIN.progress, dataset_options: dict[str, Any] | None = None, target: str | None = None,
-            modalities: list[str] | None = None, jobs: int | str = STUDY.jobs, executor: str = STUDY.executor, ray_address: str | None = None,
-            log: Log = info) -> Profile:
+@takes_settings(StudySettings)
+def analyze(data: str | Path | Spec, out: str | Path | None = None, *, dataset_options: dict[str, Any] | None = None,
+            target: str | None = None, modalities: list[str] | None = None, log: Log = info,
+            **settings: Any) -> Profile:  # settings: StudySettings' fields
     """Measure each modality's contribution alone and in combination; returns the profile.
 
     ``modality_dropout`` applies to the i2m2 fine-tuning only: the intra and inter experts measure
@@ -64,23 +61,21 @@ def analyze(data: str | Path | Spec, budget: str = STUDY.budget, out: str | Path
     ``jobs`` and ``executor`` say where the independent trainings run (:mod:`modalyze.analysis.parallel`):
     one process, ``jobs`` local worker processes, or Ray tasks on the cluster at ``ray_address``.
     """
-    check_options(budget=budget, seed=seed, fusion=fusion, dim=dim, accelerator=accelerator, devices=devices,
-                  unreadable=unreadable, min_slice_rows=min_slice_rows, modality_dropout=modality_dropout,
-                  progress=progress, jobs=jobs, executor=executor, ray_address=ray_address)
-    plan = BUDGETS[budget]
+    run = StudySettings(**settings)
+    check_options(**run.to_dict())
+    plan, seed, unreadable = BUDGETS[run.budget], run.seed, run.unreadable
     spec, table = load_dataset(data, seed=seed, target=target, modalities=modalities, **(dataset_options or {}))
     if len(spec.modalities) < 2:
         raise ModalyzeError(f"{spec.name}: a dependency study needs at least two modalities (found {len(spec.modalities)})")
     cv = crossval.use_cross_validation(spec, table)
-    params = dict(dim=dim, fusion=fusion, accelerator=accelerator, devices=devices, progress=progress,
-                  unreadable=unreadable)
-    settings = {"dataset": spec.name, "seed": seed, "budget": budget, **{k: params[k] for k in ("dim", "fusion")},
-                "modality_dropout": modality_dropout, "dataset_options": dataset_options or {},
-                "evaluation": (f"{plan.cv_repeats} x {plan.cv_folds}-fold cross-validation" if cv
-                               else "held-out test split"),
-                "estimate": ONE_PASS if plan.one_pass else "separately trained experts"}
-    study = Study(spec, plan, seed, params, modality_dropout, log,
-                  {"jobs": jobs, "executor": executor, "address": ray_address})
+    params = {k: getattr(run, k) for k in ("dim", "fusion", "accelerator", "devices", "progress", "unreadable")}
+    config = {"dataset": spec.name, "seed": seed, "budget": run.budget, "dim": run.dim, "fusion": run.fusion,
+              "modality_dropout": run.modality_dropout, "dataset_options": dataset_options or {},
+              "evaluation": (f"{plan.cv_repeats} x {plan.cv_folds}-fold cross-validation" if cv
+                             else "held-out test split"),
+              "estimate": ONE_PASS if plan.one_pass else "separately trained experts"}
+    study = Study(spec, plan, seed, params, run.modality_dropout, log,
+                  {"jobs": run.jobs, "executor": run.executor, "address": run.ray_address})
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(out) / "experts" if out else Path(scratch)
         start = time.perf_counter()
@@ -88,22 +83,20 @@ def analyze(data: str | Path | Spec, budget: str = STUDY.budget, out: str | Path
             log(f"{spec.name}: {len(table.frame)} rows, fewer than {crossval.CV_BELOW_ROWS}: every score is "
                 f"cross-validated ({plan.cv_repeats} repeats of stratified {plan.cv_folds}-fold), every row "
                 "is a test row once per repeat")
-            evidence, first, first_prepared = study.cross_validate(table, root, settings, unreadable)
+            evidence, first, first_prepared = study.cross_validate(table, root, config, unreadable)
         else:
-            prepared = prepare(spec, table, unreadable)
-            if "test" not in prepared.splits or "val" not in prepared.splits:
-                raise ModalyzeError(f"{spec.name}: the study needs rows in the val and test splits")
+            prepared = prepare_checked(spec, table, unreadable, needs=("val", "test"), purpose="the study")
             log(summary(spec, prepared))
             first_prepared = prepared
-            first = study.train_all(prepared, ExpertStore(root, settings), plan.seeds)
+            first = study.train_all(prepared, ExpertStore(root, config), plan.seeds)
             log("scoring: baselines, bootstrap intervals, shuffles, PID")
             evidence = study.measure(prepared, first)
-        profile = profile_of(spec, evidence, first.models, plan, seed, settings, min_slice_rows, first_prepared.classes)
+        profile = profile_of(spec, evidence, first.models, plan, seed, config, run.min_slice_rows, first_prepared.classes)
         # first seed (or fold); the one-pass model gives every member from one forward pass per condition
         experts = ({"i2m2": first.models["i2m2"][0].expert_} if plan.one_pass
                    else {name: models[0].expert_ for name, models in first.models.items()})
         profile.robustness = robustness(experts, first_prepared.featurizers, first_prepared.splits["test"],
-                                        first_prepared.frames["test"], "inter" if fusion == "late" else None,
+                                        first_prepared.frames["test"], "inter" if run.fusion == "late" else None,
                                         list(plan.levels), members=plan.one_pass, seed=seed,
                                         bootstrap=plan.bootstrap, log=log)
     profile.config["wall_time_s"] = time.perf_counter() - start
@@ -237,7 +230,8 @@ class Study:
         first: tuple[Trained, Prepared] | None = None
         for repeat, fold, fold_table in crossval.folds(self.spec, table, self.plan.cv_repeats, self.seed,
                                                        self.plan.cv_folds):
-            prepared = prepare(self.spec, fold_table, unreadable)
+            prepared = prepare_checked(self.spec, fold_table, unreadable, needs=("val", "test"),
+                                       purpose=f"fold {fold + 1} of repeat {repeat + 1}")
             if first is None:
                 self.log(f"[repeat 1, fold 1] {summary(self.spec, prepared)}")
             store = ExpertStore(root / f"repeat-{repeat}-fold-{fold}", settings)

@@ -34,12 +34,23 @@ def load_prepared(data: Any, seed: int, unreadable: str, dataset_options: dict[s
     """The pipeline under every training command: load the data (``load``: ``target``, ``modalities``),
     fit the featurizers on train, encode every split, and check the splits the job ``needs``."""
     spec, table = load_dataset(data, seed=seed, **load, **(dataset_options or {}))
+    return spec, prepare_checked(spec, table, unreadable, needs, purpose)
+
+
+def prepare_checked(spec: Spec, table: Table, unreadable: str, needs: tuple[str, ...] = (),
+                    purpose: str = "training") -> Prepared:
+    """:func:`prepare`, then :func:`check_splits` (a study prepares each fold of a table it loaded once)."""
     prepared = prepare(spec, table, unreadable)
-    missing = [s for s in needs if s not in prepared.splits]
+    check_splits(spec, prepared.splits, needs, purpose)
+    return prepared
+
+
+def check_splits(spec: Spec, present: Any, needs: tuple[str, ...], purpose: str) -> None:
+    """Every split in ``needs`` is among ``present`` (names of splits with rows), else one line."""
+    missing = [s for s in needs if s not in present]
     if missing:
         raise ModalyzeError(f"{spec.name}: {purpose} needs rows in the {' and '.join(missing)} split"
                             f"{'s' * (len(missing) > 1)}")
-    return spec, prepared
 
 
 def summary(spec: Spec, prepared: Prepared) -> str:

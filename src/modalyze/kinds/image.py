@@ -179,4 +179,5 @@ IMAGE = register_kind(Kind(
         Corruption("blur", "Gaussian blur with a radius of a quarter of the image side", edit_decoded("pixels", _blur),
                    random=False),
         Corruption("occlusion", "a grey square covering the whole image", edit_decoded("pixels", _occlude))),
-    pretrained=Pretrained("AutoImageProcessor", _pixel_values, tower="vision_model")))
+    pretrained=Pretrained("AutoImageProcessor", _pixel_values, tower="vision_model", prompt_input="images",
+                          read=_readable)))
