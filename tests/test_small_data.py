@@ -128,9 +128,9 @@ def _evidence(val_expert_right: float, test_expert_right: float, n: int = 200, s
         return np.log(probs)[None]  # [1, N, 2]
 
     test = {"intra:a": log_probs(y, test_expert_right, 0.9), "inter": log_probs(y, 0.7, 0.8),
-            "baseline:a": log_probs(y, 0.7, 0.7), "baseline:joint": log_probs(y, 0.7, 0.7)}
+            "linear:a": log_probs(y, 0.7, 0.7), "linear:joint": log_probs(y, 0.7, 0.7)}
     val = {"intra:a": log_probs(y_val, val_expert_right, 0.9), "inter": log_probs(y_val, 0.7, 0.8),
-           "baseline:a": log_probs(y_val, 0.7, 0.7), "baseline:joint": log_probs(y_val, 0.7, 0.7)}
+           "linear:a": log_probs(y_val, 0.7, 0.7), "linear:joint": log_probs(y_val, 0.7, 0.7)}
     return Evidence(y=y, present=torch.ones(1, n, dtype=torch.bool), log_probs=test, shuffle_hits={}, frame=pd.DataFrame(),
                     pid={}, y_val=y_val, val_log_probs=val)
 
@@ -142,11 +142,29 @@ def test_the_baseline_check_selects_on_validation_rows_and_keeps_the_experts_own
     # weaker than the baseline on the validation rows: replaced, even though it scores higher on test
     log_probs, section = check_experts(_evidence(val_expert_right=0.55, test_expert_right=0.8), ["a"], draws)
     assert "intra:a" in section["replaced"] and "validation rows" in section["replaced"]["intra:a"]
-    assert np.array_equal(log_probs["intra:a"], log_probs["baseline:a"])
+    assert np.array_equal(log_probs["intra:a"], log_probs["linear:a"]) and section["chosen"]["intra:a"] == "linear"
     assert section["experts"]["intra:a"]["score"] > section["intra"]["a"]["score"]  # its own score is kept
     v = section["validation"]["intra:a"]
     assert v["n"] == 200 and v["expert"]["nll"] > v["baseline"]["nll"]
     # stronger on the validation rows and on test: kept
     log_probs, section = check_experts(_evidence(val_expert_right=0.9, test_expert_right=0.9), ["a"], draws)
-    assert "intra:a" not in section["replaced"]
-    assert not np.array_equal(log_probs["intra:a"], log_probs["baseline:a"])
+    assert "intra:a" not in section["replaced"] and section["chosen"]["intra:a"] == "neural"
+    assert not np.array_equal(log_probs["intra:a"], log_probs["linear:a"])
+
+
+def test_each_expert_takes_the_family_with_the_lowest_validation_log_loss_and_experts_restricts_the_choice():
+    from modalyze.analysis.scoring import check_experts
+
+    draws = Draws.make(200, 200, 0)
+    evidence = _evidence(val_expert_right=0.75, test_expert_right=0.75)
+    sure = lambda labels: np.log(np.where(np.arange(2)[None] == labels[:, None], 0.95, 0.05))[None]  # noqa: E731
+    evidence.log_probs["trees:a"], evidence.val_log_probs["trees:a"] = sure(evidence.y), sure(evidence.y_val)
+    log_probs, section = check_experts(evidence, ["a"], draws)
+    assert section["chosen"]["intra:a"] == "trees" and np.array_equal(log_probs["intra:a"], log_probs["trees:a"])
+    assert set(section["families"]["intra:a"]) == {"neural", "linear", "trees"}
+    assert "trees family" in section["replaced"]["intra:a"]
+    assert section["chosen"]["inter"] in ("neural", "linear")  # no trees entry for the joint slot: not a candidate
+    log_probs, section = check_experts(evidence, ["a"], draws, experts="neural")
+    assert section["chosen"]["intra:a"] == "neural" and "intra:a" not in section["replaced"]
+    log_probs, section = check_experts(evidence, ["a"], draws, experts="linear")
+    assert section["chosen"]["intra:a"] == "linear" and "intra:a" not in section["replaced"]  # chosen, not replaced

@@ -174,7 +174,7 @@ def analyze(
     profile = analyze_to_dir(opened, out, **options)
     console.print(_profile_table(profile))
     for why in (profile.baseline or {}).get("replaced", {}).values():
-        console.print(f"baseline check: {escape(why)}")
+        console.print(f"expert check: {escape(why)}")
     for column, values in profile.slices.items():
         for value, s in values.items():
             verdict = "too few rows, not scored" if s.get("few_rows") else f"[bold]{s['verdict']}[/bold]"
@@ -283,8 +283,9 @@ def _profile_table(profile: Any) -> RichTable:
         evaluation += ", one-pass estimate (one i2m2-shared model)"
     table = RichTable(title=f"{profile.dataset}: {profile.metric} on {profile.n_test} test rows, {evaluation} "
                             f"(chance {profile.chance:.3f})")
-    for col in ("expert", "score", "95% interval", "strength", "linear baseline"):
-        table.add_column(col, justify="left" if col == "expert" else "right")
+    for col in ("expert", "family", "score", "95% interval", "strength", "linear baseline"):
+        table.add_column(col, justify="left" if col in ("expert", "family") else "right")
+    chosen = (profile.baseline or {}).get("chosen", {})
     baseline = {**{f"intra:{m}": b for m, b in (profile.baseline or {}).get("intra", {}).items()},
                 "inter": (profile.baseline or {}).get("joint")}
     rows = [(f"intra:{m}", s) for m, s in profile.intra.items()]
@@ -293,7 +294,8 @@ def _profile_table(profile: Any) -> RichTable:
     for name, s in rows:
         strength = f"{s['strength']:.2f}" if "strength" in s else ""
         base = f"{baseline[name]['score']:.3f}" if baseline.get(name) else ""
-        table.add_row(name, f"{s['score']:.3f}", f"{s['ci'][0]:.3f} – {s['ci'][1]:.3f}", strength, base)
+        table.add_row(name, chosen.get(name, ""), f"{s['score']:.3f}", f"{s['ci'][0]:.3f} – {s['ci'][1]:.3f}", strength,
+                      base)
     return table
 
 

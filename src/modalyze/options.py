@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import AfterValidator, Field, StrictBool, TypeAdapter, ValidationError
 
 from modalyze.errors import ModalyzeError
-from modalyze.settings import EXECUTORS, LOGGERS
+from modalyze.settings import EXECUTORS, EXPERT_FAMILIES, LOGGERS
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 PRECISIONS = ("64-true", "64", "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true")
@@ -87,6 +87,7 @@ OPTION_TYPES: dict[str, Any] = {
     "precision": Optional[Literal[PRECISIONS]],
     "jobs": Annotated[int, Field(ge=1, le=1024)] | Literal["auto"],
     "executor": Literal[EXECUTORS],
+    "experts": Literal[EXPERT_FAMILIES],
     "workers": Annotated[int, Field(ge=0, le=256)] | Literal["auto"],
     "feature_cache": StrictBool,
     "ray_address": Optional[str],

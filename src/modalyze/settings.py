@@ -16,6 +16,7 @@ from typing import Any
 
 LOGGERS = ("csv", "tensorboard", "mlflow")  # experiment trackers that training curves can go to
 EXECUTORS = ("local", "ray")  # where a study's independent trainings run
+EXPERT_FAMILIES = ("auto", "neural", "linear", "trees")  # analyze --experts (see analysis.families)
 
 
 def option(default: Any, help: str, metavar: str | None = None) -> Any:
@@ -242,6 +243,10 @@ class StudySettings(CompareSettings):
     the i2m2 fine-tuning's modality dropout."""
 
     fusion: str = option(MODEL.fusion, "Fusion block of the inter expert.")
+    experts: str = option("auto", "Expert families each intra expert and the inter expert are chosen from, by "
+                                  "log-loss on the validation rows: auto (neural, linear and, for tabular, vector "
+                                  "and time-series inputs, gradient-boosted trees), or one family (neural where "
+                                  "it does not accept the inputs).", metavar="[" + "|".join(EXPERT_FAMILIES) + "]")
     min_slice_rows: int = option(50, "Slice values with fewer test rows are listed as too few, not scored.")
     modality_dropout: float = option(0.2, "Modality dropout of the i2m2 fine-tuning (the intra and inter experts "
                                           "train without it, so they measure the data as it is).")

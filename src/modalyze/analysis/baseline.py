@@ -1,10 +1,12 @@
-"""The linear baseline a study checks its experts against: logistic regression per modality and joint.
+"""The linear family (and the study's baseline): logistic regression per modality and joint.
 
 Each modality's featurized tensors become a flat row of numbers (images and spectrograms average-
-pooled to a small grid, token ids and categories as counts, masks dropped, an absent modality as
-zeros plus a missing flag), and a scikit-learn logistic regression is fit on the training rows (a
-seeded sample of at most ``MAX_TRAIN_ROWS``). It takes seconds and is the floor an expert has to
-clear: an expert that scores below it has not learned what a linear model sees in the same inputs.
+pooled to a small grid, categories one-hot, token ids as log-scaled counts of words and of adjacent
+word pairs, masks dropped, an absent modality as zeros plus a missing flag), and a scikit-learn
+logistic regression is fit on the training rows (a seeded sample of at most ``MAX_TRAIN_ROWS``), its
+regularisation chosen among ``C_GRID`` by log-loss on the validation rows. It takes seconds and is
+the floor an expert has to clear: an expert that scores below it has not learned what a linear model
+sees in the same inputs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from sklearn.preprocessing import MaxAbsScaler
 from modalyze.data.batching import FeaturizedDataset
 from modalyze.data.featurizers import Features
 
-MAX_TRAIN_ROWS = 5000
+MAX_TRAIN_ROWS = 20000
+C_GRID = (0.1, 1.0, 10.0)  # inverse regularisation strengths tried; the validation log-loss picks one
+PAIR_BUCKETS = 2 ** 16  # adjacent word pairs hashed into this many columns
 # L-BFGS iterations: on easy-vqa's pooled pixels 1,000 iterations take 8 s and end unconverged, 200
 # take 1.6 s and score within 0.005 of them (benchmarks: docs/measured.md) -- a floor, not a contest
 MAX_ITER = 200
@@ -58,17 +62,36 @@ def _pooled(values: torch.Tensor) -> sparse.csr_matrix:
     return sparse.csr_matrix(np.nan_to_num(x.reshape(len(x), -1).numpy()))
 
 
+def _ngrams(ids: torch.Tensor) -> sparse.csr_matrix:
+    """[N, T] token ids -> [N, PAIR_BUCKETS + V]: log(1 + count) of each adjacent pair of words (hashed),
+    then of each word (last: the vocabulary seen grows the block at its end, see ``_stack``); padding
+    (id 0) and unknown words (id 1) pair with nothing."""
+    ids = ids.reshape(len(ids), -1).numpy().astype(np.int64)
+    left, right = ids[:, :-1], ids[:, 1:]
+    valid = (left > 1) & (right > 1)
+    rows = np.nonzero(valid)[0]
+    pairs = sparse.csr_matrix((np.ones(len(rows)), (rows, (left[valid] * 1_000_003 + right[valid]) % PAIR_BUCKETS)),
+                              shape=(len(ids), PAIR_BUCKETS))  # duplicates add up: counts
+    words = _counts(torch.from_numpy(ids))
+    out = sparse.hstack([pairs, words], format="csr")
+    out.data = np.log1p(out.data)
+    out.eliminate_zeros()
+    return out
+
+
 FLATTEN: dict[str, Flatten] = {"ids": _counts, "input_ids": _counts, "cat": _one_hot}
+NGRAMS: dict[str, Flatten] = {**FLATTEN, "ids": _ngrams}  # the linear family reads words and word pairs
 
 
-def flat(features: Features, rows: np.ndarray, chunk: int = 2048) -> list[sparse.csr_matrix]:
+def flat(features: Features, rows: np.ndarray, chunk: int = 2048,
+         flatten: dict[str, Flatten] = FLATTEN) -> list[sparse.csr_matrix]:
     """One block [N, D_k] per tensor of a modality on ``rows``, after a first block flagging absent rows."""
     present = features.present.numpy()[rows]
     parts: list[list[sparse.csr_matrix]] = []
     for start in range(0, len(rows), chunk):
         taken = features.take(torch.as_tensor(rows[start:start + chunk]))
         keep = present[start:start + chunk, None].astype(float)
-        parts.append([FLATTEN.get(name, _pooled)(t).multiply(keep).tocsr()
+        parts.append([flatten.get(name, _pooled)(t).multiply(keep).tocsr()
                       for name, t in taken.items() if t.dtype != torch.bool])  # masks carry no values
     blocks = [_stack([p[k] for p in parts]) for k in range(len(parts[0]))]
     return [sparse.csr_matrix((~present)[:, None].astype(float)), *blocks]
@@ -80,35 +103,65 @@ def _stack(chunks: list[sparse.csr_matrix]) -> sparse.csr_matrix:
     return sparse.vstack([_width(c, width) for c in chunks], format="csr")
 
 
-class LinearBaseline:
-    """Logistic regression on some modalities' flat features; log-probabilities over all classes."""
+class FlatModel:
+    """A scikit-learn model on some modalities' flat features; log-probabilities over all classes."""
+
+    flatten: dict[str, Flatten] = FLATTEN
 
     def __init__(self, modalities: list[str], n_classes: int, seed: int = 0):
         self.modalities, self.n_classes, self.seed = modalities, n_classes, seed
 
-    def _x(self, data: FeaturizedDataset, rows: np.ndarray) -> sparse.csr_matrix:
-        blocks = [b for m in self.modalities for b in flat(data.features[m], rows)]
+    def _x(self, data: FeaturizedDataset, rows: np.ndarray | None = None) -> sparse.csr_matrix:
+        rows = np.arange(len(data)) if rows is None else rows
+        blocks = [b for m in self.modalities for b in flat(data.features[m], rows, flatten=self.flatten)]
         if not hasattr(self, "widths_"):
             self.widths_ = [b.shape[1] for b in blocks]
         # ids unseen in the training rows fall outside the training width: cut (or pad) to it
         return sparse.hstack([_width(b, w) for b, w in zip(blocks, self.widths_)], format="csr")
 
-    def fit(self, train: FeaturizedDataset) -> LinearBaseline:
+    def _train_rows(self, train: FeaturizedDataset) -> np.ndarray:
         rows = np.arange(len(train))
         if len(rows) > MAX_TRAIN_ROWS:
             rows = np.sort(np.random.default_rng(self.seed).choice(rows, MAX_TRAIN_ROWS, replace=False))
-        self.model_ = make_pipeline(MaxAbsScaler(), LogisticRegression(max_iter=MAX_ITER, random_state=self.seed))
-        with warnings.catch_warnings():  # a baseline short of full convergence is still a fair floor
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            self.model_.fit(self._x(train, rows), train.targets.numpy()[rows])
+        return rows
+
+    def _full(self, probs: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """[N, C] log-probabilities over every class of the study (classes absent from training get ~0)."""
+        out = np.full((len(probs), self.n_classes), 1e-9)
+        out[:, classes] = probs
+        out /= out.sum(1, keepdims=True)
+        return np.log(out)
+
+
+class LinearBaseline(FlatModel):
+    """Logistic regression (the ``linear`` family), its regularisation chosen on the validation rows."""
+
+    flatten = NGRAMS
+
+    def fit(self, train: FeaturizedDataset, val: FeaturizedDataset | None = None) -> LinearBaseline:
+        rows = self._train_rows(train)
+        x, y = self._x(train, rows), train.targets.numpy()[rows]
+        grid = C_GRID if val is not None and len(val) else (1.0,)
+        x_val = self._x(val) if len(grid) > 1 else None
+        best = np.inf
+        for c in grid:
+            model = make_pipeline(MaxAbsScaler(), LogisticRegression(C=c, max_iter=MAX_ITER, random_state=self.seed))
+            with warnings.catch_warnings():  # short of full convergence is still a fair floor
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(x, y)
+            loss = 0.0 if x_val is None else _nll(self._full(model.predict_proba(x_val), model.classes_), val)
+            if loss < best:
+                best, self.model_, self.c_ = loss, model, c
         return self
 
     def log_probs(self, data: FeaturizedDataset) -> np.ndarray:
         """[N, C] over every class of the study (classes absent from the training rows get ~0)."""
-        probs = np.full((len(data), self.n_classes), 1e-9)
-        probs[:, self.model_.classes_] = self.model_.predict_proba(self._x(data, np.arange(len(data))))
-        probs /= probs.sum(1, keepdims=True)
-        return np.log(probs)
+        return self._full(self.model_.predict_proba(self._x(data)), self.model_.classes_)
+
+
+def _nll(log_probs: np.ndarray, data: FeaturizedDataset) -> float:
+    """Mean log-loss of [N, C] log-probabilities on ``data``'s labels."""
+    return float(-log_probs[np.arange(len(data)), data.targets.numpy()].mean())
 
 
 def _width(block: sparse.csr_matrix, width: int) -> sparse.csr_matrix:

@@ -16,8 +16,8 @@ report say so, and ``baseline.experts`` keeps the expert's own score).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ import torch
 from sklearn.metrics import confusion_matrix
 
 from modalyze.analysis import pid_estimate
+from modalyze.analysis.families import FAMILIES, NEURAL, selectable
 from modalyze.analysis.profile import PROFILE_SCHEMA, Profile
 from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
 from modalyze.analysis.verdict import decide, fmt, strength
@@ -41,62 +42,106 @@ class Evidence:
 
     y: np.ndarray  # int [N]
     present: torch.Tensor  # bool [M, N]
-    log_probs: dict[str, np.ndarray]  # expert, "baseline:<m>", "baseline:joint" -> [R, N, C]
+    log_probs: dict[str, np.ndarray]  # expert, "<family>:<m>", "<family>:joint" -> [R, N, C]
     shuffle_hits: dict[str, dict[str, np.ndarray]]  # permuted modality or "all" -> expert -> bool [R·P, N]
     frame: pd.DataFrame  # the test rows in the order of ``y`` (for slices)
     pid: dict[str, Any]
     y_val: np.ndarray  # int [N_val]: the validation rows (every fold's, out of fold)
-    val_log_probs: dict[str, np.ndarray]  # expert or baseline -> [R, N_val, C]
+    val_log_probs: dict[str, np.ndarray]  # expert or "<family>:<slot>" -> [R, N_val, C]
+    present_val: torch.Tensor | None = None  # bool [M, N_val] (None: every modality present)
+    fit_seconds: dict[str, float] = field(default_factory=dict)  # "<family>:<slot>" -> seconds to fit it
 
 
-def check_experts(evidence: Evidence, modalities: list[str], draws: Draws) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Log-probabilities to score (replacements made) and the baseline section of the profile."""
+def check_experts(evidence: Evidence, modalities: list[str], draws: Draws,
+                  experts: str = "auto") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Log-probabilities to score (each expert's family chosen, replacements made) and the profile's
+    ``baseline`` section: every family's validation and test scores, the family chosen, replacements."""
     y = evidence.y
     c = chance(y)
     log_probs = {**evidence.log_probs, "prior": _constant(y, evidence.log_probs["inter"].shape[-1])[None]}
     correct = {n: lp.argmax(-1) == y for n, lp in log_probs.items()}  # [R, N]
     scores = {n: score_with_ci(hits, draws) for n, hits in correct.items()}
-    replaced, validation = {}, {}
-    for expert, base in [*((f"intra:{m}", f"baseline:{m}") for m in modalities), ("inter", "baseline:joint")]:
-        score, baseline = scores[expert], scores[base]
-        gap = difference_ci(correct[expert], correct[base], draws=draws)  # paired: the same rows
-        own_val, base_val = (_validation(evidence, n) for n in (expert, base))
-        validation[expert] = {"expert": own_val, "baseline": base_val, "n": int(len(evidence.y_val))}
-        if base_val["nll"] < own_val["nll"]:
-            why = (f"below the linear baseline on the {len(evidence.y_val)} validation rows (log-loss "
-                   f"{own_val['nll']:.3f} against {base_val['nll']:.3f}; accuracy {own_val['accuracy']:.3f} "
-                   f"against {base_val['accuracy']:.3f})")
-        elif gap["ci"][1] < 0:
-            why = (f"below the linear baseline ({score['score']:.3f} against {baseline['score']:.3f}; paired "
-                   f"difference {fmt(gap)})")
-        elif score["score"] < c:
-            why = f"below chance ({score['score']:.3f} under {c:.3f})"
-        else:
-            continue
-        use = base if baseline["score"] >= scores["prior"]["score"] else "prior"
-        log_probs[expert] = log_probs[use]
-        what = "the linear baseline's" if use == base else "a constant prediction of the most frequent class"
-        replaced[expert] = f"{expert} scored {why}; its predictions are replaced by {what}, which scores {scores[use]['score']:.3f}"
+    allowed = selectable(experts)
+    replaced, validation, families, chosen, picked = {}, {}, {}, {}, {}
+    for expert, slot in [*((f"intra:{m}", m) for m in modalities), ("inter", "joint")]:
+        names = {NEURAL: expert, **{f: f"{f}:{slot}" for f in FAMILIES.names() if f"{f}:{slot}" in log_probs}}
+        val = {f: _validation(evidence, n) for f, n in names.items()}
+        families[expert] = {f: {"validation": val[f], "test": scores[n],
+                                **({"fit_s": evidence.fit_seconds[n]} if n in evidence.fit_seconds else {})}
+                            for f, n in names.items()}
+        validation[expert] = {"expert": val[NEURAL], "baseline": val["linear"], "n": int(len(evidence.y_val))}
+        best = min([f for f in names if allowed is None or f in allowed] or [NEURAL], key=lambda f: val[f]["nll"])
+        base, use, why = f"linear:{slot}", names[best], None
+        if best != NEURAL and allowed is None:
+            why = (f"below the {best} family on the {len(evidence.y_val)} validation rows (log-loss "
+                   f"{val[NEURAL]['nll']:.3f} against {val[best]['nll']:.3f}; accuracy "
+                   f"{val[NEURAL]['accuracy']:.3f} against {val[best]['accuracy']:.3f})")
+        elif best == NEURAL and difference_ci(correct[expert], correct[base], draws=draws)["ci"][1] < 0:
+            gap = difference_ci(correct[expert], correct[base], draws=draws)  # paired: the same rows
+            why = (f"below the linear baseline ({scores[expert]['score']:.3f} against {scores[base]['score']:.3f}; "
+                   f"paired difference {fmt(gap)})")
+            use = base
+        if scores[use]["score"] < c:
+            why = why or f"below chance ({scores[use]['score']:.3f} under {c:.3f})"
+            use = base if scores[base]["score"] >= scores["prior"]["score"] else "prior"
+        chosen[expert] = next((f for f, n in names.items() if n == use), "prior")
+        log_probs[expert], picked[expert] = log_probs[use], use
+        if why:
+            what = (f"the {chosen[expert]} family's ({FAMILIES.get(chosen[expert]).model})" if use != "prior"
+                    else "a constant prediction of the most frequent class")
+            replaced[expert] = (f"{expert} scored {why}; its predictions are replaced by {what}, which scores "
+                                f"{scores[use]['score']:.3f}")
     checked = [*(f"intra:{m}" for m in modalities), "inter"]
-    return log_probs, {"intra": {m: scores[f"baseline:{m}"] for m in modalities}, "joint": scores["baseline:joint"],
-                       "experts": {e: scores[e] for e in checked}, "model": "logistic regression (scikit-learn)",
-                       "validation": validation, "replaced": replaced}
+    if "i2m2" in log_probs and any(chosen[e] != NEURAL for e in checked):
+        chosen["i2m2"], families["i2m2"] = _product_of_chosen(evidence, log_probs, picked, checked, draws)
+    return log_probs, {"intra": {m: scores[f"linear:{m}"] for m in modalities}, "joint": scores["linear:joint"],
+                       "experts": {e: scores[e] for e in checked}, "model": FAMILIES.get("linear").model,
+                       "validation": validation, "replaced": replaced, "families": families, "chosen": chosen,
+                       "selection": experts}
+
+
+def _product_of_chosen(evidence: Evidence, log_probs: dict[str, np.ndarray], picked: dict[str, str],
+                       checked: list[str], draws: Draws) -> tuple[str, dict[str, Any]]:
+    """Where a family other than the neural one won an expert, i2m2 is also the product of the chosen
+    experts (intra and inter; an absent modality's intra expert drops out); the validation rows choose
+    between it and the fine-tuned neural i2m2. ``log_probs["i2m2"]`` becomes the one chosen."""
+    def product(pick: Callable[[str], np.ndarray], present: torch.Tensor | None) -> np.ndarray:
+        parts = [pick(picked[e]) for e in checked]  # each [R or 1, N, C]
+        n = parts[0].shape[1]
+        active = torch.cat([present if present is not None else torch.ones(len(checked) - 1, n, dtype=torch.bool),
+                            torch.ones(1, n, dtype=torch.bool)])  # [M + 1, N]: the inter expert is always active
+        return np.stack([product_of_experts(torch.from_numpy(np.stack([_round(p, r) for p in parts])), active).numpy()
+                         for r in range(max(len(p) for p in parts))])  # [R, N, C]
+
+    prior_val = _constant(evidence.y_val, log_probs["i2m2"].shape[-1])[None]
+    test = product(lambda n: log_probs[n], evidence.present)
+    val = product(lambda n: prior_val if n == "prior" else evidence.val_log_probs[n], evidence.present_val)
+    scored = {"neural": (_validation(evidence, "i2m2"), log_probs["i2m2"]),
+              "product": (_nll_accuracy(val, evidence.y_val), test)}
+    best = min(scored, key=lambda f: scored[f][0]["nll"])
+    log_probs["i2m2"] = scored[best][1]
+    return best, {f: {"validation": v, "test": score_with_ci(lp.argmax(-1) == evidence.y, draws)}
+                  for f, (v, lp) in scored.items()}
 
 
 def _validation(evidence: Evidence, name: str) -> dict[str, float]:
     """Accuracy and mean log-loss (nats) on the validation rows, over the seeds (or repeats)."""
-    log_probs, y = evidence.val_log_probs[name], evidence.y_val  # [R, N_val, C], [N_val]
-    own = np.take_along_axis(log_probs, y[None, :, None], axis=-1)[..., 0]  # [R, N_val]
+    return _nll_accuracy(evidence.val_log_probs[name], evidence.y_val)
+
+
+def _nll_accuracy(log_probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """[R, N, C] log-probabilities against [N] labels: accuracy and mean log-loss."""
+    own = np.take_along_axis(log_probs, y[None, :, None], axis=-1)[..., 0]  # [R, N]
     return {"accuracy": float((log_probs.argmax(-1) == y).mean()), "nll": float(-own.mean())}
 
 
 def profile_of(spec: Spec, evidence: Evidence, first: dict[str, list[Classifier]], plan: Any, seed: int,
-               settings: dict[str, Any], min_slice_rows: int, classes: list[Any]) -> Profile:
+               settings: dict[str, Any], min_slice_rows: int, classes: list[Any], experts: str = "auto") -> Profile:
     """The profile: scores of every expert (replacements made), shuffles, PID and slices."""
     y = evidence.y
     modalities = list(spec.modalities)
     draws = Draws.make(len(y), plan.bootstrap, seed)
-    log_probs, baseline = check_experts(evidence, modalities, draws)
+    log_probs, baseline = check_experts(evidence, modalities, draws, experts)
     correct = {n: lp.argmax(-1) == y for n, lp in log_probs.items()}  # [R, N]
     rounds = max(len(log_probs[f"intra:{m}"]) for m in modalities)
     additive = [product_of_experts(torch.from_numpy(np.stack([_round(log_probs[f"intra:{m}"], r) for m in modalities])),

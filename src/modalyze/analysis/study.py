@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from modalyze.analysis import crossval, pid_estimate
-from modalyze.analysis.baseline import LinearBaseline
+from modalyze.analysis.families import Unsuitable, fitted_families
 from modalyze.analysis.parallel import Training, resolve_jobs, run_trainings
 from modalyze.analysis.profile import Profile
 from modalyze.analysis.robustness import robustness
@@ -75,7 +75,7 @@ def analyze(data: str | Path | Spec, out: str | Path | None = None, *, dataset_o
                              else "held-out test split"),
               "estimate": ONE_PASS if plan.one_pass else "separately trained experts"}
     study = Study(spec, plan, seed, params, run.modality_dropout, log,
-                  {"jobs": run.jobs, "executor": run.executor, "address": run.ray_address})
+                  {"jobs": run.jobs, "executor": run.executor, "address": run.ray_address}, run.experts)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(out) / "experts" if out else Path(scratch)
         start = time.perf_counter()
@@ -89,9 +89,10 @@ def analyze(data: str | Path | Spec, out: str | Path | None = None, *, dataset_o
             log(summary(spec, prepared))
             first_prepared = prepared
             first = study.train_all(prepared, ExpertStore(root, config), plan.seeds)
-            log("scoring: baselines, bootstrap intervals, shuffles, PID")
+            log("scoring: expert families (linear, trees), bootstrap intervals, shuffles, PID")
             evidence = study.measure(prepared, first)
-        profile = profile_of(spec, evidence, first.models, plan, seed, config, run.min_slice_rows, first_prepared.classes)
+        profile = profile_of(spec, evidence, first.models, plan, seed, config, run.min_slice_rows, first_prepared.classes,
+                             run.experts)
         # first seed (or fold); the one-pass model gives every member from one forward pass per condition
         experts = ({"i2m2": first.models["i2m2"][0].expert_} if plan.one_pass
                    else {name: models[0].expert_ for name, models in first.models.items()})
@@ -133,6 +134,7 @@ class Study:
     modality_dropout: float
     log: Log
     parallel: dict[str, Any] = field(default_factory=dict)  # jobs, executor, address (see analysis.parallel)
+    experts: str = "auto"  # the families fitted beside the neural experts (analysis.families)
 
     @property
     def modalities(self) -> list[str]:
@@ -207,10 +209,17 @@ class Study:
         y, y_val = test.targets.numpy(), val.targets.numpy()
         log_probs = {n: np.stack(lps) for n, lps in trained.log_probs.items()}  # [S, N, C]
         val_log_probs = {n: np.stack(lps) for n, lps in trained.val_log_probs.items()}  # [S, N_val, C]
-        for name, members in [*((f"baseline:{m}", [m]) for m in self.modalities), ("baseline:joint", self.modalities)]:
-            baseline = LinearBaseline(members, n_classes, self.seed).fit(train)
-            log_probs[name] = baseline.log_probs(test)[None]
-            val_log_probs[name] = baseline.log_probs(val)[None]
+        fit_seconds: dict[str, float] = {}
+        for slot, members in [*((m, [m]) for m in self.modalities), ("joint", self.modalities)]:
+            for family in fitted_families(self.experts, [self.spec.modalities[m].kind for m in members]):
+                start, key = time.perf_counter(), f"{family.name}:{slot}"
+                try:
+                    model = family.create(members, n_classes, self.seed).fit(train, val)
+                except Unsuitable as why:
+                    self.log(f"{family.name} family skipped for {slot}: {why}")
+                    continue
+                log_probs[key], val_log_probs[key] = model.log_probs(test)[None], model.log_probs(val)[None]
+                fit_seconds[key] = time.perf_counter() - start
         encoded = {e: [EncodedExperts(clf.expert_, test) for clf in trained.models[e]] for e in ("inter", "i2m2")}
         estimate = {}
         if pid:
@@ -221,7 +230,9 @@ class Study:
         return Evidence(y=y, present=torch.stack([test.features[m].present for m in self.modalities]),
                         log_probs=log_probs, shuffle_hits=_shuffle_hits(encoded, y, self.modalities, self.plan, self.seed),
                         frame=prepared.frames["test"], pid=estimate,
-                        y_val=y_val, val_log_probs=val_log_probs)
+                        y_val=y_val, val_log_probs=val_log_probs,
+                        present_val=torch.stack([val.features[m].present for m in self.modalities]),
+                        fit_seconds=fit_seconds)
 
     def cross_validate(self, table: Table, root: Path, settings: dict[str, Any],
                        unreadable: str) -> tuple[Evidence, Trained, Prepared]:
@@ -252,6 +263,9 @@ def _merge(parts: list[tuple[int, np.ndarray, Evidence]], frame: pd.DataFrame) -
                                                for folds in by_repeat])
     first = by_repeat[0]
     sample = first[0][1]
+    kept = set.intersection(*(set(e.log_probs) for _, _, e in parts))  # a family skipped in a fold is dropped
+    sample = replace(sample, log_probs={k: v for k, v in sample.log_probs.items() if k in kept},
+                     val_log_probs={k: v for k, v in sample.val_log_probs.items() if k in kept})
     return Evidence(
         y=crossval.place([(rows, e.y) for rows, e in first], n, 0),
         present=torch.from_numpy(crossval.place([(rows, e.present.numpy()) for rows, e in first], n, 1)),
@@ -260,7 +274,9 @@ def _merge(parts: list[tuple[int, np.ndarray, Evidence]], frame: pd.DataFrame) -
                       for t, hits in sample.shuffle_hits.items()},
         frame=frame, pid=_mean([e.pid for _, e in first]),
         y_val=np.concatenate([e.y_val for _, _, e in parts]),
-        val_log_probs={k: np.concatenate([e.val_log_probs[k] for _, _, e in parts], axis=1) for k in sample.val_log_probs})
+        val_log_probs={k: np.concatenate([e.val_log_probs[k] for _, _, e in parts], axis=1) for k in sample.val_log_probs},
+        present_val=torch.cat([e.present_val for _, _, e in parts], dim=1),
+        fit_seconds={k: sum(e.fit_seconds.get(k, 0.0) for _, _, e in parts) for k in kept})
 
 
 def _mean(trees: list[Any]) -> Any:

@@ -1,0 +1,87 @@
+"""Expert families: trees and the tuned linear model fit where they should, the study keeps the family
+with the lowest validation log-loss per expert, and ``--experts`` restricts the choice."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modalyze.analysis.families import FAMILIES, GradientBoostedTrees, Unsuitable, fitted_families
+from modalyze.analysis.baseline import C_GRID, LinearBaseline, _nll
+from modalyze.data.prepare import load_prepared
+from modalyze.settings import EXPERT_FAMILIES
+from tests.test_bad_input import run_cli
+
+
+def thresholds(rows: int, seed: int = 0) -> pd.DataFrame:
+    """A table whose label is a step function of two numbers (a tree's shape, not a line's) and a
+    text column that says the label in a third of the rows."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(rows, 4))
+    label = ((a[:, 0] > 0.3) ^ (a[:, 1] < -0.2)).astype(int)
+    words = np.where(rng.random(rows) < 1 / 3, np.where(label == 1, "yes indeed", "no way"), "maybe so")
+    frame = pd.DataFrame(a.round(4), columns=["a1", "a2", "a3", "a4"])
+    frame["note"] = [f"{w} {rng.choice(['red', 'blue', 'green'])}" for w in words]
+    frame["y"] = np.where(label == 1, "hi", "lo")
+    return frame
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    return load_prepared(thresholds(3000), 0, "error", target="y",
+                         modalities=["a=a1,a2,a3,a4:tabular", "note=note:text"])
+
+
+def test_trees_beat_a_line_on_a_step_function_and_stop_on_validation_rows(prepared):
+    spec, data = prepared
+    train, val, test = (data.splits[s] for s in ("train", "val", "test"))
+    trees = GradientBoostedTrees(["a"], 2, 0).fit(train, val)
+    linear = LinearBaseline(["a"], 2, 0).fit(train, val)
+    assert _nll(trees.log_probs(test), test) < _nll(linear.log_probs(test), test) - 0.2
+    assert (trees.log_probs(test).argmax(1) == test.targets.numpy()).mean() > 0.9
+    assert 1 <= trees.trees_ <= trees.model_.n_iter_ and linear.c_ in C_GRID
+
+
+def test_trees_refuse_inputs_too_wide_for_dense_features(prepared, monkeypatch):
+    _, data = prepared
+    monkeypatch.setattr(GradientBoostedTrees, "MAX_WIDTH", 3)
+    with pytest.raises(Unsuitable, match="features"):
+        GradientBoostedTrees(["a"], 2, 0).fit(data.splits["train"], data.splits["val"])
+
+
+@pytest.mark.parametrize("choice,kinds,expected", [
+    ("auto", ["tabular"], ["linear", "trees"]), ("auto", ["text"], ["linear"]),
+    ("auto", ["tabular", "text"], ["linear"]), ("auto", ["vector", "timeseries"], ["linear", "trees"]),
+    ("neural", ["tabular"], ["linear"]), ("trees", ["tabular"], ["linear", "trees"]), ("linear", ["tabular"], ["linear"])])
+def test_the_families_fitted_follow_the_kinds_each_accepts(choice, kinds, expected):
+    assert [f.name for f in fitted_families(choice, kinds)] == expected
+
+
+def test_every_family_is_an_experts_choice():
+    assert set(EXPERT_FAMILIES) == {"auto", "neural", *FAMILIES.names()}
+
+
+def test_the_study_keeps_the_family_with_the_lowest_validation_log_loss(tmp_path, capsys):
+    thresholds(1500).to_csv(tmp_path / "t.csv", index=False)
+    args = ["analyze", str(tmp_path / "t.csv"), "--target", "y", "--modality", "a=a1,a2,a3,a4:tabular",
+            "--modality", "note=note:text", "--budget", "quick", "--no-progress"]
+    code, out, err = run_cli([*args, "--out", str(tmp_path / "auto")], capsys)
+    assert code == 0, err
+    section = json.loads((tmp_path / "auto" / "profile.json").read_text())["baseline"]
+    assert set(section["families"]["intra:a"]) == {"neural", "linear", "trees"}
+    assert set(section["families"]["intra:note"]) == {"neural", "linear"}  # trees do not read text
+    for expert in ("intra:a", "intra:note", "inter"):
+        families = section["families"][expert]
+        assert section["chosen"][expert] == min(families, key=lambda f: families[f]["validation"]["nll"])
+    assert section["chosen"]["intra:a"] == "trees"  # the step function: trees win it on the validation rows
+    assert "│ intra:a " in out and "trees" in out and (tmp_path / "auto" / "report.html").read_text().count(
+        'class="chosen"') == len(section["chosen"])
+    code, out, err = run_cli([*args, "--experts", "neural", "--out", str(tmp_path / "neural")], capsys)
+    assert code == 0, err
+    section = json.loads((tmp_path / "neural" / "profile.json").read_text())["baseline"]
+    assert "trees" not in section["families"]["intra:a"]
+    assert all(section["chosen"][e] in ("neural", "linear", "prior") for e in section["chosen"])
+    assert not any("validation rows" in why for why in section["replaced"].values())
