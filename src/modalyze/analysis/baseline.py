@@ -128,7 +128,7 @@ class FlatModel:
     def _full(self, probs: np.ndarray, classes: np.ndarray) -> np.ndarray:
         """[N, C] log-probabilities over every class of the study (classes absent from training get ~0)."""
         out = np.full((len(probs), self.n_classes), 1e-9)
-        out[:, classes] = probs
+        out[:, classes] = np.maximum(probs, 1e-9)  # no exact zero: every log-loss stays finite
         out /= out.sum(1, keepdims=True)
         return np.log(out)
 
