@@ -151,3 +151,15 @@ def test_quick_study_trains_one_model_reports_it_and_resumes(tmp_path, capsys):
     code, text, err = run_cli(args, capsys)
     assert code == 0 and "i2m2-shared: resumed" in text
     assert json.loads((out / "profile.json").read_text())["intra"] == first["intra"], "a resumed study reproduces it"
+
+
+@pytest.mark.parametrize("chance,low,start", [(0.82, 0.80, "0.75"), (0.5, 0.9, "0.45"), (0.1, 0.05, None)])
+def test_score_charts_start_the_axis_just_below_chance_or_the_lowest_interval(chance, low, start):
+    """On a table with chance 0.82 every bar would look the same on an axis from 0."""
+    from modalyze.report.charts import scores_chart
+
+    entry = {"score": 0.9, "ci": [low, 0.95]}
+    profile = {"intra": {"a": entry, "b": entry}, "additive": entry, "inter": entry, "i2m2": entry, "chance": chance,
+               "metric": "accuracy"}
+    svg = scores_chart(profile)
+    assert (f"axis from {start}" in svg) if start else "axis from" not in svg

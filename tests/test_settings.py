@@ -77,3 +77,14 @@ def test_the_data_loading_options_take_their_defaults_from_the_settings(command)
 
     options = _cli_defaults(command)
     assert _normalise("devices", options["workers"]) == DATA.workers and options["feature_cache"] == DATA.feature_cache
+
+
+def test_help_lists_the_commands_in_the_order_a_user_walks_them():
+    from typer.testing import CliRunner
+
+    from modalyze.cli_common import COMMAND_ORDER
+
+    out = CliRunner().invoke(app, ["--help"], terminal_width=200).stdout
+    listed = [line.split()[1] for line in out.splitlines() if line.startswith("│ ") and line.split()[1] in COMMAND_ORDER]
+    assert listed[:3] == ["analyze", "train", "predict"] and listed.index("align") > listed.index("compare")
+    assert sorted(listed) == sorted(typer.main.get_command(app).commands)  # every command is listed once

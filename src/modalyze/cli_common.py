@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Optional, get_type_hints
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.table import Table as RichTable
 
@@ -15,7 +16,20 @@ from modalyze.errors import ModalyzeError
 from modalyze.outputs import is_rank_zero
 from modalyze.settings import DATA, MODEL, TRAIN, Options, Settings, StudySettings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# commands in the order a user walks them: study the data, train, use the model, then the alignment family
+COMMAND_ORDER = ("analyze", "train", "predict", "evaluate", "robustness", "probe", "compare", "map", "datasets",
+                 "spec-schema", "align", "zeroshot", "retrieve", "embed")
+
+
+class _Walk(TyperGroup):
+    """``modalyze --help`` lists the commands in :data:`COMMAND_ORDER` (others after them)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda n: (rank.get(n, len(rank)), n))
+
+
+app = typer.Typer(cls=_Walk, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure which modalities matter, alone and together, and train models that use both.")
 console = Console(soft_wrap=True, quiet=not is_rank_zero())  # the extra ranks of --devices N print nothing
 

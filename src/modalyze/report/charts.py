@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import matplotlib
@@ -29,6 +30,15 @@ def _errors(entries: list[dict[str, Any]]) -> list[list[float]]:
     return [[e["score"] - e["ci"][0] for e in entries], [e["ci"][1] - e["score"] for e in entries]]
 
 
+def _axis_from(ax: plt.Axes, entries: list[dict[str, Any]], chance: float | None = None) -> str:
+    """Scores on an axis from just below chance (or the lowest interval, if lower) to 1, so that scores
+    near each other on a table with a high chance still look apart; returns the note for the label."""
+    low = min([e["ci"][0] for e in entries] + ([chance] if chance is not None else []))
+    start = max(0.0, math.floor((low - 0.02) * 20) / 20)  # the 0.05 step below
+    ax.set_xlim(start, 1)
+    return f"; axis from {start:.2f}" if start > 0 else ""
+
+
 def scores_chart(profile: dict[str, Any]) -> str:
     """Horizontal bars: each intra expert, additive, inter and i2m2 with 95% intervals; chance as a line."""
     rows = [(f"intra: {m}", v, "intra") for m, v in profile["intra"].items()]
@@ -41,8 +51,7 @@ def scores_chart(profile: dict[str, Any]) -> str:
             capsize=3, error_kw={"elinewidth": 1})
     ax.axvline(profile["chance"], color="#333", linestyle="--", linewidth=1, label=f"chance {profile['chance']:.3f}")
     ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel(f"test {profile['metric']} (bars: 95% interval)")
+    ax.set_xlabel(f"test {profile['metric']} (bars: 95% interval{_axis_from(ax, entries, profile['chance'])})")
     ax.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False)
     return _svg(fig)
 
@@ -59,8 +68,8 @@ def shuffle_chart(profile: dict[str, Any]) -> str:
     ax.set_yticks(range(len(keys)), [f"shuffle {k}" for k in keys])
     ax.axvline(profile["chance"], color="#333", linestyle="--", linewidth=1, label="chance")
     ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel(f"test {profile['metric']} with the modality permuted across rows")
+    shuffled = [e for k in keys for e in (profile["shuffle"][k], profile["shuffle"][k]["i2m2"])]
+    ax.set_xlabel(f"test {profile['metric']} with the modality permuted across rows{_axis_from(ax, shuffled, profile['chance'])}")
     ax.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False, fontsize=8, ncols=3)
     return _svg(fig)
 
@@ -137,9 +146,7 @@ def compare_chart(result: dict[str, Any]) -> str:
                 height, xerr=_errors(entries), color=PALETTE[model], capsize=3, label=model)
     ax.set_yticks(range(len(fusions)), fusions)
     ax.invert_yaxis()
-    low = min(r["ci"][0] for r in result["rows"])
-    ax.set_xlim(max(0.0, low - 0.05), 1)
-    ax.set_xlabel(f"test {result['metric']} (bars: 95% interval)")
+    ax.set_xlabel(f"test {result['metric']} (bars: 95% interval{_axis_from(ax, result['rows'])})")
     ax.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False, ncols=2)
     return _svg(fig)
 
