@@ -141,3 +141,44 @@ def _seconds(text: str) -> int:
     minutes = re.search(r"(\d+) min", text)
     seconds = re.search(r"(\d+) s", text)
     return (int(minutes.group(1)) * 60 if minutes else 0) + (int(seconds.group(1)) if seconds else 0)
+
+
+def _parts_table(path: Path, rows: int = 200) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 3))
+    frame = pd.DataFrame(x.round(3), columns=["a", "b", "c"])
+    frame["note"] = [f"word{i % 7} and word{i % 5} again" for i in range(rows)]
+    frame["y"] = np.where(x[:, 0] > 0, "up", "down")
+    frame["part"] = ["train"] * (rows - 60) + ["val"] * 30 + ["test"] * 30
+    frame["group"] = ["g1", "g2"] * (rows // 2)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_split_and_slice_options_on_the_command_line_reach_the_spec(tmp_path, capsys):
+    table = _parts_table(tmp_path / "t.csv")
+    quick = ["--max-epochs", "1", "--min-steps", "1", "--no-progress"]
+    code, out, err = run_cli(["train", str(table), "--target", "y", "--split-column", "part", "--slices", "group",
+                              "--write-spec", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "run"), *quick], capsys)
+    assert code == 0, err
+    spec = yaml.safe_load((tmp_path / "s.yaml").read_text())
+    assert spec["split"] == {"column": "part"} and spec["slices"] == ["group"]
+    assert all("part" not in m.get("columns", [m.get("column")]) for m in spec["modalities"].values())
+    assert "train 140, val 30, test 30" in out  # the rows the column names, not a random split
+    code, out, err = run_cli(["train", str(table), "--target", "y", "--val", "0.3", "--test", "0.25", "--split-seed", "5",
+                              "--write-spec", str(tmp_path / "f.yaml"), "--out", str(tmp_path / "run2"), *quick], capsys)
+    assert code == 0, err
+    assert yaml.safe_load((tmp_path / "f.yaml").read_text())["split"] == {"val": 0.3, "test": 0.25, "seed": 5}
+
+
+@pytest.mark.parametrize("options,message", [
+    (["--split-column", "part", "--val", "0.2"], "exclude each other"),
+    (["--slices", "grp"], "option --slices: column 'grp' does not exist (did you mean 'group'?)"),
+    (["--split-column", "parts"], "column 'parts' does not exist (did you mean 'part'?)"),
+    (["--test", "0.9"], "must sum below 1")])
+def test_bad_split_and_slice_options_are_one_line_errors(options, message, tmp_path, capsys):
+    code, out, err = run_cli(["train", str(_parts_table(tmp_path / "t.csv")), "--target", "y", *options,
+                              "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Optional, get_type_hints
 
 import typer
-from typer.core import TyperGroup
 from rich.console import Console
 from rich.table import Table as RichTable
+from typer.core import TyperGroup
 
 from modalyze.errors import ModalyzeError
 from modalyze.outputs import is_rank_zero
 from modalyze.settings import DATA, MODEL, TRAIN, Options, Settings, StudySettings
+from modalyze.spec import SplitSpec
 
 # commands in the order a user walks them: study the data, train, use the model, then the alignment family
 COMMAND_ORDER = ("analyze", "train", "predict", "evaluate", "robustness", "probe", "compare", "map", "datasets",
@@ -47,8 +48,21 @@ UnreadableOpt = Annotated[str, typer.Option(help=StudySettings.help("unreadable"
 FusionOpt = Annotated[str, typer.Option(help=StudySettings.help("fusion"))]
 DimOpt = Annotated[int, typer.Option(help=StudySettings.help("dim"))]
 ProgressOpt = Annotated[bool, typer.Option(help=Settings.help("progress"))]
+SlicesOpt = Annotated[Optional[list[str]], typer.Option(
+    "--slices", help="For a table: a column whose values get their own scores and verdict (repeatable).")]
+SplitColumnOpt = Annotated[Optional[str], typer.Option(
+    help="For a table: the column naming each row's split (train, val, test) instead of a random split.")]
+ValOpt = Annotated[Optional[float], typer.Option(
+    help=f"For a table: the share of rows held out for validation (default {SplitSpec.val}).")]
+TestOpt = Annotated[Optional[float], typer.Option(
+    help=f"For a table: the share of rows held out for test (default {SplitSpec.test}; 0: no test split).")]
+SplitSeedOpt = Annotated[Optional[int], typer.Option(
+    help=f"For a table: the seed of the random, stratified split (default {SplitSpec.seed}).")]
 TABLE_OPTIONS: dict[str, tuple[Any, Any]] = {"target": (TargetOpt, None), "modality": (ModalityOpt, None),
-                                            "write_spec": (WriteSpecOpt, None)}
+                                            "write_spec": (WriteSpecOpt, None), "slices": (SlicesOpt, None),
+                                            "split_column": (SplitColumnOpt, None), "val": (ValOpt, None),
+                                            "test": (TestOpt, None), "split_seed": (SplitSeedOpt, None)}
+SPLIT_OPTIONS = {"val": "val", "test": "test", "split_seed": "seed", "split_column": "column"}  # option -> split: key
 WorkersOpt = Annotated[str, typer.Option(
     help="Processes that decode image and audio files while the model trains (a count, 0: in this process; "
          "auto: one per 4 cores, at most 4).")]
@@ -83,8 +97,11 @@ def _data(data: str, run: dict[str, Any]) -> Any:
     the table options out of the command's shared options ``run``."""
     from modalyze.jobs import open_data
 
-    target, modality, write_spec = (run.pop(name) for name in TABLE_OPTIONS)
-    opened, text = open_data(data, target, modality, write_spec)
+    target, modality, write_spec, slices = (run.pop(name) for name in ("target", "modality", "write_spec", "slices"))
+    split = {key: value for option, key in SPLIT_OPTIONS.items() if (value := run.pop(option)) is not None}
+    if "column" in split and len(split) > 1:
+        raise ModalyzeError("option --split-column: a split column and --val/--test/--split-seed exclude each other")
+    opened, text = open_data(data, target, modality, write_spec, slices, split or None)
     if text:
         console.print(f"inferred spec (edit it and pass the .yaml to change a guess):\n{text}", markup=False,
                       highlight=False)

@@ -153,19 +153,7 @@ def _parse(raw: Any, origin: str, base_dir: str | None) -> Spec:
     if not isinstance(raw["modalities"], dict) or not raw["modalities"]:
         raise ModalyzeError(f"{origin}: 'modalities' names no modality; declare at least one")
     modalities = parse_modalities(raw["modalities"], origin)
-    split = raw.get("split") or {}
-    if not isinstance(split, dict):
-        raise ModalyzeError(f"{origin}: 'split' must be {{val, test, seed}} or {{column: NAME}}")
-    if set(split) - _SPLIT_KEYS:
-        key = str(sorted(set(split) - _SPLIT_KEYS, key=str)[0])
-        raise ModalyzeError(f"{origin}: unknown key 'split.{key}'{suggest(key, sorted(_SPLIT_KEYS))} "
-                            f"(known: {', '.join(sorted(_SPLIT_KEYS))})")
-    check_spec_document({"target": "", "modalities": {}, "split": split}, origin)  # types and ranges
-    split_spec = SplitSpec(**split)
-    if split_spec.column is None and not (0 < split_spec.val < 1 and 0 <= split_spec.test < 1
-                                          and split_spec.val + split_spec.test < 1):
-        raise ModalyzeError(f"{origin}: split fractions val={split_spec.val} in (0, 1) and test={split_spec.test} in "
-                            "[0, 1) (0: no test split) must sum below 1")
+    split_spec = parse_split(raw.get("split") or {}, origin)
     source = raw.get("source")
     if source is not None and not isinstance(source, (str, dict)):
         raise ModalyzeError(f"{origin}: 'source' must be a file path or a mapping train:/val:/test: to paths")
@@ -184,6 +172,23 @@ def _parse(raw: Any, origin: str, base_dir: str | None) -> Spec:
         base_dir=base_dir or str(raw.get("base_dir", ".")),
         builtin=raw.get("builtin"),
     )
+
+
+def parse_split(split: Any, origin: str) -> SplitSpec:
+    """A ``split:`` mapping (``{val, test, seed}`` or ``{column: NAME}``) -> a checked :class:`SplitSpec`."""
+    if not isinstance(split, dict):
+        raise ModalyzeError(f"{origin}: 'split' must be {{val, test, seed}} or {{column: NAME}}")
+    if set(split) - _SPLIT_KEYS:
+        key = str(sorted(set(split) - _SPLIT_KEYS, key=str)[0])
+        raise ModalyzeError(f"{origin}: unknown key 'split.{key}'{suggest(key, sorted(_SPLIT_KEYS))} "
+                            f"(known: {', '.join(sorted(_SPLIT_KEYS))})")
+    check_spec_document({"target": "", "modalities": {}, "split": split}, origin)  # types and ranges
+    split_spec = SplitSpec(**split)
+    if split_spec.column is None and not (0 < split_spec.val < 1 and 0 <= split_spec.test < 1
+                                          and split_spec.val + split_spec.test < 1):
+        raise ModalyzeError(f"{origin}: split fractions val={split_spec.val} in (0, 1) and test={split_spec.test} in "
+                            "[0, 1) (0: no test split) must sum below 1")
+    return split_spec
 
 
 def parse_modalities(raw: dict[str, Any], origin: str) -> dict[str, ModalitySpec]:

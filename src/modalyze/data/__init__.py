@@ -21,16 +21,16 @@ def is_table(source: Any) -> bool:
     return isinstance(source, (str, Path)) and Path(str(source)).suffix.lower() in TABLE_SUFFIXES
 
 
-def table_spec(source: str | Path | pd.DataFrame, target: str | None,
-               modalities: list[str] | None = None) -> tuple[Spec, dict[str, str]]:
-    """The inferred spec of a table file or DataFrame (see :mod:`modalyze.data.infer`), and the
-    columns left out with the reason."""
-    spec, left_out, _, _ = _infer_table(source, target, modalities)
+def table_spec(source: str | Path | pd.DataFrame, target: str | None, modalities: list[str] | None = None,
+               **declared: Any) -> tuple[Spec, dict[str, str]]:
+    """The inferred spec of a table file or DataFrame (see :mod:`modalyze.data.infer`; ``declared``:
+    its ``slices`` and ``split``), and the columns left out with the reason."""
+    spec, left_out, _, _ = _infer_table(source, target, modalities, **declared)
     return spec, left_out
 
 
-def _infer_table(source: str | Path | pd.DataFrame, target: str | None, modalities: list[str] | None
-                 ) -> tuple[Spec, dict[str, str], pd.DataFrame, str]:
+def _infer_table(source: str | Path | pd.DataFrame, target: str | None, modalities: list[str] | None,
+                 **declared: Any) -> tuple[Spec, dict[str, str], pd.DataFrame, str]:
     """The inferred spec, the left-out columns, the rows and where they came from (for messages)."""
     if target is None:
         where = "a DataFrame" if isinstance(source, pd.DataFrame) else str(source)
@@ -38,13 +38,13 @@ def _infer_table(source: str | Path | pd.DataFrame, target: str | None, modaliti
                             "(target=... in Python), or a spec .yaml")
     if isinstance(source, pd.DataFrame):
         frame = check_user_rows(source, "the DataFrame")
-        return *infer_spec(frame, target, name="dataframe", overrides=modalities), frame, "the DataFrame"
+        return *infer_spec(frame, target, name="dataframe", overrides=modalities, **declared), frame, "the DataFrame"
     if not is_table(source):
         raise ModalyzeError(f"option target applies to tables (.csv, .parquet, .jsonl or a DataFrame), not {source!r}")
     path = Path(source)
     frame = check_user_rows(read_source(path), str(path))
     spec, left_out = infer_spec(frame, target, name=path.stem, base_dir=path.resolve().parent, source=path.name,
-                                overrides=modalities)
+                                overrides=modalities, **declared)
     return spec, left_out, frame, str(path)
 
 

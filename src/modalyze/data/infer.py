@@ -32,28 +32,35 @@ from modalyze.data.table import match_columns
 from modalyze.errors import ModalyzeError
 from modalyze.options import suggest
 from modalyze.kind import get_kind, kinds
-from modalyze.spec import ModalitySpec, Spec, SplitSpec, check_name
+from modalyze.spec import ModalitySpec, Spec, check_name, parse_split
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".jsonl")
 _SPLITS = {"train", "val", "test"}
 
 
 def infer_spec(frame: pd.DataFrame, target: str, name: str = "table", base_dir: str | Path = ".",
-               source: str | None = None, overrides: list[str] | None = None) -> tuple[Spec, dict[str, str]]:
-    """The spec of a table by the module's rules; also returns ``{column: why it was left out}``."""
-    if target not in frame.columns:
-        columns = [str(c) for c in frame.columns]
-        raise ModalyzeError(f"{name}: option target: column '{target}' does not exist{suggest(str(target), columns)} "
-                            f"(columns: {', '.join(columns[:12])}{', ...' if len(columns) > 12 else ''})")
+               source: str | None = None, overrides: list[str] | None = None, slices: list[str] | None = None,
+               split: dict[str, Any] | None = None) -> tuple[Spec, dict[str, str]]:
+    """The spec of a table by the module's rules; also returns ``{column: why it was left out}``.
+    ``slices`` and ``split`` (``{val, test, seed}`` or ``{column}``, as a spec's ``split:``) are the
+    command line's --slices, --val, --test, --split-seed and --split-column."""
+    columns, split = [str(c) for c in frame.columns], split or {}
+    named = [("target", target), *(("slices", c) for c in slices or []), ("split_column", split.get("column"))]
+    for option, value in named:
+        if value is not None and value not in frame.columns:
+            raise ModalyzeError(f"{name}: option {option}: column '{value}' does not exist{suggest(str(value), columns)} "
+                                f"(columns: {', '.join(columns[:12])}{', ...' if len(columns) > 12 else ''})")
     base = Path(base_dir)
     guessed: dict[str, str] = {}
     left_out: dict[str, str] = {}
-    split = None
+    detected = None
     for column in frame.columns:
         if column == target:
             continue
-        if str(column).lower() == "split" and _is_split(frame[column]):
-            split = str(column)
+        if column == split.get("column"):
+            continue
+        if str(column).lower() == "split" and _is_split(frame[column]) and not split:
+            detected = str(column)
             continue
         kind = column_kind(frame[column], base)
         if kind.startswith("-"):
@@ -65,8 +72,9 @@ def infer_spec(frame: pd.DataFrame, target: str, name: str = "table", base_dir: 
     if not modalities:
         raise ModalyzeError(f"{name}: no column besides the target could be used as an input "
                             f"({'; '.join(f'{c}: {why}' for c, why in left_out.items()) or 'no other columns'})")
+    chosen = split if split else {"column": detected} if detected else {}
     spec = Spec(name=name, target=target, modalities=modalities, source=source, base_dir=str(base),
-                split=SplitSpec(column=split) if split else SplitSpec())
+                split=parse_split(chosen, name), slices=list(slices or []))
     return spec, left_out
 
 
