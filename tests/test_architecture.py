@@ -14,7 +14,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("kind registry and spec", ("kind", "spec_schema", "spec")),
     ("data and blocks", ("data", "encoders", "fusion", "losses")),
     ("kinds", ("kinds",)),
-    ("models", ("experts", "train", "estimator", "classifier", "aligner")),
+    ("models", ("families", "experts", "train", "estimator", "classifier", "aligner")),
     ("analysis", ("analysis", "adapters", "report")),
     ("commands", ("jobs",)),
     ("command line", ("cli_common", "cli_align", "cli", "")),  # "": the package itself

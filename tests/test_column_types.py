@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from modalyze.analysis.baseline import flat
+from modalyze.families.flat import flat
 from modalyze.data.batching import FeaturizedDataset
 from modalyze.data.corruptions import corrupt, corruptions_for
 from modalyze.data.featurizers import create_featurizer

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modalyze.analysis.families import FAMILIES, GradientBoostedTrees, Unsuitable, fitted_families
-from modalyze.analysis.baseline import C_GRID, LinearBaseline, _nll
+from modalyze.families import FAMILIES, GradientBoostedTrees, Unsuitable, fitted_families
+from modalyze.families.flat import C_GRID, LinearBaseline, _nll
 from modalyze.data.prepare import load_prepared
 from modalyze.settings import EXPERT_FAMILIES
 from tests.test_bad_input import run_cli
@@ -85,3 +85,61 @@ def test_the_study_keeps_the_family_with_the_lowest_validation_log_loss(tmp_path
     assert "trees" not in section["families"]["intra:a"]
     assert all(section["chosen"][e] in ("neural", "linear", "prior") for e in section["chosen"])
     assert not any("validation rows" in why for why in section["replaced"].values())
+
+
+@pytest.mark.parametrize("family", ["linear", "trees"])
+def test_a_run_of_another_family_saves_without_pickle_and_serves_every_command(family, tmp_path, capsys):
+    from safetensors.numpy import load_file
+
+    from modalyze import Classifier
+
+    table = thresholds(800)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    base = [str(tmp_path / "t.csv"), "--target", "y", "--modality", "a=a1,a2,a3,a4:tabular", "--modality", "note=note:text"]
+    run = tmp_path / "run"
+    code, out, err = run_cli(["train", *base, "--model", "intra:a", "--family", family, "--out", str(run),
+                              "--no-progress"], capsys)
+    assert code == 0, err
+    assert {p.suffix for p in run.iterdir()} <= {".json", ".safetensors", ".csv", ".lock"}  # no pickle
+    assert set(load_file(str(run / "weights.safetensors"))) >= {"widths"}  # the fitted model's arrays
+    clf = Classifier.load(run)
+    assert clf.config_.family == family and clf.n_parameters > 0
+    accuracy = json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
+    assert clf.evaluate()["test"]["accuracy"] == pytest.approx(accuracy)  # reloaded: the same predictions
+    assert (accuracy > 0.9) == (family == "trees")  # the step function: trees get it, a line does not
+    for command in (["evaluate", str(run)], ["predict", str(run), str(tmp_path / "t.csv"), "--out", str(tmp_path / "p.csv")],
+                    ["robustness", str(run), "--out", str(tmp_path / "rob")],
+                    ["probe", *base, "--model", f"run:{run}", "--out", str(tmp_path / "probe")]):
+        code, out, err = run_cli(command, capsys)
+        assert code == 0, (command, err)
+
+
+def test_family_auto_keeps_the_lowest_validation_log_loss_and_bad_families_are_one_line_errors(tmp_path, capsys):
+    from modalyze import Classifier
+
+    frame = thresholds(800)
+    clf = Classifier(model="intra:a", family="auto", max_epochs=3, progress=False,
+                     modalities=["a=a1,a2,a3,a4:tabular", "note=note:text"]).fit(frame, target="y")
+    losses = clf.history_["validation_nll"]
+    assert set(losses) == {"neural", "linear", "trees"} and clf.config_.family == min(losses, key=losses.get)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    base = ["train", str(tmp_path / "t.csv"), "--target", "y", "--out", str(tmp_path / "r")]
+    for options, message in ((["--model", "intra:text", "--family", "trees"], "trees does not read text inputs"),
+                             (["--model", "i2m2", "--family", "linear"], "only intra:<modality> and inter"),
+                             (["--family", "forest"], "--family")):
+        code, out, err = run_cli([*base, *options], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_saved_trees_holding_a_foreign_type_are_refused(prepared):
+    import skops.io
+
+    from modalyze.errors import ModalyzeError
+
+    _, data = prepared
+    trees = GradientBoostedTrees(["a"], 2, 0).fit(data.splits["train"], data.splits["val"])
+    state = trees.state()
+    state["skops"] = np.frombuffer(skops.io.dumps({"model": trees.model_, "x": pd.Timestamp(0)}), dtype=np.uint8)
+    with pytest.raises(ModalyzeError, match="outside scikit-learn's trees"):
+        GradientBoostedTrees(["a"], 2, 0).load(state)
+    assert GradientBoostedTrees(["a"], 2, 0).load(trees.state()).size() == trees.size()

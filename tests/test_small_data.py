@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from modalyze.analysis import analyze, crossval
-from modalyze.analysis.baseline import LinearBaseline
+from modalyze.families.flat import LinearBaseline
 from modalyze.analysis.stats import Draws, score_with_ci
 from modalyze.analysis.verdict import INSUFFICIENT, decide
 from modalyze.data import load_dataset

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, clone
 from sklearn.metrics import accuracy_score, f1_score
 
 from modalyze.data.prepare import Prepared, encoder_configs, prepare
@@ -44,8 +45,8 @@ class Classifier(ClassifierMixin, Estimator):
     settings_class = TrainSettings
     schema = RUN_SCHEMA
 
-    def __init__(self, model: str = "i2m2", *, dim: int = MODEL.dim, fusion: str = MODEL.fusion,
-                 unreadable: str = MODEL.unreadable, modalities: list[str] | None = None,
+    def __init__(self, model: str = "i2m2", *, family: str = MODEL.family, dim: int = MODEL.dim,
+                 fusion: str = MODEL.fusion, unreadable: str = MODEL.unreadable, modalities: list[str] | None = None,
                  init: list[str | Path] | None = None, **settings: Any):  # settings: TrainSettings' fields
         self._store_params(locals())
 
@@ -61,7 +62,11 @@ class Classifier(ClassifierMixin, Estimator):
 
     def check_params(self) -> None:
         """Validate the constructor's options (scikit-learn style: at fit time, not in __init__)."""
-        check_options(dim=self.dim, fusion=self.fusion, unreadable=self.unreadable, **self.settings().to_dict())
+        check_options(dim=self.dim, fusion=self.fusion, unreadable=self.unreadable, family=self.family,
+                      **self.settings().to_dict())
+        if self.family != "neural" and self.model.partition(":")[0] not in ("intra", "inter"):
+            raise ModalyzeError(f"option family={self.family}: only intra:<modality> and inter come in other "
+                                f"families than neural, not {self.model}")
 
     def fit_prepared(self, spec: Spec, prepared: Prepared) -> Classifier:
         """Train on data that is already featurized (lets a study share one featurization)."""
@@ -73,6 +78,8 @@ class Classifier(ClassifierMixin, Estimator):
         self.config_ = ModelConfig(
             model=self.model, n_classes=len(prepared.classes), dim=self.dim, fusion=self.fusion,
             modalities=encoder_configs(spec, prepared.featurizers))
+        if self.family != "neural":
+            return self._fit_families(spec, prepared, [arg] if family == "intra" else list(spec.modalities))
         L.seed_everything(self.seed, verbose=False)  # initial weights depend on the seed alone
         self.expert_ = build_expert(self.config_)
         for run in self.init or []:
@@ -84,6 +91,35 @@ class Classifier(ClassifierMixin, Estimator):
                                    only_present=arg if family == "intra" else None, dropout_rates=rates,
                                    label=self.model, callbacks=[members] if members else None)
         self.member_states_ = members.states if members else {}  # in memory only: see member()
+        return self
+
+    def _fit_families(self, spec: Spec, prepared: Prepared, members: list[str]) -> Classifier:
+        """A flat model of ``family`` on ``members`` (``auto``: every family that reads their kinds, the
+        neural expert included, the one with the lowest validation log-loss kept)."""
+        from modalyze.families import FAMILIES, FlatExpert
+
+        kinds = [spec.modalities[m].kind for m in members]
+        names = [f.name for f in FAMILIES.entries.values() if f.accepts(kinds)] if self.family == "auto" else [self.family]
+        if not FAMILIES.get(names[0]).accepts(kinds):
+            raise ModalyzeError(f"option family={self.family}: {self.family} does not read {', '.join(sorted(set(kinds)))} "
+                                f"inputs (it reads {', '.join(FAMILIES.get(names[0]).kinds or ())})")
+        train, val = prepared.splits["train"], prepared.splits["val"]
+        candidates: list[tuple[float, str, Any, dict[str, Any]]] = []
+        if self.family == "auto":
+            neural = clone(self).set_params(family="neural").fit_prepared(spec, prepared)
+            candidates.append((split_metrics(neural.expert_, val)[0]["nll"], "neural", neural.expert_, neural.history_))
+        for name in names:
+            start = time.perf_counter()
+            expert = FlatExpert(name, members, len(prepared.classes),
+                                FAMILIES.get(name).create(members, len(prepared.classes), self.seed).fit(train, val))
+            seconds = time.perf_counter() - start
+            history = {"train_time_s": seconds, "epochs": [], "samples_per_s": len(train) / max(seconds, 1e-9)}
+            candidates.append((split_metrics(expert, val)[0]["nll"], name, expert, history))
+        _, chosen, self.expert_, self.history_ = min(candidates, key=lambda c: c[0])
+        self.history_ = {**self.history_, "family": chosen,
+                         "validation_nll": {name: nll for nll, name, _, _ in candidates}}
+        self.config_ = dataclasses.replace(self.config_, family=chosen)
+        self.member_states_ = {}
         return self
 
     def _init_from(self, run: str | Path | Classifier) -> None:
@@ -155,7 +191,7 @@ class Classifier(ClassifierMixin, Estimator):
         with reading(path / "config.json", "run configuration"):
             config = read_json(path / "config.json")
             model = config["model"]
-            clf = cls(model=model["model"], dim=model["dim"], fusion=model["fusion"],
+            clf = cls(model=model["model"], family=model.get("family", "neural"), dim=model["dim"], fusion=model["fusion"],
                       unreadable=config.get("unreadable", MODEL.unreadable), **cls._train_params(config))
             clf.check_params()
             clf.config_ = ModelConfig(**model)
@@ -183,7 +219,7 @@ class Classifier(ClassifierMixin, Estimator):
     @property
     def n_parameters(self) -> int:
         self._check_fitted()
-        return count_parameters(self.expert_)
+        return getattr(self.expert_, "n_parameters", None) or count_parameters(self.expert_)
 
 
 def split_metrics(expert: torch.nn.Module, data) -> tuple[dict[str, float], np.ndarray]:

@@ -24,7 +24,7 @@ from modalyze import cli_align  # noqa: F401  (registers align, zeroshot, retrie
 from modalyze.cli_common import (INPUT_OPTIONS, DataArg, DimOpt, FusionOpt, SeedOpt, _data, _metrics_table, _options,
                                  app, console, run_values, settings_options, shared_options)
 from modalyze.errors import Interrupted, ModalyzeError, raise_on_signals
-from modalyze.settings import COMPARE, MODEL, PROBE, ROBUSTNESS, STUDY, TRAIN
+from modalyze.settings import COMPARE, EXPERT_FAMILIES, MODEL, PROBE, ROBUSTNESS, STUDY, TRAIN
 
 
 @app.command("spec-schema")
@@ -52,6 +52,9 @@ def train(
     data: DataArg,
     model: Annotated[str, typer.Option(help="Expert: intra:<modality>, inter, additive, i2m2 or i2m2-shared (i2m2 at the cost of one model).")] = "i2m2",
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/<dataset>-<model>).")] = None,
+    family: Annotated[str, typer.Option(metavar="[" + "|".join(EXPERT_FAMILIES) + "]", help=(
+        "intra:<m> and inter: a neural expert, logistic regression (linear), gradient-boosted trees (tabular, "
+        "vector, time series) or auto (each that reads the inputs; the lowest validation log-loss wins)."))] = MODEL.family,
     dim: DimOpt = MODEL.dim,
     fusion: FusionOpt = MODEL.fusion,
     init: Annotated[Optional[list[Path]], typer.Option(
@@ -63,7 +66,7 @@ def train(
     from modalyze.jobs.classify import train_run
 
     out = out or Path("runs") / f"{Path(data).stem}-{model.replace(':', '-')}"
-    metrics = train_run(_data(data, run), out, _options(run["option"]), model=model, dim=dim, fusion=fusion,
+    metrics = train_run(_data(data, run), out, _options(run["option"]), model=model, family=family, dim=dim, fusion=fusion,
                         init=init, **run_values(run))
     for split, counts in metrics["missing"].items():
         for modality, n in counts.items():

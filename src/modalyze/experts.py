@@ -38,6 +38,7 @@ class ModelConfig:
     fusion: str = MODEL.fusion
     fusion_options: dict[str, Any] = field(default_factory=dict)
     dropout: float = 0.1
+    family: str = "neural"  # "linear", "trees": a fitted flat model (modalyze.families), intra and inter only
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -213,6 +214,10 @@ def parse_model_name(name: str, modalities: list[str]) -> tuple[str, str]:
 def build_expert(cfg: ModelConfig) -> nn.Module:
     """Instantiate the expert a config names."""
     family, arg = parse_model_name(cfg.model, list(cfg.modalities))
+    if cfg.family != "neural":
+        from modalyze.families import FlatExpert
+
+        return FlatExpert(cfg.family, [arg] if family == "intra" else list(cfg.modalities), cfg.n_classes)
     return EXPERTS[family](cfg, arg)
 
 

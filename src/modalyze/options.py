@@ -88,6 +88,7 @@ OPTION_TYPES: dict[str, Any] = {
     "jobs": Annotated[int, Field(ge=1, le=1024)] | Literal["auto"],
     "executor": Literal[EXECUTORS],
     "experts": Literal[EXPERT_FAMILIES],
+    "family": Literal[EXPERT_FAMILIES],
     "workers": Annotated[int, Field(ge=0, le=256)] | Literal["auto"],
     "feature_cache": StrictBool,
     "ray_address": Optional[str],

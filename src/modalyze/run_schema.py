@@ -72,6 +72,7 @@ class _Classifier(BaseModel):
     fusion: StrictStr
     fusion_options: dict[StrictStr, Json] = {}
     dropout: Annotated[Number, Field(ge=0, lt=1)] = 0.1
+    family: Literal["neural", "linear", "trees"] = "neural"
 
 
 class _Aligner(BaseModel):

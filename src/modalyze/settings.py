@@ -135,6 +135,7 @@ class ModelDefaults:
 
     dim: int = 64  # every encoder's output width
     fusion: str = "late"
+    family: str = "neural"  # a classifier's expert family (modalyze.families): neural, linear, trees or auto
     unreadable: str = "error"  # an absent or unreadable file: 'error' or 'missing'
 
 

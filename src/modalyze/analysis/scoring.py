@@ -25,7 +25,7 @@ import torch
 from sklearn.metrics import confusion_matrix
 
 from modalyze.analysis import pid_estimate
-from modalyze.analysis.families import FAMILIES, NEURAL, selectable
+from modalyze.families import FAMILIES, NEURAL, selectable
 from modalyze.analysis.profile import PROFILE_SCHEMA, Profile
 from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
 from modalyze.analysis.verdict import decide, fmt, strength

@@ -3,7 +3,7 @@
 Every expert gets the same budget. I2M2 starts from the trained intra and inter experts and is
 fine-tuned jointly, so nothing is trained twice. Finished experts are on disk; a rerun resumes.
 Small tables are cross-validated (:mod:`modalyze.analysis.crossval`), and every expert is checked
-against a linear baseline on the same rows (:mod:`modalyze.analysis.baseline`). The ``quick``
+against a linear baseline on the same rows (:mod:`modalyze.families.flat`). The ``quick``
 budget trains one i2m2-shared model instead and reads every expert off its heads (the one-pass
 estimate).
 """
@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from modalyze.analysis import crossval, pid_estimate
-from modalyze.analysis.families import Unsuitable, fitted_families
+from modalyze.families import Unsuitable, fitted_families
 from modalyze.analysis.parallel import Training, resolve_jobs, run_trainings
 from modalyze.analysis.profile import Profile
 from modalyze.analysis.robustness import robustness
@@ -134,7 +134,7 @@ class Study:
     modality_dropout: float
     log: Log
     parallel: dict[str, Any] = field(default_factory=dict)  # jobs, executor, address (see analysis.parallel)
-    experts: str = "auto"  # the families fitted beside the neural experts (analysis.families)
+    experts: str = "auto"  # the families fitted beside the neural experts (modalyze.families)
 
     @property
     def modalities(self) -> list[str]:

@@ -28,8 +28,11 @@ def train_run(data: str | Path | Spec, out: str | Path, dataset_options: dict[st
     with output_dir(out, "train"):
         spec, prepared = load_prepared(data, clf.seed, clf.unreadable, dataset_options)
         log(summary(spec, prepared))
-        log(f"training {clf.model}: at most {clf.max_epochs} epochs, stopping after {clf.patience} without "
-            "improvement on the val split")
+        if clf.family in ("neural", "auto"):
+            log(f"training {clf.model}: at most {clf.max_epochs} epochs, stopping after {clf.patience} without "
+                "improvement on the val split")
+        if clf.family != "neural":
+            log(f"fitting {clf.model} as {'every family that reads its inputs' if clf.family == 'auto' else clf.family}")
         clf.fit_prepared(spec, prepared)
         metrics: dict[str, Any] = {}
         for split in ("val", "test"):
@@ -37,7 +40,7 @@ def train_run(data: str | Path | Spec, out: str | Path, dataset_options: dict[st
                 metrics[split], log_probs = split_metrics(clf.expert_, prepared.splits[split])
                 if split == "test":
                     _write_predictions(Path(out), prepared.frames["test"], clf, log_probs)
-        metrics.update(model=clf.model, dataset=spec.name, params=clf.n_parameters,
+        metrics.update(model=clf.model, family=clf.config_.family, dataset=spec.name, params=clf.n_parameters,
                        train_time_s=clf.history_["train_time_s"], epochs=len(clf.history_["epochs"]),
                        samples_per_s=clf.history_["samples_per_s"],
                        missing={s: d.missing_counts() for s, d in prepared.splits.items()})

@@ -1,4 +1,4 @@
-"""The linear family (and the study's baseline): logistic regression per modality and joint.
+"""Flat features and the models on them; the linear family (the study's baseline): logistic regression.
 
 Each modality's featurized tensors become a flat row of numbers (images and spectrograms average-
 pooled to a small grid, categories one-hot, token ids as log-scaled counts of words and of adjacent
@@ -12,7 +12,7 @@ sees in the same inputs.
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -103,13 +103,45 @@ def _stack(chunks: list[sparse.csr_matrix]) -> sparse.csr_matrix:
     return sparse.vstack([_width(c, width) for c in chunks], format="csr")
 
 
+class Unsuitable(Exception):
+    """A family cannot fit these inputs (too wide for dense trees): the study goes on without it."""
+
+
 class FlatModel:
-    """A scikit-learn model on some modalities' flat features; log-probabilities over all classes."""
+    """A scikit-learn model on some modalities' flat features; log-probabilities over all classes.
+    A subclass fits (``fit``), predicts probabilities (``_proba``) and gives its fitted state as
+    arrays (``state`` / ``load``: what a run directory keeps, in safetensors)."""
 
     flatten: dict[str, Flatten] = FLATTEN
 
     def __init__(self, modalities: list[str], n_classes: int, seed: int = 0):
         self.modalities, self.n_classes, self.seed = modalities, n_classes, seed
+
+    def fit(self, train: FeaturizedDataset, val: FeaturizedDataset | None = None) -> FlatModel:
+        raise NotImplementedError
+
+    def _proba(self, x: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities [N, C'] of the classes seen in training, and those classes [C']."""
+        raise NotImplementedError
+
+    def state(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def size(self) -> int:
+        """How many numbers it learned (coefficients, tree nodes)."""
+        raise NotImplementedError
+
+    def load(self, state: dict[str, np.ndarray]) -> FlatModel:
+        raise NotImplementedError
+
+    def log_probs(self, data: FeaturizedDataset) -> np.ndarray:
+        """[N, C] over every class of the study (classes absent from the training rows get ~0)."""
+        return self._full(*self._proba(self._x(data)))
+
+    def batch_log_probs(self, batch: dict[str, Any]) -> np.ndarray:
+        """[B, C] for one batch of a loader (what an expert's forward pass receives)."""
+        features = {m: Features(batch["x"][m], batch["present"][m]) for m in self.modalities}
+        return self.log_probs(FeaturizedDataset(features, None))
 
     def _x(self, data: FeaturizedDataset, rows: np.ndarray | None = None) -> sparse.csr_matrix:
         rows = np.arange(len(data)) if rows is None else rows
@@ -154,9 +186,25 @@ class LinearBaseline(FlatModel):
                 best, self.model_, self.c_ = loss, model, c
         return self
 
-    def log_probs(self, data: FeaturizedDataset) -> np.ndarray:
-        """[N, C] over every class of the study (classes absent from the training rows get ~0)."""
-        return self._full(self.model_.predict_proba(self._x(data)), self.model_.classes_)
+    def _proba(self, x: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        return self.model_.predict_proba(x), self.model_.classes_
+
+    def size(self) -> int:
+        return int(self.model_[-1].coef_.size + self.model_[-1].intercept_.size)
+
+    def state(self) -> dict[str, np.ndarray]:
+        scaler, model = self.model_[0], self.model_[-1]
+        return {"scale": scaler.scale_, "coef": model.coef_, "intercept": model.intercept_, "classes": model.classes_,
+                "widths": np.asarray(self.widths_), "c": np.asarray([self.c_])}
+
+    def load(self, state: dict[str, np.ndarray]) -> LinearBaseline:
+        """Rebuild the fitted pipeline from its arrays (no pickle: the numbers are all it needs)."""
+        scaler, model = MaxAbsScaler(), LogisticRegression(C=float(state["c"][0]))
+        scaler.scale_ = scaler.max_abs_ = state["scale"]
+        scaler.n_features_in_ = model.n_features_in_ = len(state["scale"])
+        model.coef_, model.intercept_, model.classes_ = state["coef"], state["intercept"], state["classes"]
+        self.model_, self.widths_, self.c_ = make_pipeline(scaler, model), [int(w) for w in state["widths"]], float(state["c"][0])
+        return self
 
 
 def _nll(log_probs: np.ndarray, data: FeaturizedDataset) -> float:

@@ -6,7 +6,7 @@ for each intra expert and for the inter expert, the one with the lowest log-loss
 
 - ``neural``: the trained experts of :mod:`modalyze.experts` (every kind; shuffles, PID and robustness
   are measured on them);
-- ``linear``: logistic regression on flat features (:class:`~modalyze.analysis.baseline.LinearBaseline`:
+- ``linear``: logistic regression on flat features (:class:`~modalyze.families.flat.LinearBaseline`:
   word and word-pair counts for text, scaled numbers and one-hot categories for tables, pooled pixels),
   its regularisation chosen on the validation rows; every kind;
 - ``trees``: gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``) on tabular,
@@ -22,17 +22,16 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
+import torch
+from torch import nn
 
-from modalyze.analysis.baseline import FlatModel, LinearBaseline, _nll
-from modalyze.data.batching import FeaturizedDataset
+from modalyze.families.flat import FlatModel, LinearBaseline, Unsuitable
+from modalyze.families.trees import GradientBoostedTrees
 from modalyze.registry import Registry
 
+__all__ = ["FAMILIES", "Family", "FlatExpert", "Unsuitable", "fitted_families", "register_family", "selectable"]
+
 NEURAL = "neural"
-
-
-class Unsuitable(Exception):
-    """A family cannot fit these inputs (too wide for dense trees): the study goes on without it."""
 
 
 @dataclass(frozen=True)
@@ -67,43 +66,29 @@ def selectable(choice: str) -> set[str] | None:
     return None if choice == "auto" else {choice}
 
 
-class GradientBoostedTrees(FlatModel):
-    """Histogram gradient-boosted trees, grown ``STEP`` trees at a time while the validation log-loss
-    improves (at most ``MAX_TREES``), predicting with the best number of trees."""
+class FlatExpert(nn.Module):
+    """A fitted flat model (linear, trees) as an expert: its forward pass takes a batch as every expert's
+    does, and its state dict holds the model's arrays, so a run directory keeps it in safetensors."""
 
-    STEP, PATIENCE, MAX_TREES, MAX_WIDTH = 25, 2, 400, 4096
+    def __init__(self, family: str, modalities: list[str], n_classes: int, model: FlatModel | None = None):
+        super().__init__()
+        self.family = family
+        self.model = model or FAMILIES.get(family).create(modalities, n_classes, 0)
 
-    def fit(self, train: FeaturizedDataset, val: FeaturizedDataset | None = None) -> GradientBoostedTrees:
-        rows = self._train_rows(train)
-        flat = self._x(train, rows)
-        if flat.shape[1] > self.MAX_WIDTH:
-            raise Unsuitable(f"{flat.shape[1]} features, more than the {self.MAX_WIDTH} dense trees are fit on")
-        x, y = flat.toarray(), train.targets.numpy()[rows]
-        self.model_ = HistGradientBoostingClassifier(max_iter=self.STEP, warm_start=True, early_stopping=False,
-                                                     l2_regularization=1.0, random_state=self.seed)
-        if val is None or not len(val):
-            self.model_.set_params(max_iter=100).fit(x, y)
-            self.trees_ = self.model_.n_iter_
-            return self
-        x_val, best, since = self._x(val).toarray(), np.inf, 0
-        while since < self.PATIENCE and self.model_.max_iter <= self.MAX_TREES:
-            self.model_.fit(x, y)
-            for trees, probs in enumerate(self.model_.staged_predict_proba(x_val), start=1):
-                if trees > self.model_.max_iter - self.STEP:  # only the stages this round added
-                    loss = _nll(self._full(probs, self.model_.classes_), val)
-                    if loss < best - 1e-4:
-                        best, self.trees_, since = loss, trees, -1
-            since += 1
-            self.model_.set_params(max_iter=self.model_.max_iter + self.STEP)
-        return self
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        return torch.from_numpy(self.model.batch_log_probs(batch)).float()
 
-    def log_probs(self, data: FeaturizedDataset) -> np.ndarray:
-        """[N, C] with the best number of trees."""
-        x = self._x(data).toarray()
-        for trees, probs in enumerate(self.model_.staged_predict_proba(x), start=1):
-            if trees == self.trees_:
-                return self._full(probs, self.model_.classes_)
-        raise AssertionError("unreachable: trees_ <= n_iter_")
+    @property
+    def n_parameters(self) -> int:
+        """What the fitted model learned: coefficients, or tree nodes."""
+        return self.model.size()
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.model.state().items()}
+
+    def load_state_dict(self, state: Any, strict: bool = True, assign: bool = False) -> Any:  # type: ignore[override]
+        self.model.load({k: v.numpy() for k, v in state.items()})
+        return nn.modules.module._IncompatibleKeys([], [])
 
 
 register_family(Family("linear", "logistic regression (scikit-learn)", LinearBaseline))
