@@ -9,6 +9,7 @@ import pandas as pd
 
 from modalyze.data.builtin import is_builtin, list_datasets, load_builtin
 from modalyze.data.infer import TABLE_SUFFIXES, infer_spec
+from modalyze.data.stored import frame_of_datasets, is_datasets_object, is_saved_dataset
 from modalyze.data.table import Table, check_user_rows, load_table, read_source
 from modalyze.errors import ModalyzeError
 from modalyze.spec import Spec, load_spec
@@ -17,8 +18,10 @@ __all__ = ["load_dataset", "list_datasets", "table_spec", "Table"]
 
 
 def is_table(source: Any) -> bool:
-    """A path to a .csv, .parquet or .jsonl file (as opposed to a spec or a built-in name)."""
-    return isinstance(source, (str, Path)) and Path(str(source)).suffix.lower() in TABLE_SUFFIXES
+    """A path to a .csv, .parquet or .jsonl file or a saved Hugging Face dataset (as opposed to a spec
+    or a built-in name)."""
+    return isinstance(source, (str, Path)) and (Path(str(source)).suffix.lower() in TABLE_SUFFIXES
+                                                 or is_saved_dataset(source))
 
 
 def table_spec(source: str | Path | pd.DataFrame, target: str | None, modalities: list[str] | None = None,
@@ -36,6 +39,8 @@ def _infer_table(source: str | Path | pd.DataFrame, target: str | None, modaliti
         where = "a DataFrame" if isinstance(source, pd.DataFrame) else str(source)
         raise ModalyzeError(f"{where}: a table needs the column to predict: --target COLUMN "
                             "(target=... in Python), or a spec .yaml")
+    if is_datasets_object(source):
+        source = frame_of_datasets(source)
     if isinstance(source, pd.DataFrame):
         frame = check_user_rows(source, "the DataFrame")
         return *infer_spec(frame, target, name="dataframe", overrides=modalities, **declared), frame, "the DataFrame"
@@ -51,13 +56,14 @@ def _infer_table(source: str | Path | pd.DataFrame, target: str | None, modaliti
 def load_dataset(source: str | Path | Spec | pd.DataFrame, seed: int = 0, target: str | None = None,
                  modalities: list[str] | None = None, extra_columns: tuple[str, ...] = (),
                  **params: Any) -> tuple[Spec, Table]:
-    """A built-in name, a spec file, a :class:`Spec`, or a table (a .csv/.parquet/.jsonl file or a
-    DataFrame) with its ``target`` column -> the spec and its validated, split table.
+    """A built-in name, a spec file, a :class:`Spec`, or a table (a .csv/.parquet/.jsonl file, a saved
+    Hugging Face dataset, a DataFrame or a ``datasets`` object) with its ``target`` column -> the spec
+    and its validated, split table.
 
     For a table the spec is inferred (:mod:`modalyze.data.infer`); ``modalities`` overrides guesses
     (``NAME=COL1,COL2:KIND``). A spec's source is read with the columns it names and ``extra_columns``.
     """
-    if target is not None or isinstance(source, pd.DataFrame) or is_table(source):
+    if target is not None or isinstance(source, pd.DataFrame) or is_datasets_object(source) or is_table(source):
         spec, _, frame, origin = _infer_table(source, target, modalities)
         return spec, load_table(spec, frame, origin)  # the rows read once, for the inference and the table
     if modalities:

@@ -15,6 +15,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
+from modalyze.data.stored import arrow_frame, is_saved_dataset, read_saved_dataset
 from modalyze.errors import ModalyzeError, reading
 from modalyze.spec import Spec
 
@@ -40,7 +41,9 @@ Pick = Callable[[list[str]], list[str]]  # a file's column names -> the ones to 
 
 def read_source(path: str | Path, pick: Pick | None = None) -> pd.DataFrame:
     """Read a .csv, .parquet or .jsonl file, a folder of parquet files (a pyarrow dataset, hive
-    partitions included) or a glob of files of one format (``parts/*.csv``) with explicit rules; a
+    partitions included), a folder saved by Hugging Face ``datasets`` (:mod:`modalyze.data.stored`:
+    bytes cells become stored files, class labels their names) or a glob of files of one format
+    (``parts/*.csv``) with explicit rules; a
     one-line error naming the file for anything else (missing, unreadable, empty, duplicate or
     reserved column names). ``pick`` chooses the columns to read from the names in the file:
     parquet and CSV read only those (a wide table costs the columns a spec names).
@@ -52,7 +55,9 @@ def read_source(path: str | Path, pick: Pick | None = None) -> pd.DataFrame:
     path = Path(path)
     if any(ch in path.name for ch in "*?["):
         return _read_glob(path, pick)
-    if path.is_dir():
+    if is_saved_dataset(path):
+        reader, what = _read_saved, "saved Hugging Face dataset"
+    elif path.is_dir():
         reader, what = _read_parquet_dataset, "parquet dataset"
     elif not path.exists():
         raise ModalyzeError(f"{path}: source file does not exist")
@@ -102,7 +107,14 @@ def _read_parquet(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFram
     names = list(pq.read_schema(path).names)
     if len(set(names)) < len(names):
         return names, pd.DataFrame()
-    return names, pq.read_table(path, columns=_picked(names, pick)).to_pandas()
+    return names, arrow_frame(pq.read_table(path, columns=_picked(names, pick)))
+
+
+def _read_saved(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:
+    frame = read_saved_dataset(path)
+    names = [str(c) for c in frame.columns]
+    chosen = _picked(names, pick)
+    return names, frame if chosen is None else frame[chosen]
 
 
 def _read_parquet_dataset(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:
@@ -115,7 +127,7 @@ def _read_parquet_dataset(path: Path, pick: Pick | None) -> tuple[list[str], pd.
     names = list(dataset.schema.names)
     if len(set(names)) < len(names):
         return names, pd.DataFrame()
-    return names, dataset.to_table(columns=_picked(names, pick)).to_pandas()
+    return names, arrow_frame(dataset.to_table(columns=_picked(names, pick)))
 
 
 def _read_jsonl(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:

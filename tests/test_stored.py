@@ -1,0 +1,119 @@
+"""Data as it is stored: a Hugging Face dataset (saved to disk, as parquet, as an object) and bytes
+cells read as the same table as PNG files beside a CSV, and give the same profile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modalyze.data.stored import arrow_frame, read_saved_dataset
+from modalyze.errors import ModalyzeError
+from tests.test_bad_input import run_cli
+
+datasets = pytest.importorskip("datasets")
+Image = pytest.importorskip("PIL.Image")
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
+
+
+def shapes(rows: int, seed: int = 0) -> tuple[list, list[str], list[str]]:
+    """Images whose colour is the label in 80% of rows (else random), and a note that names the label
+    in a third of the rows."""
+    rng = np.random.default_rng(seed)
+    names = list(COLOURS)
+    labels = [names[i] for i in rng.integers(0, 3, rows)]
+    shown = [lab if rng.random() < 0.8 else names[rng.integers(0, 3)] for lab in labels]
+    images = []
+    for colour in shown:
+        pixels = np.clip(np.array(COLOURS[colour]) + rng.normal(0, 25, (16, 16, 3)), 0, 255).astype(np.uint8)
+        images.append(Image.fromarray(pixels))
+    notes = [f"it is {lab} surely" if rng.random() < 1 / 3 else "no idea at all" for lab in labels]
+    return images, notes, labels
+
+
+def hf_dataset(rows: int):
+    images, notes, labels = shapes(rows)
+    features = datasets.Features({"photo": datasets.Image(), "note": datasets.Value("string"),
+                                  "colour": datasets.ClassLabel(names=list(COLOURS))})
+    return datasets.Dataset.from_dict({"photo": images, "note": notes, "colour": [list(COLOURS).index(c) for c in labels]},
+                                      features=features)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stored")
+    ds = hf_dataset(1000)
+    ds.save_to_disk(str(root / "saved"))
+    ds.to_parquet(str(root / "shapes.parquet"))
+    images, notes, labels = shapes(1000)
+    (root / "files").mkdir()
+    for i, image in enumerate(images):
+        image.save(root / "files" / f"{i}.png")
+    pd.DataFrame({"photo": [f"{i}.png" for i in range(1000)], "note": notes, "colour": labels}).to_csv(
+        root / "files" / "shapes.csv", index=False)
+    return root, ds
+
+
+def test_a_saved_dataset_parquet_shards_and_a_datasets_object_read_as_one_table(stored):
+    root, ds = stored
+    from modalyze.data.stored import frame_of_datasets
+    from modalyze.data.table import read_source
+
+    csv = pd.read_csv(root / "files" / "shapes.csv")
+    for frame in (read_source(root / "saved"), read_source(root / "shapes.parquet"), frame_of_datasets(ds)):
+        assert frame["colour"].tolist() == csv["colour"].tolist()  # class labels by name
+        assert frame["note"].tolist() == csv["note"].tolist()
+        pixels = [np.asarray(Image.open(p)) for p in frame["photo"].head(5)]
+        assert all(np.array_equal(a, np.asarray(Image.open(root / "files" / f))) for a, f in zip(pixels, csv["photo"]))
+        assert all(Path(p).name.split(".")[0] for p in frame["photo"])  # content-addressed files
+    from modalyze.data import load_dataset
+
+    spec, table = load_dataset(ds, target="colour")  # a datasets object wherever a DataFrame goes
+    assert {m: s.kind for m, s in spec.modalities.items()} == {"photo": "image", "text": "text"} and len(table.frame) == 1000
+    a, b = read_source(root / "saved")["photo"][0], read_source(root / "shapes.parquet")["photo"][0]
+    assert a == b  # the same bytes are one stored file, whichever container they came in
+
+
+def test_a_dataset_dict_keeps_its_splits(tmp_path):
+    ds = hf_dataset(60)
+    datasets.DatasetDict({"train": ds.select(range(40)), "validation": ds.select(range(40, 50)),
+                          "test": ds.select(range(50, 60))}).save_to_disk(str(tmp_path / "dd"))
+    frame = read_saved_dataset(tmp_path / "dd")
+    assert frame["split"].value_counts().to_dict() == {"train": 40, "val": 10, "test": 10}
+    datasets.DatasetDict({"train": ds, "holdout": ds}).save_to_disk(str(tmp_path / "odd"))
+    with pytest.raises(ModalyzeError, match="split 'holdout'"):
+        read_saved_dataset(tmp_path / "odd")
+
+
+def test_bytes_columns_become_files_by_their_signature(tmp_path):
+    import io
+
+    import pyarrow as pa
+
+    png = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(png, format="PNG")
+    frame = arrow_frame(pa.table({"raw": [png.getvalue(), None], "y": [1, 2]}))
+    assert frame["raw"][0].endswith(".png") and Path(frame["raw"][0]).read_bytes() == png.getvalue()
+    assert pd.isna(frame["raw"][1])  # an empty cell stays empty
+
+
+def test_the_stored_formats_give_the_profile_of_files_and_a_csv(stored, capsys):
+    root, _ = stored
+    profiles = {}
+    for name, data in (("saved", root / "saved"), ("parquet", root / "shapes.parquet"), ("csv", root / "files" / "shapes.csv")):
+        code, out, err = run_cli(["analyze", str(data), "--target", "colour", "--budget", "quick", "--no-progress",
+                                  "--out", str(root / f"report-{name}")], capsys)
+        assert code == 0, (name, err)
+        profiles[name] = json.loads((root / f"report-{name}" / "profile.json").read_text())
+    reference = profiles["csv"]
+    assert reference["config"]["modalities"] == {"photo": "image", "text": "text"}
+    for name, profile in profiles.items():
+        assert profile["config"]["modalities"] == reference["config"]["modalities"], name
+        assert profile["verdict"] == reference["verdict"], name
+        for m in ("photo", "text"):
+            assert abs(profile["intra"][m]["score"] - reference["intra"][m]["score"]) < 0.03, (name, m)
+    assert reference["intra"]["photo"]["score"] > 0.7  # the colour is in the image
