@@ -1,13 +1,18 @@
 """Every expert family on the same rows: the neural expert, logistic regression and gradient-boosted
 trees per modality and jointly, the family the study chose on the validation rows, and what each cost.
 
-    python benchmarks/expert_families.py                               # digits, views, thresholds, synthetic-mixed
-    python benchmarks/expert_families.py --datasets digits --budget fast
+    python benchmarks/expert_families.py                      # generated tables and built-ins
+    python benchmarks/expert_families.py --datasets views small --budget fast
 
 Per expert: each family's test accuracy and validation log-loss, the family chosen (lowest validation
-log-loss), and the seconds to fit the cheap families, beside the study's wall time. "views" is the
-six-view numeric table of ``baseline_check.py``; "thresholds" a 3,000-row table whose label is a step
-function of two numbers (plus a text column that knows a third of the labels), the shape trees fit.
+log-loss) and the score the study reports. The check: the reported score is at least the best
+scikit-learn family's test score minus 0.005, or that score lies inside the reported interval. Per
+dataset: the study's wall time beside a scikit-learn study on the same rows (logistic regression per
+modality and on all of them, as ``modalyze.families`` fits it), and their ratio.
+
+Generated tables: "views" (2,000 rows, six numeric views, the label from all six: ``baseline_check.py``),
+"small" (40 rows, two numeric views), "mixed-table" (3,000 rows: a categorical and a numeric modality),
+"thresholds" (3,000 rows: a step function of two numbers, and text that knows a third of the labels).
 """
 
 from __future__ import annotations
@@ -18,22 +23,52 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.baseline_check import write_views  # noqa: E402
 from modalyze.analysis import analyze  # noqa: E402
+from modalyze.data.prepare import load_prepared  # noqa: E402
+from modalyze.families.flat import LinearBaseline  # noqa: E402
 from tests.test_families import thresholds  # noqa: E402
+from tests.test_numeric_tables import numeric_views  # noqa: E402
 
-DEFAULT = ["digits", "views", "thresholds", "synthetic-mixed"]
+DEFAULT = ["small", "views", "mixed-table", "thresholds", "digits", "synthetic-mixed"]
+TOLERANCE = 0.005
+
+
+def mixed_table(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """A categorical modality (shop, region) and a numeric one (price, weight); the label needs both."""
+    rng = np.random.default_rng(seed)
+    shop, region = rng.choice(list("abcdef"), rows), rng.choice(["north", "south", "east"], rows)
+    price, weight = rng.normal(size=rows), rng.normal(size=rows)
+    score = (np.isin(shop, list("abc")) * 1.5 - 0.75) + (region == "north") + price - 0.5 * np.abs(weight)
+    return pd.DataFrame({"shop": shop, "region": region, "price": price.round(3), "weight": weight.round(3),
+                         "y": np.where(score + rng.normal(0, 0.5, rows) > 0.3, "yes", "no")})
 
 
 def dataset(name: str, root: Path) -> tuple[object, dict]:
+    tables = {"small": (lambda: numeric_views(40), ["a=a*:tabular", "b=b*:tabular"], "y"),
+              "mixed-table": (mixed_table, ["kind=shop,region:tabular", "size=price,weight:tabular"], "y"),
+              "thresholds": (lambda: thresholds(3000), ["a=a1,a2,a3,a4:tabular", "note=note:text"], "y")}
     if name == "views":
         return write_views(root), {}
-    if name == "thresholds":
-        thresholds(3000).to_csv(root / "thresholds.csv", index=False)
-        return str(root / "thresholds.csv"), {"target": "y", "modalities": ["a=a1,a2,a3,a4:tabular", "note=note:text"]}
+    if name in tables:
+        make, modalities, target = tables[name]
+        make().to_csv(root / f"{name}.csv", index=False)
+        return str(root / f"{name}.csv"), {"target": target, "modalities": modalities}
     return name, {}
+
+
+def sklearn_study(data: object, options: dict) -> float:
+    """Seconds for logistic regression per modality and on all modalities, on the study's split."""
+    spec, prepared = load_prepared(data, 0, "error", target=options.get("target"), modalities=options.get("modalities"))
+    start = time.perf_counter()
+    for members in [[m] for m in spec.modalities] + [list(spec.modalities)]:
+        LinearBaseline(members, len(prepared.classes)).fit(prepared.splits["train"])
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -41,8 +76,9 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=DEFAULT)
     parser.add_argument("--budget", default="fast")
     args = parser.parse_args()
+    failures = 0
     print(f"{'dataset':<16} {'expert':<14} {'neural':>7} {'linear':>7} {'trees':>7}  {'chosen':<8} {'reported':>8}  "
-          "val log-loss (neural / linear / trees)   cheap fits   study")
+          f"{'best sklearn':>12}  check")
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.datasets:
             data, options = dataset(name, Path(scratch))
@@ -50,17 +86,25 @@ def main() -> None:
             profile = analyze(data, budget=args.budget, progress=False, log=lambda _: None, **options)
             wall = time.perf_counter() - start
             section = profile.baseline
-            reported = {**{f"intra:{m}": e for m, e in profile.intra.items()}, "inter": profile.inter,
-                        "i2m2": profile.i2m2}
-            cheap = sum(r.get("fit_s", 0.0) for fams in section["families"].values() for r in fams.values())
+            reported = {**{f"intra:{m}": e for m, e in profile.intra.items()}, "inter": profile.inter}
             for expert, families in section["families"].items():
-                test = [f"{families[f]['test']['score']:.3f}" if f in families else "-" for f in ("neural", "linear", "trees")]
-                nll = " / ".join(f"{families[f]['validation']['nll']:.3f}" if f in families else "-"
-                                 for f in ("neural", "linear", "trees"))
-                if expert == "i2m2":  # the fine-tuned neural i2m2 against the product of the chosen experts
-                    test = [f"{families['neural']['test']['score']:.3f}", "product", f"{families['product']['test']['score']:.3f}"]
-                print(f"{name:<16} {expert:<14} {test[0]:>7} {test[1]:>7} {test[2]:>7}  {section['chosen'][expert]:<8} "
-                      f"{reported[expert]['score']:>8.3f}  {nll:<38} {cheap:>7.1f} s {wall:>6.0f} s", flush=True)
+                if expert == "i2m2":
+                    continue
+                score = lambda f: families[f]["test"]["score"] if f in families else None  # noqa: E731
+                best = max(s for f in ("linear", "trees") if (s := score(f)) is not None)
+                got = reported[expert]
+                ok = got["score"] >= best - TOLERANCE or got["ci"][0] <= best <= got["ci"][1]
+                failures += not ok
+                cells = [f"{s:.3f}" if (s := score(f)) is not None else "-" for f in ("neural", "linear", "trees")]
+                print(f"{name:<16} {expert:<14} {cells[0]:>7} {cells[1]:>7} {cells[2]:>7}  {section['chosen'][expert]:<8} "
+                      f"{got['score']:>8.3f}  {best:>12.3f}  {'ok' if ok else 'BELOW'}", flush=True)
+            cheap = sum(r.get("fit_s", 0.0) for fams in section["families"].values() for r in fams.values())
+            baseline = sklearn_study(data, options)
+            print(f"{name:<16} study {wall:.1f} s ({profile.config['evaluation']}; the families' fits {cheap:.1f} s), "
+                  f"scikit-learn study {baseline:.2f} s: {wall / baseline:.0f}x", flush=True)
+    print(f"{'PASS' if not failures else 'FAIL'}: {failures} reported score(s) below the best scikit-learn family "
+          f"by more than {TOLERANCE} and outside their interval")
+    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":

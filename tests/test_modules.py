@@ -94,3 +94,33 @@ def test_fusion_shapes_backward_determinism(fusion, n_modalities):
     torch.manual_seed(1)
     again = create_fusion(fusion, names, 8).eval()
     assert torch.equal(block(outputs), again(outputs))
+
+
+def test_the_projector_prepends_the_other_modalities_to_the_language_tokens():
+    from modalyze.errors import ModalyzeError
+
+    block = create_fusion("projector", ["image", "question"], 8, kinds={"image": "image", "question": "text"})
+    assert block.language == "question" and set(block.projectors) == {"image"}  # only the prefix is projected
+    assert create_fusion("projector", ["a", "b"], 8).language == "b"  # no text kind known: the last modality
+    with pytest.raises(ModalyzeError, match="option language 'c' is not a modality"):
+        create_fusion("projector", ["a", "b"], 8, language="c")
+
+
+@pytest.mark.parametrize("fusion", ["qformer", "projector"])
+def test_the_connectors_read_every_modality_and_any_number_of_tokens(fusion):
+    torch.manual_seed(0)
+    block = create_fusion(fusion, ["a", "b"], 8).eval()
+
+    def outputs(tokens_b: int, scale: float = 1.0) -> dict[str, EncoderOutput]:
+        torch.manual_seed(1)
+        a = torch.randn(3, 4, 8)
+        b = torch.randn(3, tokens_b, 8) * scale
+        return {"a": EncoderOutput(a.mean(1), a, torch.ones(3, 4, dtype=torch.bool)),
+                "b": EncoderOutput(b.mean(1), b, torch.ones(3, tokens_b, dtype=torch.bool))}
+    with torch.no_grad():
+        base = block(outputs(5))
+        assert not torch.allclose(base, block(outputs(5, scale=3.0)))  # modality b's tokens matter
+        assert block(outputs(17)).shape == base.shape  # the joint width does not depend on the token count
+        masked = outputs(5)
+        masked["b"] = masked["b"]._replace(mask=torch.zeros(3, 5, dtype=torch.bool))  # no real token anywhere in b
+        assert torch.isfinite(block(masked)).all()

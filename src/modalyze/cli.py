@@ -258,7 +258,8 @@ def map_(
 def compare(
     data: DataArg,
     fusions: Annotated[Optional[str], typer.Option(
-        help="Comma-separated fusion blocks (default: all of late, early, cross-attention, tensor, low-rank).")] = None,
+        help="Comma-separated fusion blocks (default: all of late, early, cross-attention, tensor, low-rank, "
+             "projector, qformer).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default reports/<dataset>-compare); rerun to resume.")] = None,
     **run: Any,
 ) -> None:

@@ -86,7 +86,8 @@ class InterExpert(nn.Module):
         names = list(cfg.modalities)
         self.encoders = nn.ModuleDict({m: _encoder(m, cfg) for m in names})
         self.missing = nn.ParameterDict({m: nn.Parameter(torch.zeros(cfg.dim)) for m in names})
-        self.fusion = create_fusion(cfg.fusion, names, cfg.dim, **cfg.fusion_options)
+        self.fusion = create_fusion(cfg.fusion, names, cfg.dim, kinds={m: cfg.modalities[m]["kind"] for m in names},
+                                    **cfg.fusion_options)
         self.head = mlp([self.fusion.out_dim, cfg.n_classes])
 
     def encode(self, batch: Batch, raw: dict[str, EncoderOutput] | None = None) -> dict[str, EncoderOutput]:
