@@ -58,7 +58,7 @@ def assert_contract(code: int, err: str, root: Path, before: dict[str, str], out
 # --- 1. every option has a declared type, and a value outside it is a one-line error -----------------
 
 _NOT_OPTIONS = {"data", "target", "modality", "write_spec", "run", "rows", "out", "option", "init", "groupings",
-                "reference", "labels", "template", "column", "profiles", "slices", "modality", "text", "query", "gallery", "match", "anchor", "lock", "model",
+                "reference", "labels", "template", "column", "split_column", "profiles", "slices", "modality", "text", "query", "gallery", "match", "anchor", "lock", "model",
                 "profile", "write_conditions", "prompt"}
 
 

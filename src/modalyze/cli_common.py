@@ -14,8 +14,15 @@ from typer.core import TyperGroup
 
 from modalyze.errors import ModalyzeError
 from modalyze.outputs import is_rank_zero
-from modalyze.settings import DATA, MODEL, TRAIN, Options, Settings, StudySettings
-from modalyze.spec import SplitSpec
+from modalyze.settings import (
+    DATA,
+    MODEL,
+    SPLIT,
+    TRAIN,
+    Options,
+    Settings,
+    StudySettings,
+)
 
 # commands in the order a user walks them: study the data, train, use the model, then the alignment family
 COMMAND_ORDER = ("analyze", "train", "predict", "evaluate", "robustness", "probe", "compare", "map", "datasets",
@@ -53,11 +60,11 @@ SlicesOpt = Annotated[Optional[list[str]], typer.Option(
 SplitColumnOpt = Annotated[Optional[str], typer.Option(
     help="For a table: the column naming each row's split (train, val, test) instead of a random split.")]
 ValOpt = Annotated[Optional[float], typer.Option(
-    help=f"For a table: the share of rows held out for validation (default {SplitSpec.val}).")]
+    help=f"For a table: the share of rows held out for validation (default {SPLIT.val}).")]
 TestOpt = Annotated[Optional[float], typer.Option(
-    help=f"For a table: the share of rows held out for test (default {SplitSpec.test}; 0: no test split).")]
+    help=f"For a table: the share of rows held out for test (default {SPLIT.test}; 0: no test split).")]
 SplitSeedOpt = Annotated[Optional[int], typer.Option(
-    help=f"For a table: the seed of the random, stratified split (default {SplitSpec.seed}).")]
+    help=f"For a table: the seed of the random, stratified split (default {SPLIT.seed}).")]
 TABLE_OPTIONS: dict[str, tuple[Any, Any]] = {"target": (TargetOpt, None), "modality": (ModalityOpt, None),
                                             "write_spec": (WriteSpecOpt, None), "slices": (SlicesOpt, None),
                                             "split_column": (SplitColumnOpt, None), "val": (ValOpt, None),
@@ -98,7 +105,11 @@ def _data(data: str, run: dict[str, Any]) -> Any:
     from modalyze.jobs import open_data
 
     target, modality, write_spec, slices = (run.pop(name) for name in ("target", "modality", "write_spec", "slices"))
-    split = {key: value for option, key in SPLIT_OPTIONS.items() if (value := run.pop(option)) is not None}
+    from modalyze.options import check_options
+
+    given = {option: value for option in SPLIT_OPTIONS if (value := run.pop(option)) is not None}
+    check_options(**{k: v for k, v in given.items() if k != "split_column"})
+    split = {SPLIT_OPTIONS[option]: value for option, value in given.items()}
     if "column" in split and len(split) > 1:
         raise ModalyzeError("option --split-column: a split column and --val/--test/--split-seed exclude each other")
     opened, text = open_data(data, target, modality, write_spec, slices, split or None)

@@ -89,6 +89,9 @@ OPTION_TYPES: dict[str, Any] = {
     "executor": Literal[EXECUTORS],
     "experts": Literal[EXPERT_FAMILIES],
     "family": Literal[EXPERT_FAMILIES],
+    "val": Annotated[float, Field(gt=0, lt=1)],  # a table's split shares (--val, --test) and seed
+    "test": Annotated[float, Field(ge=0, lt=1)],
+    "split_seed": Seed,
     "workers": Annotated[int, Field(ge=0, le=256)] | Literal["auto"],
     "feature_cache": StrictBool,
     "ray_address": Optional[str],

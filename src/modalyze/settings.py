@@ -140,6 +140,15 @@ class ModelDefaults:
 
 
 @dataclass(frozen=True)
+class SplitDefaults:
+    """A table's random split (a spec's ``split:``, the CLI's --val, --test, --split-seed)."""
+
+    val: float = 0.1
+    test: float = 0.2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class DataDefaults:
     """How files are read (see :mod:`modalyze.data.decoded`)."""
 
@@ -254,4 +263,4 @@ class StudySettings(CompareSettings):
 
 
 TRAIN, ALIGN, STUDY, COMPARE, DATA = TrainSettings(), AlignSettings(), StudySettings(), CompareSettings(), DataDefaults()
-ROBUSTNESS, PROBE, ALIGNMENT = RobustnessDefaults(), ProbeDefaults(), AlignDefaults()
+ROBUSTNESS, PROBE, ALIGNMENT, SPLIT = RobustnessDefaults(), ProbeDefaults(), AlignDefaults(), SplitDefaults()

@@ -18,6 +18,7 @@ import yaml
 from modalyze.errors import ModalyzeError
 from modalyze.kind import ENCODERS, PRETRAINED_KEYS, get_kind, kinds
 from modalyze.options import check_named, signature_types, suggest
+from modalyze.settings import SPLIT
 from modalyze.spec_schema import MODALITY_KEYS, check_spec_document
 
 __all__ = ["ModalitySpec", "Spec", "SplitSpec", "check_name", "kinds", "load_spec", "spec_yaml"]
@@ -66,9 +67,9 @@ class ModalitySpec:
 class SplitSpec:
     """Either fractions with a seed (stratified by target), or a column naming train/val/test."""
 
-    val: float = 0.1
-    test: float = 0.2
-    seed: int = 0
+    val: float = SPLIT.val
+    test: float = SPLIT.test
+    seed: int = SPLIT.seed
     column: str | None = None
 
 
