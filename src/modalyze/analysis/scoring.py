@@ -1,17 +1,19 @@
-"""From the study's evidence to the profile: scores with intervals, the baseline check, shuffles, slices.
+"""From the study's evidence to the profile: scores with intervals, the expert families, shuffles, slices.
 
 The evidence is what the experts predicted on the test rows (one held-out split, or every row out
-of fold). Before anything is summarised, every expert is checked against the linear baseline:
+of fold). Before anything is summarised, every expert is chosen and checked:
 
-1. on the validation rows (model selection, the test rows untouched): an expert that a logistic
-   regression on the same inputs beats there is replaced by it, so each score is the better of two
-   predictors chosen without looking at the test rows;
-2. on the test rows, as a safeguard: an expert below chance, or below the baseline by more than the
-   paired interval allows, has not learned what the inputs hold and is replaced too.
+1. on the validation rows (model selection, the test rows untouched): each intra expert and the
+   inter expert is the family (:mod:`modalyze.families`: neural, linear, trees) with the lowest
+   log-loss there, among those ``--experts`` allows; where another family beat the neural expert,
+   i2m2 is also the product of the chosen experts, and the validation rows choose it or the neural i2m2;
+2. on the test rows, as a safeguard: a neural expert below chance, or below the linear baseline by
+   more than the paired interval allows, has not learned what the inputs hold and is replaced.
 
-A replaced expert's predictions become the baseline's, or the constant prediction of the most
+A replaced expert's predictions become the chosen family's, or the constant prediction of the most
 frequent class when the baseline is no better than that (the profile's ``baseline.replaced`` and the
-report say so, and ``baseline.experts`` keeps the expert's own score).
+report say so, ``baseline.experts`` keeps the neural expert's own score and ``baseline.families``
+every family's).
 """
 
 from __future__ import annotations
@@ -76,11 +78,12 @@ def check_experts(evidence: Evidence, modalities: list[str], draws: Draws,
             why = (f"below the {best} family on the {len(evidence.y_val)} validation rows (log-loss "
                    f"{val[NEURAL]['nll']:.3f} against {val[best]['nll']:.3f}; accuracy "
                    f"{val[NEURAL]['accuracy']:.3f} against {val[best]['accuracy']:.3f})")
-        elif best == NEURAL and difference_ci(correct[expert], correct[base], draws=draws)["ci"][1] < 0:
+        elif best == NEURAL:  # the safeguard on the test rows: a neural expert below the linear baseline
             gap = difference_ci(correct[expert], correct[base], draws=draws)  # paired: the same rows
-            why = (f"below the linear baseline ({scores[expert]['score']:.3f} against {scores[base]['score']:.3f}; "
-                   f"paired difference {fmt(gap)})")
-            use = base
+            if gap["ci"][1] < 0:
+                why = (f"below the linear baseline ({scores[expert]['score']:.3f} against "
+                       f"{scores[base]['score']:.3f}; paired difference {fmt(gap)})")
+                use = base
         if scores[use]["score"] < c:
             why = why or f"below chance ({scores[use]['score']:.3f} under {c:.3f})"
             use = base if scores[base]["score"] >= scores["prior"]["score"] else "prior"
