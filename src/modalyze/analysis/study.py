@@ -2,8 +2,9 @@
 
 Every expert gets the same budget. I2M2 starts from the trained intra and inter experts and is
 fine-tuned jointly, so nothing is trained twice. Finished experts are on disk; a rerun resumes.
-Small tables are cross-validated (:mod:`modalyze.analysis.crossval`), and every expert is checked
-against a linear baseline on the same rows (:mod:`modalyze.families.flat`). The ``quick``
+Small tables are cross-validated (:mod:`modalyze.analysis.crossval`), and beside every neural expert
+the cheap expert families are fit on the same rows (:mod:`modalyze.families`); the validation rows
+choose among them (:mod:`modalyze.analysis.scoring`). The ``quick``
 budget trains one i2m2-shared model instead and reads every expert off its heads (the one-pass
 estimate).
 """
