@@ -143,3 +143,16 @@ def test_saved_trees_holding_a_foreign_type_are_refused(prepared):
     with pytest.raises(ModalyzeError, match="outside scikit-learn's trees"):
         GradientBoostedTrees(["a"], 2, 0).load(state)
     assert GradientBoostedTrees(["a"], 2, 0).load(trees.state()).size() == trees.size()
+
+
+@pytest.mark.parametrize("model", [LinearBaseline, GradientBoostedTrees])
+def test_one_class_in_the_training_rows_is_unsuitable_not_a_crash(model, prepared):
+    import torch
+
+    from modalyze.data.batching import FeaturizedDataset
+
+    _, data = prepared
+    train = data.splits["train"]
+    one_class = FeaturizedDataset(train.features, torch.zeros_like(train.targets))
+    with pytest.raises(Unsuitable, match="single class"):
+        model(["a"], 2, 0).fit(one_class, data.splits["val"])

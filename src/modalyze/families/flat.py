@@ -12,6 +12,7 @@ sees in the same inputs.
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 import numpy as np
@@ -25,6 +26,7 @@ from sklearn.preprocessing import MaxAbsScaler
 
 from modalyze.data.batching import FeaturizedDataset
 from modalyze.data.featurizers import Features
+from modalyze.errors import ModalyzeError
 
 MAX_TRAIN_ROWS = 20000
 C_GRID = (0.1, 1.0, 10.0)  # inverse regularisation strengths tried; the validation log-loss picks one
@@ -103,11 +105,12 @@ def _stack(chunks: list[sparse.csr_matrix]) -> sparse.csr_matrix:
     return sparse.vstack([_width(c, width) for c in chunks], format="csr")
 
 
-class Unsuitable(Exception):
-    """A family cannot fit these inputs (too wide for dense trees): the study goes on without it."""
+class Unsuitable(ModalyzeError):
+    """A family cannot fit these inputs (too wide for dense trees, one class in the training rows): a
+    study goes on without it; ``train --family`` says so in one line."""
 
 
-class FlatModel:
+class FlatModel(ABC):
     """A scikit-learn model on some modalities' flat features; log-probabilities over all classes.
     A subclass fits (``fit``), predicts probabilities (``_proba``) and gives its fitted state as
     arrays (``state`` / ``load``: what a run directory keeps, in safetensors)."""
@@ -117,22 +120,25 @@ class FlatModel:
     def __init__(self, modalities: list[str], n_classes: int, seed: int = 0):
         self.modalities, self.n_classes, self.seed = modalities, n_classes, seed
 
+    @abstractmethod
     def fit(self, train: FeaturizedDataset, val: FeaturizedDataset | None = None) -> FlatModel:
-        raise NotImplementedError
+        """Fit on the training rows (``val``: the validation rows that tune and stop it)."""
 
+    @abstractmethod
     def _proba(self, x: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities [N, C'] of the classes seen in training, and those classes [C']."""
-        raise NotImplementedError
 
+    @abstractmethod
     def state(self) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        """The fitted model as named arrays (what a run's safetensors file keeps)."""
 
+    @abstractmethod
     def size(self) -> int:
         """How many numbers it learned (coefficients, tree nodes)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def load(self, state: dict[str, np.ndarray]) -> FlatModel:
-        raise NotImplementedError
+        """The fitted model back from :meth:`state`."""
 
     def log_probs(self, data: FeaturizedDataset) -> np.ndarray:
         """[N, C] over every class of the study (classes absent from the training rows get ~0)."""
@@ -152,9 +158,13 @@ class FlatModel:
         return sparse.hstack([_width(b, w) for b, w in zip(blocks, self.widths_)], format="csr")
 
     def _train_rows(self, train: FeaturizedDataset) -> np.ndarray:
+        """The training rows fitted on (a seeded sample of at most ``MAX_TRAIN_ROWS``); a single class
+        among them gives a classifier nothing to separate."""
         rows = np.arange(len(train))
         if len(rows) > MAX_TRAIN_ROWS:
             rows = np.sort(np.random.default_rng(self.seed).choice(rows, MAX_TRAIN_ROWS, replace=False))
+        if len(np.unique(train.targets.numpy()[rows])) < 2:
+            raise Unsuitable(f"{type(self).__name__}: the training rows hold a single class")
         return rows
 
     def _full(self, probs: np.ndarray, classes: np.ndarray) -> np.ndarray:
