@@ -125,3 +125,36 @@ def test_inter_expert_uses_learned_missing_embedding(fusion):
 def test_unknown_model_names_are_clear_errors(name):
     with pytest.raises(ModalyzeError, match="model"):
         build_expert(_config(name))
+
+
+@pytest.mark.parametrize("name", ["i2m2", "i2m2-shared", "additive"])
+def test_member_weights_apply_per_presence_pattern_and_load_as_ones_when_absent(name):
+    torch.manual_seed(0)
+    model = build_expert(_config(name)).eval()
+    members = model.member_weights.members
+    b_missing = model.member_weights.patterns.index(("a",))
+    model.member_weights.weights[b_missing] = torch.tensor([2.0 if m == "intra:a" else 0.0 for m in members])
+    batch = _batch([True, False])
+    with torch.no_grad():
+        parts, out = model.expert_log_probs(batch), model(batch)
+    torch.testing.assert_close(out[1], torch.log_softmax(2 * parts["intra:a"][1], -1))  # b absent: a's weights
+    torch.testing.assert_close(out[0], torch.log_softmax(sum(parts.values())[0], -1))  # both present: plain product
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("member_weights.weights")}
+    fresh = build_expert(_config(name))
+    fresh.member_weights.weights.fill_(5.0)
+    assert not fresh.load_state_dict(state, strict=True).missing_keys  # a run saved before the weights existed
+    assert bool((fresh.member_weights.weights == 1).all())
+
+
+def test_chosen_weights_are_never_below_the_best_member_on_the_rows_they_were_chosen_on():
+    from modalyze.train.weighting import _best
+
+    y = torch.zeros(100, dtype=torch.long)
+    right = torch.log(torch.tensor([0.6, 0.4])).expand(100, 2)  # mildly right everywhere
+    wrong = torch.log(torch.tensor([0.01, 0.99])).expand(100, 2).clone()
+    wrong[:30] = torch.log(torch.tensor([0.9, 0.1]))  # confidently wrong on 70 rows
+    parts = torch.stack([right, wrong])
+    assert ((parts.sum(0)).argmax(1) == y).float().mean() == 0.3  # the plain product follows the wrong member
+    name, weights = _best(parts, y, ["intra:a", "inter"])
+    chosen = (torch.tensor([weights["intra:a"], weights["inter"]])[:, None, None] * parts).sum(0)
+    assert name != "product" and bool((chosen.argmax(1) == y).all())

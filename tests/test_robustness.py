@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from modalyze import Classifier
-from modalyze.analysis.robustness import check_levels, subsets, summarize_curves
+from modalyze.analysis.robustness import check_levels, summarize_curves
 from modalyze.data import load_dataset
 from modalyze.data.corruptions import all_corruptions, corrupt, corruptions_for
 from modalyze.data.featurizers import create_featurizer
 from modalyze.data.prepare import prepare
 from modalyze.errors import ModalyzeError
+from modalyze.experts import presence_patterns
 from modalyze.kinds.text import UNK
 from modalyze.spec import kinds
 from modalyze.train.task import drop_modalities
@@ -149,8 +150,8 @@ def test_modality_dropout_teaches_the_inter_expert_to_predict_without_a_modality
 
 
 def test_subsets_and_levels():
-    assert len(subsets(["a", "b", "c"])) == 7 and subsets(["a", "b"])[0] == ("a", "b")
-    many = subsets([f"m{i}" for i in range(8)])
+    assert len(presence_patterns(["a", "b", "c"])) == 7 and presence_patterns(["a", "b"])[0] == ("a", "b")
+    many = presence_patterns([f"m{i}" for i in range(8)])
     assert len(many) == 1 + 8 + 8 and len(many[0]) == 8 and len(many[1]) == 7 and len(many[-1]) == 1
     assert check_levels([1, 0.5]) == [0.0, 0.5, 1.0]
     with pytest.raises(ModalyzeError, match="outside"):
@@ -214,3 +215,26 @@ def test_a_shared_encoder_product_reuses_clean_encodings_with_the_same_answers()
         fresh._clean_encodings = lambda *args: None  # a full forward pass, nothing reused
         expected, got = fresh.correct(data), warm.correct(data)
         assert expected.keys() == got.keys() and all(np.array_equal(expected[k], got[k]) for k in expected)
+
+
+@pytest.mark.parametrize("model", ["i2m2", "i2m2-shared"])
+def test_a_fitted_product_is_not_below_its_best_present_member_on_validation_rows(model):
+    """Member weights are chosen per presence pattern on validation rows; there, with any subset of
+    modalities present, the product scores at least its best present member (and robustness says so)."""
+    from modalyze.analysis.robustness import Evaluator, below_best_member, keep_only
+    from modalyze.analysis.stats import score_with_ci
+
+    spec, table = load_dataset("digits")
+    prepared = prepare(spec, table)
+    val = prepared.splits["val"]
+    clf = Classifier(model=model, max_epochs=3, progress=False, dim=16).fit_prepared(spec, prepared)
+    assert set(clf.history_["member_weights"]) == {"top+bottom", "top", "bottom"}
+    evaluator = Evaluator({model: clf.expert_}, val, members=True)
+    for kept in [("top", "bottom"), ("top",), ("bottom",)]:
+        correct = evaluator.correct(keep_only(val, kept))
+        members = [k for k in correct if k == "inter" or k.split(":", 1)[-1] in kept]
+        assert correct[model].mean() >= max(correct[m].mean() for m in members), (kept, clf.history_["member_weights"])
+        scores = {k: score_with_ci(correct[k][None], evaluator.draws) for k in [model, *members]}
+        assert below_best_member(scores, evaluator) == {}
+    made_up = {model: {"score": 0.5}, "inter": {"score": 0.7}, "intra:top": {"score": 0.6}}
+    assert below_best_member(made_up, evaluator) == {model: {"member": "inter", "gap": pytest.approx(0.2)}}

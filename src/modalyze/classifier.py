@@ -30,6 +30,7 @@ from modalyze.settings import MODEL, TrainSettings
 from modalyze.spec import Spec
 from modalyze.train import fit_expert, predict_log_probs
 from modalyze.train.engine import BestMembers
+from modalyze.train.weighting import fit_member_weights
 
 
 class Classifier(ClassifierMixin, Estimator):
@@ -91,6 +92,8 @@ class Classifier(ClassifierMixin, Estimator):
                                    only_present=arg if family == "intra" else None, dropout_rates=rates,
                                    label=self.model, callbacks=[members] if members else None)
         self.member_states_ = members.states if members else {}  # in memory only: see member()
+        if hasattr(self.expert_, "member_weights"):
+            self.history_["member_weights"] = fit_member_weights(self.expert_, prepared.splits["val"])
         return self
 
     def _fit_families(self, spec: Spec, prepared: Prepared, members: list[str]) -> Classifier:

@@ -137,6 +137,10 @@ def robustness(
         table.add_row(" + ".join(row["present"]), *(_score(row["scores"][e]) if e in row["scores"] else ""
                                                    for e in result["experts"]))
     console.print(table)
+    for row in result["missing"]:
+        for product, short in row.get("below_best_member", {}).items():
+            console.print(f"with {' + '.join(row['present'])} present, {product} is {short['gap']:.3f} below its "
+                          f"member {short['member']}")
     summary = RichTable(title="corruptions (relative: area of score/clean; effective: vs. late-fusion reference)")
     for col in ("modality", "corruption", "expert", "clean", "level 1", "relative", "effective"):
         summary.add_column(col, justify="left" if col in ("modality", "corruption", "expert") else "right")

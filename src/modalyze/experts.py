@@ -8,12 +8,17 @@
   heads on the inter expert's per-modality encoders (one encoder per modality, shared).
 
 A product of experts sums log-softmax outputs and renormalises with logsumexp; an expert whose
-modality is absent for a row is left out of that row's product.
+modality is absent for a row is left out of that row's product. Each member's log-probabilities are
+scaled by a weight chosen per presence pattern (which modalities a row has) on validation rows after
+training (:mod:`modalyze.train.weighting`): a member trained with every modality present may be
+confidently wrong without one, and the weights keep the product at least as good as its best present
+member. Until fitted, every weight is 1 (the plain product).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from itertools import combinations
 from typing import Any, Callable
 
 import torch
@@ -51,6 +56,16 @@ def product_of_experts(log_probs: torch.Tensor, active: torch.Tensor) -> torch.T
     """
     summed = torch.where(active.unsqueeze(-1), log_probs, torch.zeros_like(log_probs)).sum(0)  # [B, C]
     return summed - torch.logsumexp(summed, dim=-1, keepdim=True)
+
+
+def presence_patterns(modalities: list[str]) -> list[tuple[str, ...]]:
+    """The subsets of modalities a product weighs its members for (and robustness scores), largest first:
+    all 2^M − 1 up to M = 6; beyond, all of them, all but one, and each alone."""
+    m = len(modalities)
+    if m <= 6:
+        return [c for k in range(m, 0, -1) for c in combinations(modalities, k)]
+    all_but_one = [tuple(x for x in modalities if x != drop) for drop in modalities]
+    return [tuple(modalities), *all_but_one, *[(x,) for x in modalities]]
 
 
 def _encoder(name: str, cfg: ModelConfig) -> nn.Module:
@@ -116,6 +131,31 @@ class InterExpert(nn.Module):
         return torch.log_softmax(self.head(self.fusion(outputs)), dim=-1)
 
 
+class MemberWeights(nn.Module):
+    """Per presence pattern, one weight per member of a product: ``weights`` [P, E] (saved with the
+    model), rows matched to a pattern by which modalities they have; a row of no listed pattern gets 1."""
+
+    def __init__(self, modalities: list[str], members: list[str]):
+        super().__init__()
+        self.modalities, self.members = modalities, members
+        self.patterns = presence_patterns(modalities)
+        self.register_buffer("weights", torch.ones(len(self.patterns), len(members)))
+        codes = [sum(1 << modalities.index(m) for m in kept) for kept in self.patterns]
+        self.register_buffer("codes", torch.tensor(codes), persistent=False)
+        self.register_load_state_dict_pre_hook(self._ones_if_absent)
+
+    def forward(self, present: dict[str, torch.Tensor]) -> torch.Tensor:
+        """present: modality -> bool [B] -> weights [E, B]."""
+        code = sum(present[m].long() << i for i, m in enumerate(self.modalities))  # [B]
+        match = code[:, None] == self.codes[None]  # [B, P]
+        weights = self.weights[match.long().argmax(1)]  # [B, E]
+        return torch.where(match.any(1, keepdim=True), weights, torch.ones_like(weights)).T
+
+    def _ones_if_absent(self, module: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
+        """A run saved before member weights existed loads as the plain product."""
+        state.setdefault(prefix + "weights", torch.ones_like(self.weights))
+
+
 class ProductOfExperts(nn.Module):
     """Intra experts (one per modality) times an optional inter expert, renormalised in log space."""
 
@@ -123,6 +163,7 @@ class ProductOfExperts(nn.Module):
         super().__init__()
         self.intra = nn.ModuleDict({m: IntraExpert.build(m, cfg) for m in cfg.modalities})
         self.inter = InterExpert(cfg) if with_inter else None
+        self.member_weights = MemberWeights(list(cfg.modalities), member_names(list(cfg.modalities), with_inter))
 
     def expert_log_probs_intra(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Each intra expert's log-probabilities [B, C], keyed by modality."""
@@ -139,8 +180,14 @@ class ProductOfExperts(nn.Module):
         return self.combine(self.expert_log_probs(batch), batch)
 
     def combine(self, parts: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
-        """The renormalised product of ``expert_log_probs`` output, leaving out absent modalities."""
-        return product_of_experts(torch.stack(list(parts.values())), _active(list(parts), batch))  # [B, C]
+        """The weighted, renormalised product of ``expert_log_probs`` output, leaving out absent modalities."""
+        weights = self.member_weights(batch["present"]).unsqueeze(-1)  # [E, B, 1]
+        return product_of_experts(torch.stack(list(parts.values())) * weights, _active(list(parts), batch))  # [B, C]
+
+
+def member_names(modalities: list[str], with_inter: bool = True) -> list[str]:
+    """A product's members in the order of ``expert_log_probs``: 'intra:<m>' per modality, then 'inter'."""
+    return [f"intra:{m}" for m in modalities] + (["inter"] if with_inter else [])
 
 
 def _active(names: list[str], batch: Batch) -> torch.Tensor:
@@ -159,6 +206,7 @@ class SharedProductOfExperts(ProductOfExperts):
         nn.Module.__init__(self)
         self.inter = InterExpert(cfg)
         self.heads = nn.ModuleDict({m: _head(cfg) for m in cfg.modalities})
+        self.member_weights = MemberWeights(list(cfg.modalities), member_names(list(cfg.modalities)))
 
     def _intra(self, outputs: dict[str, EncoderOutput]) -> dict[str, torch.Tensor]:
         return {m: torch.log_softmax(head(outputs[m].pooled), dim=-1) for m, head in self.heads.items()}  # [B, C]
@@ -178,12 +226,13 @@ class SharedProductOfExperts(ProductOfExperts):
         return {**{f"intra:{m}": lp for m, lp in self._intra(outputs).items()}, "inter": self.inter.predict_encoded(outputs)}
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        """The product from raw logits: each member's log-softmax normaliser is a per-row constant that
-        the product's renormalisation removes, so the members' log_softmax calls are skipped."""
+        """The product from raw logits: each member's (weighted) log-softmax normaliser is a per-row
+        constant that the product's renormalisation removes, so the members' log_softmax calls are skipped."""
         outputs = self.inter.encode(batch)
         logits = torch.stack([*(head(outputs[m].pooled) for m, head in self.heads.items()),
                               self.inter.head(self.inter.fusion(outputs))])  # [M + 1, B, C]
-        return product_of_experts(logits, _active([*(f"intra:{m}" for m in self.heads), "inter"], batch))
+        weights = self.member_weights(batch["present"]).unsqueeze(-1)  # [M + 1, B, 1]
+        return product_of_experts(logits * weights, _active(self.member_weights.members, batch))
 
 
 EXPERTS: dict[str, Callable[[ModelConfig, str], nn.Module]] = {

@@ -3,7 +3,8 @@
 - **Missing-modality matrix**: the test score of every expert for every non-empty subset of
   modalities kept (all 2^M − 1 subsets up to M = 6; beyond, each alone, all but one, and all).
   A removed modality takes the path of a genuinely absent one: the inter expert sees its learned
-  missing embedding, a product of experts leaves that intra expert out.
+  missing embedding, a product of experts leaves that intra expert out. Each subset names any product
+  that scores below its best present member there.
 - **Corruption curves**: the score at each level of every corruption registered for the kind of
   each modality (:mod:`modalyze.data.corruptions`), the other modalities left clean.
 - **Relative robustness**: the area under score ÷ clean score over the levels (1 = no loss).
@@ -13,7 +14,6 @@
 
 from __future__ import annotations
 
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from modalyze.data.featurizers import Featurizer, Features
 from modalyze.errors import ModalyzeError
 from modalyze.log import Log, info
 from modalyze.encoders import EncoderOutput
-from modalyze.experts import ProductOfExperts, SharedProductOfExperts
+from modalyze.experts import ProductOfExperts, SharedProductOfExperts, presence_patterns
 from modalyze.settings import ROBUSTNESS
 
 DEFAULT_LEVELS = ROBUSTNESS.levels
@@ -51,16 +51,6 @@ def expert_outputs(name: str, expert: nn.Module, batch: dict[str, Any], members:
 def modalities_used(name: str, modalities: list[str]) -> list[str]:
     """The modalities an expert reads: its own for ``intra:<m>``, all of them otherwise."""
     return [name.split(":", 1)[1]] if name.startswith("intra:") else modalities
-
-
-def subsets(modalities: list[str]) -> list[tuple[str, ...]]:
-    """Modality subsets for the missing-modality matrix, largest first."""
-    m = len(modalities)
-    if m <= 6:
-        sizes = range(m, 0, -1)
-        return [c for k in sizes for c in combinations(modalities, k)]
-    all_but_one = [tuple(x for x in modalities if x != drop) for drop in modalities]
-    return [tuple(modalities), *all_but_one, *[(x,) for x in modalities]]
 
 
 class Evaluator:
@@ -111,11 +101,24 @@ def keep_only(data: FeaturizedDataset, kept: tuple[str, ...]) -> FeaturizedDatas
 def missing_matrix(evaluator: Evaluator, modalities: list[str], clean: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """One entry per subset: ``{"present": [...], "scores": {expert: {"score", "ci"}}}``."""
     out = []
-    for kept in subsets(modalities):
+    for kept in presence_patterns(modalities):
         correct = clean if len(kept) == len(modalities) else evaluator.correct(keep_only(evaluator.data, kept))
         scores = {k: score_with_ci(c[None], evaluator.draws) for k, c in correct.items()
                   if set(modalities_used(k, modalities)) & set(kept)}
-        out.append({"present": list(kept), "scores": scores})
+        out.append({"present": list(kept), "scores": scores, "below_best_member": below_best_member(scores, evaluator)})
+    return out
+
+
+def below_best_member(scores: dict[str, dict[str, Any]], evaluator: Evaluator) -> dict[str, dict[str, Any]]:
+    """Products scoring below their best present member on this subset: product -> {member, gap}."""
+    out = {}
+    for name, expert in evaluator.experts.items():
+        members = [m for m in getattr(getattr(expert, "member_weights", None), "members", []) if m in scores]
+        if evaluator.members and name in scores and members:
+            best = max(members, key=lambda m: scores[m]["score"])
+            gap = scores[best]["score"] - scores[name]["score"]
+            if gap > 0:
+                out[name] = {"member": best, "gap": gap}
     return out
 
 
