@@ -9,7 +9,7 @@ import pytest
 
 # Lowest floor first. A module belongs to the floor of the longest prefix that names it.
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundations", ("errors", "settings", "log", "layers", "registry", "options", "outputs", "run_schema", "run",
+    ("foundations", ("errors", "settings", "log", "layers", "registry", "options", "outputs", "run_schema", "run", "files",
                      "report.charts")),
     ("kind registry and spec", ("kind", "spec_schema", "spec")),
     ("data and blocks", ("data", "encoders", "fusion", "losses")),

@@ -55,7 +55,26 @@ def stored(tmp_path_factory):
         image.save(root / "files" / f"{i}.png")
     pd.DataFrame({"photo": [f"{i}.png" for i in range(1000)], "note": notes, "colour": labels}).to_csv(
         root / "files" / "shapes.csv", index=False)
+    write_shards(root / "shards", images, notes, labels, per_shard=400)
     return root, ds
+
+
+def write_shards(folder: Path, images: list, notes: list[str], labels: list[str], per_shard: int) -> None:
+    """WebDataset shards as its writer makes them: ``<key>.photo.png``, ``<key>.note.txt``, ``<key>.colour.cls``."""
+    import io
+    import tarfile
+
+    folder.mkdir(parents=True)
+    for start in range(0, len(images), per_shard):
+        with tarfile.open(folder / f"shapes-{start // per_shard:03d}.tar", "w") as tar:
+            for i in range(start, min(start + per_shard, len(images))):
+                png = io.BytesIO()
+                images[i].save(png, format="PNG")
+                for field, data in (("photo.png", png.getvalue()), ("note.txt", notes[i].encode()),
+                                    ("colour.cls", labels[i].encode())):
+                    info = tarfile.TarInfo(f"{i:06d}.{field}")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
 
 
 def test_a_saved_dataset_parquet_shards_and_a_datasets_object_read_as_one_table(stored):
@@ -104,7 +123,8 @@ def test_bytes_columns_become_files_by_their_signature(tmp_path):
 def test_the_stored_formats_give_the_profile_of_files_and_a_csv(stored, capsys):
     root, _ = stored
     profiles = {}
-    for name, data in (("saved", root / "saved"), ("parquet", root / "shapes.parquet"), ("csv", root / "files" / "shapes.csv")):
+    for name, data in (("saved", root / "saved"), ("parquet", root / "shapes.parquet"), ("csv", root / "files" / "shapes.csv"),
+                       ("shards", root / "shards" / "shapes-{000..002}.tar")):
         code, out, err = run_cli(["analyze", str(data), "--target", "colour", "--budget", "quick", "--no-progress",
                                   "--out", str(root / f"report-{name}")], capsys)
         assert code == 0, (name, err)
@@ -117,3 +137,33 @@ def test_the_stored_formats_give_the_profile_of_files_and_a_csv(stored, capsys):
         for m in ("photo", "text"):
             assert abs(profile["intra"][m]["score"] - reference["intra"][m]["score"]) < 0.03, (name, m)
     assert reference["intra"]["photo"]["score"] > 0.7  # the colour is in the image
+
+
+def test_webdataset_shards_read_as_the_table_of_files_without_extracting(stored):
+    from modalyze.data.table import read_source
+    from modalyze.kinds.image import open_rgb
+
+    root, _ = stored
+    files = read_source(root / "files" / "shapes.csv")
+    for pattern in ("shapes-{000..002}.tar", "shapes-*.tar"):
+        shards = read_source(root / "shards" / pattern)
+        assert list(shards.columns) == ["__key__", "photo", "note", "colour"] and len(shards) == 1000
+        assert shards["note"].tolist() == files["note"].tolist() and shards["colour"].tolist() == files["colour"].tolist()
+    assert not any(p.suffix == ".png" for p in (root / "shards").rglob("*")), "nothing is extracted"
+    for i in (0, 401, 999):  # a member's pixels, read in place, are the file's
+        assert np.array_equal(np.asarray(open_rgb(Path(shards["photo"][i]))),
+                              np.asarray(open_rgb(root / "files" / files["photo"][i])))
+
+
+def test_align_trains_on_shards_and_a_broken_shard_is_one_line(stored, tmp_path, capsys):
+    root, _ = stored
+    out = tmp_path / "align"
+    code, stdout, err = run_cli(["align", str(root / "shards" / "shapes-*.tar"), "--target", "colour", "--max-epochs", "2",
+                                 "--no-progress", "--out", str(out)], capsys)
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["retrieval"]) == {"photo→text", "text→photo"}
+    broken = tmp_path / "broken.tar"
+    broken.write_bytes((root / "shards" / "shapes-000.tar").read_bytes()[:5000])
+    code, _, err = run_cli(["analyze", str(broken), "--target", "colour", "--no-progress"], capsys)
+    assert code == 2 and str(broken) in err and len(err.strip().splitlines()) == 1, err

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from modalyze.files import container
 from modalyze.registry import Registry
 
 PRETRAINED_KEYS = ("hf", "freeze", "max_len")  # a modality's ``encoder:`` keys that choose a pretrained tower
@@ -75,7 +76,7 @@ class Kind:
         if self.suffixes:
             paths = cells.astype(str).str.strip()
             if paths.str.lower().str.endswith(self.suffixes).all() and \
-                    any((Path(p) if Path(p).is_absolute() else base_dir / p).is_file() for p in paths.head(20)):
+                    any(container(Path(p) if Path(p).is_absolute() else base_dir / p).is_file() for p in paths.head(20)):
                 return True
         return self.recognise is not None and bool(self.recognise(cells))
 

@@ -18,7 +18,7 @@ __all__ = ["load_dataset", "list_datasets", "table_spec", "Table"]
 
 
 def is_table(source: Any) -> bool:
-    """A path to a .csv, .parquet or .jsonl file or a saved Hugging Face dataset (as opposed to a spec
+    """A path to a .csv, .parquet, .jsonl or .tar file (or a pattern of them) or a saved Hugging Face dataset (as opposed to a spec
     or a built-in name)."""
     return isinstance(source, (str, Path)) and (Path(str(source)).suffix.lower() in TABLE_SUFFIXES
                                                  or is_saved_dataset(source))

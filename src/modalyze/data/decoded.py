@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from modalyze.data.featurizers import Featurizer, Features, Rows, empty_cells
 from modalyze.errors import ModalyzeError
+from modalyze.files import container, is_reference, read_bytes
 from modalyze.outputs import write_json, write_with
 from modalyze.settings import DATA, cache_dir
 
@@ -263,15 +264,15 @@ class FileRows(Rows):
 
 def _signature(path: Path) -> str | None:
     try:
-        stat = path.stat()
+        stat = container(path).stat()  # a shard member: its shard's
     except OSError:
         return None
-    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return f"{path if is_reference(path) else path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
 def _content(path: Path) -> str | None:
     try:
-        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+        return hashlib.blake2b(read_bytes(path), digest_size=16).hexdigest()
     except OSError:
         return None
 

@@ -34,7 +34,7 @@ from modalyze.options import suggest
 from modalyze.kind import get_kind, kinds
 from modalyze.spec import ModalitySpec, Spec, check_name, parse_split
 
-TABLE_SUFFIXES = (".csv", ".parquet", ".jsonl")
+TABLE_SUFFIXES = (".csv", ".parquet", ".jsonl", ".tar")  # .tar: WebDataset shards
 _SPLITS = {"train", "val", "test"}
 
 

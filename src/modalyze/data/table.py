@@ -15,6 +15,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
+from modalyze.data.shards import expand_braces, read_shard
 from modalyze.data.stored import arrow_frame, is_saved_dataset, read_saved_dataset
 from modalyze.errors import ModalyzeError, reading
 from modalyze.spec import Spec
@@ -53,7 +54,7 @@ def read_source(path: str | Path, pick: Pick | None = None) -> pd.DataFrame:
     and JSON cells keep their stored types. Two columns with one name are an error, never renamed.
     """
     path = Path(path)
-    if any(ch in path.name for ch in "*?["):
+    if any(ch in path.name for ch in "*?[{"):
         return _read_glob(path, pick)
     if is_saved_dataset(path):
         reader, what = _read_saved, "saved Hugging Face dataset"
@@ -62,7 +63,7 @@ def read_source(path: str | Path, pick: Pick | None = None) -> pd.DataFrame:
     elif not path.exists():
         raise ModalyzeError(f"{path}: source file does not exist")
     elif path.suffix.lower() not in _READERS:
-        raise ModalyzeError(f"{path}: unsupported source format '{path.suffix}' (use .csv, .parquet or .jsonl)")
+        raise ModalyzeError(f"{path}: unsupported source format '{path.suffix}' (use .csv, .parquet, .jsonl, or .tar WebDataset shards)")
     else:
         reader, what = _READERS[path.suffix.lower()], f"{path.suffix[1:].lower()} file"
     with reading(path, what):
@@ -76,8 +77,10 @@ def read_source(path: str | Path, pick: Pick | None = None) -> pd.DataFrame:
 
 
 def _read_glob(pattern: Path, pick: Pick | None) -> pd.DataFrame:
-    """Files matching a glob, read in name order and stacked; every file must have the same columns."""
-    files = sorted(pattern.parent.glob(pattern.name))
+    """Files matching a glob or a brace pattern (``{000..009}``, ``{a,b}``), read in name order and
+    stacked; every file must have the same columns."""
+    names = [Path(p).name for p in expand_braces(pattern.name)]
+    files = sorted({f for name in names for f in pattern.parent.glob(name)})
     if not files:
         raise ModalyzeError(f"{pattern}: no source file matches")
     parts = [read_source(f, pick) for f in files]
@@ -101,6 +104,12 @@ def _read_csv(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig",
                         usecols=_picked(header, pick))
     return header, frame
+
+
+def _read_tar(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:
+    names, frame = read_shard(path)
+    chosen = _picked(names, pick)
+    return names, frame if chosen is None else frame[chosen]
 
 
 def _read_parquet(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:
@@ -157,7 +166,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-_READERS = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
+_READERS = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl, ".tar": _read_tar}
 
 
 def slice_labels(values: pd.Series) -> np.ndarray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from math import gcd
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, BinaryIO, Callable
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from torch import nn
 from modalyze.data.decoded import FileFeaturizer, Perturbation, Unreadable
 from modalyze.data.featurizers import Featurizer, Features
 from modalyze.encoders.base import EncoderOutput, downsample_mask, pooled_sequence
+from modalyze.files import container, source
 from modalyze.kind import Corruption, Kind, Pretrained, register_kind
 from modalyze.options import Count, Rate
 
@@ -28,7 +29,7 @@ SUFFIXES = (".wav", ".flac", ".ogg")
 
 def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     """Mono float32 samples at ``sample_rate``; raises soundfile/OS errors for unreadable files."""
-    samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # [S, channels]
+    samples, rate = soundfile.read(_readable(path), dtype="float32", always_2d=True)  # [S, channels]
     mono = samples.mean(axis=1)
     if rate != sample_rate:
         g = gcd(rate, sample_rate)
@@ -92,7 +93,7 @@ class AudioFeaturizer(FileFeaturizer):
         """The log-mel shape from the header: frames of the resampled clip (padded to one window)."""
         s = self.decode_options
         try:
-            info = soundfile.info(str(path))
+            info = soundfile.info(_readable(path))
         except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
             raise _unreadable(path, exc) from None
         samples = info.frames if info.samplerate == s["sample_rate"] else \
@@ -120,7 +121,13 @@ class AudioFeaturizer(FileFeaturizer):
 
 
 def _unreadable(path: Path, exc: Exception) -> Unreadable:
-    return Unreadable("does not exist" if not path.exists() else f"is not a readable audio file ({exc})")
+    return Unreadable("does not exist" if not container(path).exists() else f"is not a readable audio file ({exc})")
+
+
+def _readable(path: Path) -> str | BinaryIO:
+    """What soundfile reads: the file's name, or a shard member's bytes."""
+    found = source(path)
+    return str(found) if isinstance(found, Path) else found
 
 
 class AudioEncoder(nn.Module):

@@ -21,6 +21,7 @@ from modalyze.data.corruptions import edit_decoded
 from modalyze.data.decoded import FileFeaturizer, Unreadable
 from modalyze.encoders.base import EncoderOutput
 from modalyze.errors import ModalyzeError
+from modalyze.files import source
 from modalyze.kind import Corruption, Kind, Pretrained, register_kind
 from modalyze.options import Count
 
@@ -89,7 +90,7 @@ def _opened(path: Path) -> Iterator[Image.Image]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source(path)) as image:
                 yield image
     except FileNotFoundError:
         raise Unreadable("does not exist") from None
