@@ -167,3 +167,35 @@ def test_align_trains_on_shards_and_a_broken_shard_is_one_line(stored, tmp_path,
     broken.write_bytes((root / "shards" / "shapes-000.tar").read_bytes()[:5000])
     code, _, err = run_cli(["analyze", str(broken), "--target", "colour", "--no-progress"], capsys)
     assert code == 2 and str(broken) in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_parquet_column_of_image_bytes_runs_through_analyze_train_and_predict(tmp_path, capsys):
+    import io
+
+    images, notes, labels = shapes(150, seed=1)
+
+    def png(image) -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    parts = ["train"] * 80 + ["val"] * 20 + ["test"] * 20 + [""] * 30  # one split: no cross-validation
+    table = pd.DataFrame({"photo": [png(i) for i in images], "note": notes, "colour": labels, "part": parts})
+    table.iloc[:120].to_parquet(tmp_path / "train.parquet")
+    table.iloc[120:].drop(columns=["colour", "part"]).to_parquet(tmp_path / "new.parquet")
+    code, _, err = run_cli(["analyze", str(tmp_path / "train.parquet"), "--target", "colour", "--split-column", "part",
+                              "--budget", "quick",
+                              "--no-progress", "--out", str(tmp_path / "report")], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "report" / "profile.json").read_text())["config"]["modalities"]["photo"] == "image"
+    code, _, err = run_cli(["train", str(tmp_path / "train.parquet"), "--target", "colour", "--split-column", "part",
+                              "--model", "i2m2",
+                              "--max-epochs", "1", "--no-progress", "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["predict", str(tmp_path / "run"), str(tmp_path / "new.parquet"),
+                              "--out", str(tmp_path / "p.csv")], capsys)
+    assert code == 0, err
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    assert len(predicted) == 30
+    assert predicted["prediction"].isin(list(COLOURS)).all()
+    assert (predicted["modalities_used"].str.contains("photo")).all()

@@ -182,3 +182,25 @@ def test_bad_split_and_slice_options_are_one_line_errors(options, message, tmp_p
     code, out, err = run_cli(["train", str(_parts_table(tmp_path / "t.csv")), "--target", "y", *options,
                               "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_slices_and_split_column_options_match_the_same_spec_written_by_hand(tmp_path, capsys):
+    table = _parts_table(tmp_path / "t.csv")
+    (tmp_path / "hand.yaml").write_text(yaml.safe_dump({
+        "name": "t", "source": "t.csv", "target": "y",
+        "modalities": {"tabular": {"kind": "tabular", "columns": ["a", "b", "c", "group"]},  # a slice may be a feature
+                       "text": {"kind": "text", "column": "note"}},
+        "slices": ["group"], "split": {"column": "part"}}))
+    profiles = {}
+    for name, args in (("options", [str(table), "--target", "y", "--slices", "group", "--split-column", "part"]),
+                       ("hand", [str(tmp_path / "hand.yaml")])):
+        code, _, err = run_cli(["analyze", *args, "--budget", "quick", "--no-progress", "--out", str(tmp_path / name)],
+                               capsys)
+        assert code == 0, err
+        profiles[name] = json.loads((tmp_path / name / "profile.json").read_text())
+    options, hand = profiles["options"], profiles["hand"]
+    assert options["verdict"] == hand["verdict"] and set(options["slices"]) == set(hand["slices"])
+    for key in ("inter", "i2m2"):
+        assert options[key]["score"] == pytest.approx(hand[key]["score"], abs=1e-9), key
+    for m in ("tabular", "text"):
+        assert options["intra"][m]["score"] == pytest.approx(hand["intra"][m]["score"], abs=1e-9), m
