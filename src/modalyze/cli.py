@@ -298,7 +298,7 @@ def _profile_table(profile: Any) -> RichTable:
                 "inter": (profile.baseline or {}).get("joint")}
     rows = [(f"intra:{m}", s) for m, s in profile.intra.items()]
     rows += [("additive", profile.additive), ("inter", profile.inter), ("i2m2", profile.i2m2)]
-    rows += [(f"shuffle {k} (inter)", s) for k, s in profile.shuffle.items()]
+    rows += [(f"{s.get('label', f'shuffle {k}')} (inter)", s) for k, s in profile.shuffle.items()]
     for name, s in rows:
         strength = f"{s['strength']:.2f}" if "strength" in s else ""
         base = f"{baseline[name]['score']:.3f}" if baseline.get(name) else ""

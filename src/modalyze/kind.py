@@ -68,17 +68,26 @@ class Kind:
     recognise: Callable[[pd.Series], bool] | None = None  # ... or a column of cells this returns True for
     pretrained: Pretrained | None = None
     views: bool = False  # the spec's ``view:`` key (channels, patches) applies
+    folders: bool = False  # an inferred spec reads a column of folders holding image files as this kind (frames)
+    order: str | None = None  # the corruption that shuffles time: the study's temporal-order condition
     encoder_aliases: dict[str, dict[str, Any]] = field(default_factory=dict)  # ``encoder: minilm`` -> options
 
     def claims(self, cells: pd.Series, base_dir: Path) -> bool:
         """Whether an inferred spec reads a column (its non-empty ``cells``) as this kind: paths with one
         of its suffixes, at least one of which exists, or cells its ``recognise`` rule accepts."""
+        paths = cells.astype(str).str.strip()
+        located = [Path(p) if Path(p).is_absolute() else base_dir / p for p in paths.head(20)]
+        if self.folders and located and all(p.is_dir() and _holds_images(p) for p in located):
+            return True
         if self.suffixes:
-            paths = cells.astype(str).str.strip()
             if paths.str.lower().str.endswith(self.suffixes).all() and \
-                    any(container(Path(p) if Path(p).is_absolute() else base_dir / p).is_file() for p in paths.head(20)):
+                    any(container(p).is_file() for p in located):
                 return True
         return self.recognise is not None and bool(self.recognise(cells))
+
+
+def _holds_images(folder: Path) -> bool:
+    return any(p.suffix.lower() in get_kind("image").suffixes for p in folder.iterdir())
 
 
 def register_kind(kind: Kind) -> Kind:

@@ -29,6 +29,7 @@ from sklearn.metrics import confusion_matrix
 from modalyze.analysis import pid_estimate
 from modalyze.families import FAMILIES, NEURAL, selectable
 from modalyze.analysis.profile import PROFILE_SCHEMA, Profile
+from modalyze.analysis.shuffle import condition_label
 from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
 from modalyze.analysis.verdict import decide, fmt, strength
 from modalyze.classifier import Classifier
@@ -156,8 +157,9 @@ def profile_of(spec: Spec, evidence: Evidence, first: dict[str, list[Classifier]
         values = slice_labels(evidence.frame[column])
         counts = {v: int((values == v).sum()) for v in sorted(set(values))}
         small = {v: n for v, n in counts.items() if n < min_slice_rows}
-        slices[column] = {v: _summarize(correct, y, np.flatnonzero(values == v), modalities, plan, seed)
-                          for v, n in counts.items() if v not in small}
+        slices[column] = {v: _with_shuffles(_summarize(correct, y, rows, modalities, plan, seed), evidence.shuffle_hits,
+                                            rows, plan, seed)
+                          for v, n in counts.items() if v not in small for rows in [np.flatnonzero(values == v)]}
         if len(small) <= 10:  # listed, marked, not scored: a handful of rows supports no score
             slices[column].update({v: {"n": n, "few_rows": True} for v, n in small.items()})
         elif small:
@@ -209,11 +211,20 @@ def _summarize(correct: dict[str, np.ndarray], y: np.ndarray, rows: np.ndarray, 
             "verdict": decision.verdict, "reason": decision.reason, "margin": decision.margin}
 
 
+def _with_shuffles(summary: dict[str, Any], hits: dict[str, dict[str, np.ndarray]], rows: np.ndarray, plan: Any,
+                   seed: int) -> dict[str, Any]:
+    """A slice's summary with the scores of inter and i2m2 under every shuffle condition on its rows
+    (does a question type need the order of a clip, or only its content?)."""
+    draws = Draws.make(len(rows), plan.bootstrap, seed)
+    return {**summary, "shuffle": {t: {e: score_with_ci(h[:, rows], draws) for e, h in by_expert.items()}
+                                   for t, by_expert in hits.items()}}
+
+
 def _shuffles(hits: dict[str, dict[str, np.ndarray]], correct: dict[str, np.ndarray], draws: Draws) -> dict[str, Any]:
     """Scores with one modality's (or all modalities') values permuted across test rows."""
     out: dict[str, Any] = {}
     for target, by_expert in hits.items():
         entry = {e: {**(s := score_with_ci(h, draws)), "perceptual": float(correct[e].mean() - s["score"])}
                  for e, h in by_expert.items()}
-        out[target] = {**entry["inter"], "expert": "inter", "i2m2": entry["i2m2"]}
+        out[target] = {**entry["inter"], "expert": "inter", "i2m2": entry["i2m2"], "label": condition_label(target)}
     return out

@@ -1,4 +1,6 @@
-"""Shuffles: a modality's values permuted across rows, every other modality left in place.
+"""Shuffles: a modality's values permuted across rows, every other modality left in place; and the
+temporal-order condition (``order:<modality>``): a video's frames (a series' steps) shuffled within
+each row, which asks whether the modality's order matters rather than its content.
 
 Permuting modality m's inputs permutes exactly m's encoder outputs (and m's intra expert's
 predictions), so :class:`EncodedExperts` encodes the test rows once and each shuffle reruns only
@@ -14,6 +16,14 @@ from modalyze.data.batching import FeaturizedDataset, make_loader
 from modalyze.data.featurizers import Features
 from modalyze.encoders import EncoderOutput
 from modalyze.experts import InterExpert, ProductOfExperts, product_of_experts
+
+
+ORDER = "order:"  # the key prefix of a temporal-order condition among the shuffles
+
+
+def condition_label(key: str) -> str:
+    """How a report names a shuffle condition: 'shuffle photo', 'order of clip shuffled'."""
+    return f"order of {key[len(ORDER):]} shuffled" if key.startswith(ORDER) else f"shuffle {key}"
 
 
 def permute_modality(data: FeaturizedDataset, modality: str, perm: np.ndarray) -> FeaturizedDataset:

@@ -25,15 +25,18 @@ from modalyze.analysis import crossval, pid_estimate
 from modalyze.families import Unsuitable, fitted_families
 from modalyze.analysis.parallel import Training, resolve_jobs, run_trainings
 from modalyze.analysis.profile import Profile
-from modalyze.analysis.robustness import robustness
+from modalyze.analysis.robustness import Evaluator, robustness
 from modalyze.analysis.scoring import Evidence, profile_of
-from modalyze.analysis.shuffle import EncodedExperts
+from modalyze.analysis.shuffle import ORDER, EncodedExperts
 from modalyze.analysis.store import ExpertStore, origin
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
+from modalyze.data.batching import FeaturizedDataset
+from modalyze.data.corruptions import corrupt
 from modalyze.data.prepare import Prepared, prepare_checked, summary
 from modalyze.data.table import SPLIT_COLUMN, Table
 from modalyze.errors import ModalyzeError
+from modalyze.kind import get_kind
 from modalyze.log import Log, info
 from modalyze.options import check_options
 from modalyze.settings import BUDGETS, Budget, StudySettings, takes_settings
@@ -228,12 +231,26 @@ class Study:
             bound = pid_estimate.information_bound(trained.log_probs["inter"][0], y)
             estimate = {k: {**e, "bound": bound}
                         for k, e in pid_estimate.estimate(encoded["inter"][0], alone, y, self.seed).items()}
+        hits = {**_shuffle_hits(encoded, y, self.modalities, self.plan, self.seed), **self.order_hits(prepared, trained)}
         return Evidence(y=y, present=torch.stack([test.features[m].present for m in self.modalities]),
-                        log_probs=log_probs, shuffle_hits=_shuffle_hits(encoded, y, self.modalities, self.plan, self.seed),
+                        log_probs=log_probs, shuffle_hits=hits,
                         frame=prepared.frames["test"], pid=estimate,
                         y_val=y_val, val_log_probs=val_log_probs,
                         present_val=torch.stack([val.features[m].present for m in self.modalities]),
                         fit_seconds=fit_seconds)
+
+    def order_hits(self, prepared: Prepared, trained: Trained) -> dict[str, dict[str, np.ndarray]]:
+        """The temporal-order condition: hits [S, N] of inter and i2m2 with one modality's time shuffled
+        within each row (its kind's ``order`` corruption at level 1), for every modality whose kind has one."""
+        test, out = prepared.splits["test"], {}
+        for m in self.modalities:
+            order = get_kind(self.spec.modalities[m].kind).order
+            if order is not None:
+                shuffled = corrupt(prepared.featurizers[m], prepared.frames["test"], order, 1.0, self.seed)
+                data = FeaturizedDataset({**test.features, m: shuffled}, test.targets)
+                out[f"{ORDER}{m}"] = {e: np.stack([Evaluator({e: clf.expert_}, test).correct(data)[e]
+                                                   for clf in trained.models[e]]) for e in ("inter", "i2m2")}
+        return out
 
     def cross_validate(self, table: Table, root: Path, settings: dict[str, Any],
                        unreadable: str) -> tuple[Evidence, Trained, Prepared]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
@@ -333,3 +334,103 @@ def _synthetic_xor3(seed: Seed = 0, rows: Rows = 4000, bits: Annotated[int, Fiel
     spec = Spec(name="synthetic-xor3", target="y", split=SplitSpec(val=0.15, test=0.25, seed=seed),
                 modalities={m: ModalitySpec("vector", [f"{m}_[0-9]*"]) for m in ("a", "b", "c")})
     return spec, frame
+
+
+# --- moving-shapes --------------------------------------------------------------------------------------
+# Short clips (written as mp4 files, so the decode path runs) of a coloured square or disc moving left
+# or right, each with a question. A colour question needs one frame, a direction question needs the
+# motion (the order of the frames: shuffled, left and right look the same, since both directions
+# cover the same span of positions), and "is the red shape moving left?" needs both and the question.
+
+MOTION_COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 80, 230)}
+DIRECTIONS = ("left", "right")
+_MOTION_QUESTIONS = {"colour": ("what colour is the shape?", "which colour does the shape have?"),
+                     "direction": ("which way does the shape move?", "in which direction is the shape moving?"),
+                     "both": ("is the {colour} shape moving {direction}?", "does the {colour} shape go {direction}?")}
+
+
+CODECS = {".webm": ("libvpx", "yuv420p"), ".gif": ("gif", "rgb8")}  # others: MPEG-4 part 2 in yuv420p
+
+
+def write_clip(path: Path, frames: np.ndarray, fps: int = 8) -> Path:
+    """Write uint8 frames [T, H, W, 3] (even H and W) as a video file, the codec chosen by the suffix."""
+    import av
+
+    codec, pixel_format = CODECS.get(path.suffix.lower(), ("mpeg4", "yuv420p"))
+    with av.open(str(path), mode="w") as clip:
+        stream = clip.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pixel_format
+        if codec == "mpeg4":
+            stream.options = {"qscale": "2"}  # near-lossless: small clips keep their colours
+        for pixels in frames:
+            clip.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")))
+        clip.mux(stream.encode())
+    return path
+
+
+def moving_clip(colour: str, direction: str, disc: bool, rng: np.random.Generator, frames: int = 8,
+                side: int = 32, box: int = 8, step: int = 2) -> np.ndarray:
+    """uint8 [frames, side, side, 3]: the shape crossing the same span of positions either way."""
+    span = step * (frames - 1)
+    left, top = int(rng.integers(0, side - box - span + 1)), int(rng.integers(0, side - box + 1))
+    xs = left + step * np.arange(frames)
+    xs = xs[::-1] if direction == "left" else xs
+    yy, xx = np.mgrid[:box, :box]
+    mask = (yy - (box - 1) / 2) ** 2 + (xx - (box - 1) / 2) ** 2 <= (box / 2) ** 2 if disc else np.ones((box, box), bool)
+    clip = np.clip(30 + rng.normal(0, 6, (frames, side, side, 3)), 0, 255).astype(np.uint8)
+    for t, x in enumerate(xs):
+        clip[t, top:top + box, x:x + box][mask] = MOTION_COLOURS[colour]
+    return clip
+
+
+def _moving_rows(seed: int, rows: int) -> pd.DataFrame:
+    """The clips (files cached per seed and row count) and, per clip, a question, its answer and a caption."""
+    root = cache_dir() / f"moving-shapes-seed{seed}-rows{rows}"
+    done = root / "complete"
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(rows):
+        colour, direction = str(rng.choice(list(MOTION_COLOURS))), str(rng.choice(DIRECTIONS))
+        disc = bool(rng.random() < 0.5)
+        clip = moving_clip(colour, direction, disc, rng)
+        kind = ("colour", "direction", "both")[i % 3]
+        asked_colour, asked_direction, answer = colour, direction, {"colour": colour, "direction": direction}.get(kind)
+        if kind == "both":  # half the questions true; a false one changes the colour or the direction
+            answer = "yes" if rng.random() < 0.5 else "no"
+            if answer == "no" and rng.random() < 0.5:
+                asked_colour = str(rng.choice([c for c in MOTION_COLOURS if c != colour]))
+            elif answer == "no":
+                asked_direction = next(d for d in DIRECTIONS if d != direction)
+        question = str(rng.choice(_MOTION_QUESTIONS[kind])).format(colour=asked_colour, direction=asked_direction)
+        path = root / f"{i:05d}.mp4"
+        if not done.exists():  # the draws above always run, so a seed gives the same files
+            write_clip(path, clip)
+        records.append({"clip": str(path), "question": question, "answer": answer, "question_type": kind,
+                        "colour": colour, "direction": direction,
+                        "caption": f"a {colour} {'disc' if disc else 'square'} moving {direction}"})
+    done.touch()
+    return pd.DataFrame(records)
+
+
+def _clip_modality() -> ModalitySpec:
+    return ModalitySpec("video", ["clip"], options={"frames": 8, "size": 32})
+
+
+@register_dataset("moving-shapes", "short mp4 clips of a coloured shape moving left or right + a question -> "
+                  "answer (7 classes); colour questions need one frame, direction questions the motion; "
+                  "options rows")
+def _moving_shapes(seed: Seed = 0, rows: Rows = 2400) -> tuple[Spec, pd.DataFrame]:
+    spec = Spec(name="moving-shapes", target="answer", slices=["question_type"],
+                split=SplitSpec(val=0.15, test=0.2, seed=seed),
+                modalities={"clip": _clip_modality(), "question": ModalitySpec("text", ["question"])})
+    return spec, _moving_rows(seed, rows)
+
+
+@register_dataset("moving-shapes-captions", "the moving-shapes clips paired with captions (\"a red disc moving "
+                  "left\") for alignment; target colour or direction (zero-shot); options rows, target")
+def _moving_shapes_captions(seed: Seed = 0, rows: Rows = 2400,
+                            target: Literal["direction", "colour"] = "direction") -> tuple[Spec, pd.DataFrame]:
+    spec = Spec(name="moving-shapes-captions", target=target, split=SplitSpec(val=0.15, test=0.2, seed=seed),
+                modalities={"clip": _clip_modality(), "caption": ModalitySpec("text", ["caption"])})
+    return spec, _moving_rows(seed, rows)

@@ -264,6 +264,9 @@ class FileRows(Rows):
 
 def _signature(path: Path) -> str | None:
     try:
+        if path.is_dir():  # a folder of frames: every file's name, size and modification time
+            listing = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir())
+            return f"{path.resolve()}|{hashlib.blake2b(repr(listing).encode(), digest_size=16).hexdigest()}"
         stat = container(path).stat()  # a shard member: its shard's
     except OSError:
         return None

@@ -76,7 +76,7 @@ def _featurizer(m: ModalitySpec, columns: list[str], base_dir: str, unreadable: 
     if "hf" in m.encoder:
         options = {k: m.encoder[k] for k in PRETRAINED_KEYS if k in m.encoder}
         return create_featurizer("pretrained", columns, base_dir=base_dir, unreadable=unreadable,
-                                 source_kind=m.kind, **options)
+                                 source_kind=m.kind, **m.options, **options)  # kind options: a clip's frames
     return create_featurizer(m.kind, columns, base_dir=base_dir, unreadable=unreadable, **m.options)
 
 

@@ -97,7 +97,7 @@ class PretrainedFeaturizer(Featurizer):
 
     Chosen by a modality's ``encoder: {hf: ...}``, never declared as a kind.
 
-    Options: ``source_kind`` (a kind with a pretrained mapping: text, image, audio), ``hf`` (a directory or
+    Options: ``source_kind`` (a kind with a pretrained mapping: text, image, audio, video), ``hf`` (a directory or
     ``minilm``), ``freeze``, ``max_len`` (text, 128).
     """
 

@@ -55,9 +55,11 @@ def _one_hot(codes: torch.Tensor) -> sparse.csr_matrix:
 
 
 def _pooled(values: torch.Tensor) -> sparse.csr_matrix:
-    """Numbers of any shape [N, ...] -> [N, D], images and sequences average-pooled to a small grid."""
+    """Numbers of any shape [N, ...] -> [N, D], images, clips and sequences average-pooled to a small grid."""
     x = values.float()
-    if x.ndim == 4:  # [N, C, H, W]
+    if x.ndim == 5:  # clips [N, T, C, H, W]: a grid half as fine per frame
+        x = F.adaptive_avg_pool2d(x.flatten(0, 1), POOL // 2).view(len(x), -1)
+    elif x.ndim == 4:  # [N, C, H, W]
         x = F.adaptive_avg_pool2d(x, POOL)
     elif x.ndim == 3:  # [N, C, T]
         x = F.adaptive_avg_pool1d(x, POOL)
@@ -183,8 +185,12 @@ class LinearBaseline(FlatModel):
     def fit(self, train: FeaturizedDataset, val: FeaturizedDataset | None = None) -> LinearBaseline:
         rows = self._train_rows(train)
         x, y = self._x(train, rows), train.targets.numpy()[rows]
+        # columns that are zero on every training row get zero weight under L2: fitting without them
+        # gives the same model, and L-BFGS's cost grows with the columns (65,536 hashed word pairs)
+        self.used_ = np.flatnonzero(x.getnnz(axis=0))
+        x = x[:, self.used_]
         grid = C_GRID if val is not None and len(val) else (1.0,)
-        x_val = self._x(val) if len(grid) > 1 else None
+        x_val = self._x(val)[:, self.used_] if len(grid) > 1 else None
         best = np.inf
         for c in grid:
             model = make_pipeline(MaxAbsScaler(), LogisticRegression(C=c, max_iter=MAX_ITER, random_state=self.seed))
@@ -197,7 +203,7 @@ class LinearBaseline(FlatModel):
         return self
 
     def _proba(self, x: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        return self.model_.predict_proba(x), self.model_.classes_
+        return self.model_.predict_proba(x[:, self.used_]), self.model_.classes_
 
     def size(self) -> int:
         return int(self.model_[-1].coef_.size + self.model_[-1].intercept_.size)
@@ -205,7 +211,7 @@ class LinearBaseline(FlatModel):
     def state(self) -> dict[str, np.ndarray]:
         scaler, model = self.model_[0], self.model_[-1]
         return {"scale": scaler.scale_, "coef": model.coef_, "intercept": model.intercept_, "classes": model.classes_,
-                "widths": np.asarray(self.widths_), "c": np.asarray([self.c_])}
+                "widths": np.asarray(self.widths_), "c": np.asarray([self.c_]), "used": self.used_}
 
     def load(self, state: dict[str, np.ndarray]) -> LinearBaseline:
         """Rebuild the fitted pipeline from its arrays (no pickle: the numbers are all it needs)."""
@@ -214,6 +220,7 @@ class LinearBaseline(FlatModel):
         scaler.n_features_in_ = model.n_features_in_ = len(state["scale"])
         model.coef_, model.intercept_, model.classes_ = state["coef"], state["intercept"], state["classes"]
         self.model_, self.widths_, self.c_ = make_pipeline(scaler, model), [int(w) for w in state["widths"]], float(state["c"][0])
+        self.used_ = state["used"] if "used" in state else np.arange(sum(self.widths_))  # runs saved before pruning
         return self
 
 

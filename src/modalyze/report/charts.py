@@ -57,7 +57,8 @@ def scores_chart(profile: dict[str, Any]) -> str:
 
 
 def shuffle_chart(profile: dict[str, Any]) -> str:
-    """Accuracy of inter and i2m2 with each modality (or all) permuted, against the unshuffled score."""
+    """Accuracy of inter and i2m2 with each modality (or all) permuted across rows, or a modality's
+    order shuffled within each row, against the unshuffled score."""
     keys = list(profile["shuffle"])
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(keys) + 1.2))
     height = 0.38
@@ -65,11 +66,11 @@ def shuffle_chart(profile: dict[str, Any]) -> str:
         entries = [profile["shuffle"][k] if expert == "inter" else profile["shuffle"][k]["i2m2"] for k in keys]
         ax.barh([i + offset for i in range(len(keys))], [e["score"] for e in entries], height, xerr=_errors(entries),
                 color=PALETTE[expert], capsize=3, label=f"{expert} (unshuffled {profile[expert]['score']:.3f})")
-    ax.set_yticks(range(len(keys)), [f"shuffle {k}" for k in keys])
+    ax.set_yticks(range(len(keys)), [profile["shuffle"][k].get("label", f"shuffle {k}") for k in keys])
     ax.axvline(profile["chance"], color="#333", linestyle="--", linewidth=1, label="chance")
     ax.invert_yaxis()
     shuffled = [e for k in keys for e in (profile["shuffle"][k], profile["shuffle"][k]["i2m2"])]
-    ax.set_xlabel(f"test {profile['metric']} with the modality permuted across rows{_axis_from(ax, shuffled, profile['chance'])}")
+    ax.set_xlabel(f"test {profile['metric']} with the condition applied{_axis_from(ax, shuffled, profile['chance'])}")
     ax.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False, fontsize=8, ncols=3)
     return _svg(fig)
 
