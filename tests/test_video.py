@@ -173,3 +173,32 @@ def test_a_tiny_videomae_from_a_local_folder_trains_frozen_and_fine_tuned(right_
         tower = clf.expert_.encoders["clip"].tower
         assert (tower is None) == freeze and (freeze or isinstance(tower, transformers.VideoMAEModel))
         assert np.isfinite(clf.predict_proba(frame.head(3), base_dir=tmp_path)).all()
+
+
+def test_step_order_shuffles_each_series_and_keeps_its_values():
+    from modalyze.data.corruptions import corrupt
+
+    frame = pd.DataFrame({"s": [[float(i) for i in range(10)], [1.0, 2.0, 3.0], [5.0] * 6]})
+    featurizer = create_featurizer("timeseries", ["s"]).fit(frame)
+    clean = featurizer.transform(frame).tensors
+    shuffled = corrupt(featurizer, frame, "step-order", 1.0, seed=0).tensors
+    assert torch.equal(shuffled["steps"], clean["steps"])
+    for row in range(3):
+        kept = clean["steps"][row]
+        assert sorted(shuffled["values"][row][kept].flatten().tolist()) == sorted(clean["values"][row][kept].flatten().tolist())
+    assert not torch.equal(shuffled["values"][0], clean["values"][0])
+
+
+@pytest.mark.slow
+def test_moving_shapes_gives_its_documented_verdict_and_order_matters_only_for_motion(tmp_path, capsys):
+    """The README's expectation by construction: verdict both; with the frames shuffled, direction
+    questions fall to their chance and colour questions keep their score."""
+    code, _, err = run_cli(["analyze", "moving-shapes", "--no-progress", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    profile = json.loads((tmp_path / "profile.json").read_text())
+    assert profile["verdict"] == "both" and profile["inter"]["score"] >= 0.95
+    slices = profile["slices"]["question_type"]
+    direction, colour = slices["direction"], slices["colour"]
+    assert direction["inter"]["score"] >= 0.95
+    assert direction["shuffle"]["order:clip"]["inter"]["score"] <= direction["chance"] + 0.1
+    assert colour["shuffle"]["order:clip"]["inter"]["score"] >= colour["inter"]["score"] - 0.02

@@ -139,6 +139,18 @@ def _dropped_steps(featurizer: Featurizer, frame: pd.DataFrame, level: float, rn
     return Features({"values": values, "steps": steps}, steps.any(1), feats.index)
 
 
+def _shuffled_steps(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    """A ``level`` share of each row's present steps trade places (level 1: the order is gone, every
+    value kept): the temporal-order condition."""
+    feats = featurizer.transform(frame)
+    values, steps = feats.tensors["values"].clone(), feats.tensors["steps"]  # [N, T, C], [N, T]
+    for row in range(len(values)):
+        present = torch.nonzero(steps[row]).flatten().numpy()
+        moved = np.sort(rng.choice(present, size=int(round(level * len(present))), replace=False))
+        values[row, moved] = values[row, rng.permutation(moved)]
+    return Features({"values": values, "steps": steps}, feats.present, feats.index)
+
+
 def _sequences(cells: pd.Series) -> bool:
     """List or array cells (a Python list, a NumPy array, or text starting with ``[``)."""
     return all(isinstance(v, (list, tuple, np.ndarray)) for v in cells.head(50)) or \
@@ -146,5 +158,6 @@ def _sequences(cells: pd.Series) -> bool:
 
 
 TIMESERIES = register_kind(Kind(
-    "timeseries", TimeSeriesFeaturizer, TimeSeriesEncoder, recognise=_sequences,
-    corruptions=(Corruption("dropped-steps", "every step dropped: the modality is absent", _dropped_steps),)))
+    "timeseries", TimeSeriesFeaturizer, TimeSeriesEncoder, recognise=_sequences, order="step-order",
+    corruptions=(Corruption("dropped-steps", "every step dropped: the modality is absent", _dropped_steps),
+                 Corruption("step-order", "every step in a random place: the series' order is gone", _shuffled_steps))))
