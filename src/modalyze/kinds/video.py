@@ -8,8 +8,9 @@ pretrained towers."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable, Iterator, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,26 +60,36 @@ def _resized(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR)).transpose(2, 0, 1).copy()  # [3, S, S]
 
 
-def _decoded_frames(path: Path, size: int) -> list[np.ndarray]:
-    """Every frame of the clip's first video stream that decodes, resized as it is decoded (uint8
-    [3, S, S] each, so a long clip costs little memory); decoding stops at the first damaged packet
-    of a truncated file."""
+@contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    """The clip opened with PyAV (its header read) and holding a video stream; every failure is
+    :class:`Unreadable` with the reason."""
     import av
 
     if not container(path).exists():
         raise Unreadable("does not exist")
-    images: list[np.ndarray] = []
     try:
-        with av.open(source(path)) as clip:
-            if not clip.streams.video:
-                raise Unreadable("has no video stream (truncated, or not a video?)")
+        clip = av.open(source(path))
+    except Exception as exc:  # noqa: BLE001 - FFmpeg raises many types for damaged files
+        raise Unreadable(f"is not a readable video ({type(exc).__name__})") from None
+    with clip:
+        if not clip.streams.video:
+            raise Unreadable("has no video stream (truncated, or not a video?)")
+        yield clip
+
+
+def _decoded_frames(path: Path, size: int) -> list[np.ndarray]:
+    """Every frame of the clip's first video stream that decodes, resized as it is decoded (uint8
+    [3, S, S] each, so a long clip costs little memory); decoding stops at the first damaged packet
+    of a truncated file."""
+    images: list[np.ndarray] = []
+    with _opened(path) as clip:
+        try:
             for frame in clip.decode(video=0):
                 images.append(frame.to_ndarray(width=size, height=size, format="rgb24").transpose(2, 0, 1).copy())
-    except Unreadable:
-        raise
-    except Exception as exc:  # noqa: BLE001 - FFmpeg raises many types for damaged files
-        if not images:
-            raise Unreadable(f"is not a readable video ({type(exc).__name__})") from None
+        except Exception as exc:  # noqa: BLE001 - a damaged packet: keep the frames before it
+            if not images:
+                raise Unreadable(f"is not a readable video ({type(exc).__name__})") from None
     return images
 
 
@@ -113,19 +124,8 @@ class VideoFeaturizer(FileFeaturizer):
             if not frame_files(path):
                 raise Unreadable("is a folder without frame images")
             return shape
-        import av
-
-        if not container(path).exists():
-            raise Unreadable("does not exist")
-        try:
-            with av.open(source(path)) as clip:
-                if not clip.streams.video:
-                    raise Unreadable("has no video stream (truncated, or not a video?)")
-        except Unreadable:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise Unreadable(f"is not a readable video ({type(exc).__name__})") from None
-        return shape
+        with _opened(path):
+            return shape
 
     def decode(self, path: Path, perturb: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         clip = read_clip(path, **self.decode_options)
