@@ -52,7 +52,9 @@ def compare(data: str | Path, fusions: list[str] | None = None, out: str | Path 
     config = {"dataset": spec.name, "seed": seed, "budget": run.budget, "dim": run.dim,
               "dataset_options": dataset_options or {}, "purpose": "compare"}
     test = prepared.splits["test"]
-    y = test.targets.numpy()
+    # a copy: sending the splits to worker processes moves their tensors into shared memory, which
+    # leaves a NumPy view taken before it pointing at freed memory
+    y = test.targets.numpy().copy()
     draws = Draws.make(len(y), plan.bootstrap, seed)
 
     def kwargs(model: str, fusion: str = "late", finetune: bool = False) -> dict[str, Any]:
