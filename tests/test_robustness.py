@@ -53,6 +53,14 @@ def _kind_data(kind: str, tiny, tmp_path):
         frame = pd.DataFrame({"clip": [f"{i}.wav" for i in range(6)]})
         return create_featurizer("audio", ["clip"], base_dir=tmp_path, sample_rate=8000, n_fft=256, hop=128) \
             .fit(frame), frame
+    if kind == "video":
+        from modalyze.data.builtin import moving_clip, write_clip
+
+        rng = np.random.default_rng(0)
+        for i in range(6):
+            write_clip(tmp_path / f"{i}.mp4", moving_clip("red", ("left", "right")[i % 2], bool(i % 3), rng))
+        frame = pd.DataFrame({"clip": [f"{i}.mp4" for i in range(6)]})
+        return create_featurizer("video", ["clip"], base_dir=tmp_path, frames=8, size=16).fit(frame), frame
     spec, table = load_dataset("synthetic-redundant", rows=300, form="timeseries" if kind == "timeseries" else "vector")
     prepared = prepare(spec, table)
     return prepared.featurizers["a"], prepared.frames["test"]
