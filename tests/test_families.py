@@ -156,3 +156,18 @@ def test_one_class_in_the_training_rows_is_unsuitable_not_a_crash(model, prepare
     one_class = FeaturizedDataset(train.features, torch.zeros_like(train.targets))
     with pytest.raises(Unsuitable, match="single class"):
         model(["a"], 2, 0).fit(one_class, data.splits["val"])
+
+
+def test_the_linear_family_fits_columns_that_are_zero_on_every_training_row():
+    """Only the columns the training rows use are fitted; a modality of constant numbers (every
+    column zero after scaling) still gives a model, at the class frequencies."""
+    frame = thresholds(400)
+    frame["c1"], frame["c2"] = 5.0, -1.0
+    _, data = load_prepared(frame, 0, "error", target="y", modalities=["c=c1,c2:tabular", "note=note:text"])
+    constant = LinearBaseline(["c"], 2, 0).fit(data.splits["train"], data.splits["val"])
+    log_probs = constant.log_probs(data.splits["test"])
+    assert np.isfinite(log_probs).all() and np.allclose(log_probs, log_probs[0])
+    text = LinearBaseline(["note"], 2, 0).fit(data.splits["train"], data.splits["val"])
+    assert len(text.used_) < sum(text.widths_)  # most hashed word pairs never occur
+    again = LinearBaseline(["note"], 2, 0).load(text.state())
+    np.testing.assert_allclose(again.log_probs(data.splits["test"]), text.log_probs(data.splits["test"]))

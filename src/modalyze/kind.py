@@ -75,19 +75,23 @@ class Kind:
     def claims(self, cells: pd.Series, base_dir: Path) -> bool:
         """Whether an inferred spec reads a column (its non-empty ``cells``) as this kind: paths with one
         of its suffixes, at least one of which exists, or cells its ``recognise`` rule accepts."""
-        paths = cells.astype(str).str.strip()
-        located = [Path(p) if Path(p).is_absolute() else base_dir / p for p in paths.head(20)]
-        if self.folders and located and all(p.is_dir() and _holds_images(p) for p in located):
-            return True
-        if self.suffixes:
-            if paths.str.lower().str.endswith(self.suffixes).all() and \
+        if self.folders or self.suffixes:
+            paths = cells.astype(str).str.strip()
+            located = [Path(p) if Path(p).is_absolute() else base_dir / p for p in paths.head(20)]
+            if self.folders and located and all(_holds_images(p) for p in located):
+                return True
+            if self.suffixes and paths.str.lower().str.endswith(self.suffixes).all() and \
                     any(container(p).is_file() for p in located):
                 return True
         return self.recognise is not None and bool(self.recognise(cells))
 
 
 def _holds_images(folder: Path) -> bool:
-    return any(p.suffix.lower() in get_kind("image").suffixes for p in folder.iterdir())
+    """A folder with an image file in it (False for anything else: a file, text too long to be a path)."""
+    try:
+        return folder.is_dir() and any(p.suffix.lower() in get_kind("image").suffixes for p in folder.iterdir())
+    except OSError:
+        return False
 
 
 def register_kind(kind: Kind) -> Kind:

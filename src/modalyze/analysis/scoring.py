@@ -157,9 +157,11 @@ def profile_of(spec: Spec, evidence: Evidence, first: dict[str, list[Classifier]
         values = slice_labels(evidence.frame[column])
         counts = {v: int((values == v).sum()) for v in sorted(set(values))}
         small = {v: n for v, n in counts.items() if n < min_slice_rows}
-        slices[column] = {v: _with_shuffles(_summarize(correct, y, rows, modalities, plan, seed), evidence.shuffle_hits,
-                                            rows, plan, seed)
-                          for v, n in counts.items() if v not in small for rows in [np.flatnonzero(values == v)]}
+        slices[column] = {}
+        for v in (v for v in counts if v not in small):  # in sorted order
+            rows = np.flatnonzero(values == v)
+            slices[column][v] = _with_shuffles(_summarize(correct, y, rows, modalities, plan, seed),
+                                               evidence.shuffle_hits, rows, plan, seed)
         if len(small) <= 10:  # listed, marked, not scored: a handful of rows supports no score
             slices[column].update({v: {"n": n, "few_rows": True} for v, n in small.items()})
         elif small:

@@ -187,7 +187,8 @@ class LinearBaseline(FlatModel):
         x, y = self._x(train, rows), train.targets.numpy()[rows]
         # columns that are zero on every training row get zero weight under L2: fitting without them
         # gives the same model, and L-BFGS's cost grows with the columns (65,536 hashed word pairs)
-        self.used_ = np.flatnonzero(x.getnnz(axis=0))
+        used = np.flatnonzero(x.getnnz(axis=0))
+        self.used_ = used if len(used) else np.arange(min(1, x.shape[1]))  # all zero: one column, as before
         x = x[:, self.used_]
         grid = C_GRID if val is not None and len(val) else (1.0,)
         x_val = self._x(val)[:, self.used_] if len(grid) > 1 else None

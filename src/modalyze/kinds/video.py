@@ -8,6 +8,7 @@ pretrained towers."""
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Literal
@@ -182,8 +183,7 @@ class VideoEncoder(nn.Module):
             patch = max(1, min(patch, size))
             self.embed = nn.Conv2d(3, dim, patch, stride=patch)
             self.space_position = nn.Parameter(torch.zeros(1, 1, (size // patch) ** 2, dim))
-            heads = heads if dim % heads == 0 else 1
-            self.blocks = nn.ModuleList(SpaceTimeBlock(dim, heads, dropout) for _ in range(depth))
+            self.blocks = nn.ModuleList(SpaceTimeBlock(dim, math.gcd(heads, dim), dropout) for _ in range(depth))
             nn.init.normal_(self.space_position, std=0.02)
         nn.init.normal_(self.time_position, std=0.02)
         self.norm = nn.LayerNorm(dim)
