@@ -43,8 +43,8 @@ def _edit_rows(spec_path: Path, change) -> Path:
 
 CASES = {
     "missing spec key": (lambda p: _edit(p, lambda r: r.pop("target")), "missing required key 'target'"),
-    "unknown kind": (lambda p: _edit(p, lambda r: r["modalities"]["note"].update(kind="video")),
-                     "unknown kind 'video'"),
+    "unknown kind": (lambda p: _edit(p, lambda r: r["modalities"]["note"].update(kind="smell")),
+                     "unknown kind 'smell'"),
     "missing column": (lambda p: _edit(p, lambda r: r["modalities"]["note"].update(column="nope")),
                        "column 'nope', which does not exist"),
     "missing glob column": (lambda p: _edit(p, lambda r: r["modalities"]["patient"].update(columns=["zz_*"])),

@@ -47,12 +47,21 @@ def _encoder_inputs(kind: str, tmp_path) -> tuple[dict, dict[str, torch.Tensor]]
             soundfile.write(str(tmp_path / f"{i}.wav"), np.sin(np.arange(int(8000 * seconds)) * (0.1 + i)), 8000)
         frame, columns = pd.DataFrame({"a": [f"{i}.wav" for i in range(4)]}), ["a"]
         options = {"base_dir": tmp_path, "sample_rate": 8000, "n_fft": 256, "hop": 128}
+    if kind == "video":  # a folder of frames per clip: the decode path without a container
+        from PIL import Image
+
+        for i in range(4):
+            (tmp_path / f"clip{i}").mkdir()
+            for t in range(3):
+                Image.new("RGB", (12, 12), (40 * t, 60 * i, 200)).save(tmp_path / f"clip{i}" / f"{t}.png")
+        frame, columns = pd.DataFrame({"v": [f"clip{i}" for i in range(4)]}), ["v"]
+        options = {"base_dir": tmp_path, "frames": 4, "size": 8}
     featurizer = create_featurizer(kind, columns, **options).fit(frame)
     feats = featurizer.transform(frame)
     return featurizer.spec_info, feats.take(torch.arange(4))
 
 
-VARIANTS = [(kind, {}) for kind in list_encoders()] + [("timeseries", {"arch": "gru"})]
+VARIANTS = [(kind, {}) for kind in list_encoders()] + [("timeseries", {"arch": "gru"}), ("video", {"arch": "frames"})]
 
 
 @pytest.mark.parametrize("kind,options", VARIANTS)
