@@ -48,8 +48,8 @@ def _kind_data(kind: str, tiny, tmp_path):
 
         rng = np.random.default_rng(0)
         for i in range(6):
-            soundfile.write(str(tmp_path / f"{i}.wav"), 0.3 * np.sin(np.arange(2000) * (0.2 + 0.1 * i))
-                            + 0.01 * rng.standard_normal(2000), 8000)
+            soundfile.write(str(tmp_path / f"{i}.wav"), 0.3 * np.sin(np.arange(8000) * (0.2 + 0.1 * i))
+                            + 0.01 * rng.standard_normal(8000), 8000)  # 1 s: ten segments for segment-order
         frame = pd.DataFrame({"clip": [f"{i}.wav" for i in range(6)]})
         return create_featurizer("audio", ["clip"], base_dir=tmp_path, sample_rate=8000, n_fft=256, hop=128) \
             .fit(frame), frame

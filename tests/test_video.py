@@ -189,6 +189,34 @@ def test_step_order_shuffles_each_series_and_keeps_its_values():
     assert not torch.equal(shuffled["values"][0], clean["values"][0])
 
 
+def test_segment_order_moves_whole_segments_of_each_clip_and_keeps_every_sample(tmp_path):
+    import soundfile
+
+    from modalyze.data.corruptions import corrupt
+    from modalyze.kind import get_kind
+    from modalyze.kinds.audio import shuffle_segments
+
+    samples = np.arange(1050, dtype=np.float32)  # ten segments of 100 samples and a partial one of 50
+    shuffled = shuffle_segments(samples, 1.0, np.random.default_rng(0), segment=100)
+    blocks = shuffled[:1000].reshape(10, 100)
+    assert (np.diff(blocks, axis=1) == 1).all(), "each segment moves whole"
+    assert sorted(blocks[:, 0].tolist()) == list(range(0, 1000, 100)) and blocks[:, 0].tolist() != list(range(0, 1000, 100))
+    assert (shuffled[1000:] == samples[1000:]).all() and (shuffle_segments(samples, 0.0, np.random.default_rng(1), 100) == samples).all()
+
+    rate = 8000
+    t = np.arange(rate) / rate  # a one-second rising chirp: its order is in the spectrogram
+    soundfile.write(str(tmp_path / "chirp.wav"), np.sin(2 * np.pi * (200 + 1500 * t) * t), rate)
+    frame = pd.DataFrame({"a": ["chirp.wav"]})
+    featurizer = create_featurizer("audio", ["a"], base_dir=tmp_path, sample_rate=rate, n_fft=256, hop=128).fit(frame)
+    clean = featurizer.transform(frame).take(torch.arange(1))
+    moved = corrupt(featurizer, frame, "segment-order", 1.0, seed=0).take(torch.arange(1))
+    assert get_kind("audio").order == "segment-order"
+    assert torch.equal(moved["frames"], clean["frames"]) and not torch.allclose(moved["mel"], clean["mel"], atol=0.1)
+    peak = lambda rows: rows["mel"][0].argmax(0).float()  # noqa: E731  the loudest band per frame rises with the chirp
+    assert np.corrcoef(torch.arange(len(peak(clean))), peak(clean))[0, 1] > 0.9 > \
+        np.corrcoef(torch.arange(len(peak(moved))), peak(moved))[0, 1]
+
+
 @pytest.mark.slow
 def test_moving_shapes_gives_its_documented_verdict_and_order_matters_only_for_motion(tmp_path, capsys):
     """The README's expectation by construction: verdict both; with the frames shuffled, direction

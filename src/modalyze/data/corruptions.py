@@ -54,6 +54,16 @@ def corrupt(featurizer: Featurizer, frame: pd.DataFrame, name: str, level: float
     return known[short].apply(featurizer, frame, level, rng)
 
 
+def shuffled_places(n: int, level: float, rng: np.random.Generator) -> np.ndarray:
+    """An order of ``n`` places in which a ``level`` share trade places at random (level 1: the order is
+    gone): the temporal-order condition of every kind that has one."""
+    order = np.arange(n)
+    share = int(round(level * n))
+    moved = np.sort(rng.choice(n, size=min(n, max(share, 2)) if share else 0, replace=False))  # one place cannot move alone
+    order[moved] = rng.permutation(moved)
+    return order
+
+
 class EditedRows(Rows):
     """Rows with one tensor edited as it is read: ``edit(array, position)`` per position (absent rows untouched)."""
 

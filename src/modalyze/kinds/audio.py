@@ -1,10 +1,12 @@
 """The audio kind: files read with soundfile (wav, flac, ogg), mixed to mono, resampled, turned into a
 log-mel spectrogram with ``torch.stft`` and a mel filterbank (HTK mel scale), decoded on demand (and
-once per machine with the decoded-file cache); a small 2-D CNN; additive noise as its corruption;
+once per machine with the decoded-file cache); a small 2-D CNN; additive noise and the order of its
+0.1 s segments (the temporal-order condition) as its corruptions;
 Hugging Face feature extractors for pretrained towers."""
 
 from __future__ import annotations
 
+from functools import partial
 from math import gcd
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Callable
@@ -17,6 +19,7 @@ from pydantic import Field
 from scipy.signal import resample_poly
 from torch import nn
 
+from modalyze.data.corruptions import shuffled_places
 from modalyze.data.decoded import FileFeaturizer, Perturbation, Unreadable
 from modalyze.data.featurizers import Featurizer, Features
 from modalyze.encoders.base import EncoderOutput, downsample_mask, pooled_sequence
@@ -25,6 +28,7 @@ from modalyze.kind import Corruption, Kind, Pretrained, register_kind
 from modalyze.options import Count, Rate
 
 SUFFIXES = (".wav", ".flac", ".ogg")
+SEGMENT_S = 0.1  # the order condition's unit: about a syllable or a note
 
 
 def read_audio(path: Path, sample_rate: int) -> np.ndarray:
@@ -158,6 +162,23 @@ def _add_noise(samples: np.ndarray, level: float, rng: np.random.Generator) -> n
     return (samples + rng.normal(0.0, 4 * level * rms, samples.shape)).astype(np.float32)
 
 
+def _segment_order(featurizer: Featurizer, frame: pd.DataFrame, level: float, rng: np.random.Generator) -> Features:
+    """The clip cut into segments of ``SEGMENT_S`` seconds, a ``level`` share of them trading places as each
+    file is decoded (level 1: the order is gone, every sample kept): the temporal-order condition."""
+    assert isinstance(featurizer, AudioFeaturizer)
+    segment = max(1, round(SEGMENT_S * featurizer.decode_options["sample_rate"]))
+    edit = partial(shuffle_segments, segment=segment)
+    return featurizer.transform(frame, perturb=Perturbation(edit, level, (int(rng.integers(2**63)),)))
+
+
+def shuffle_segments(samples: np.ndarray, level: float, rng: np.random.Generator, segment: int) -> np.ndarray:
+    """Whole segments of ``segment`` samples trade places; a last partial segment stays at the end."""
+    n = len(samples) // segment
+    cut = n * segment
+    moved = samples[:cut].reshape(n, segment)[shuffled_places(n, level, rng)].reshape(-1)  # [n * segment]
+    return np.concatenate([moved, samples[cut:]])
+
+
 def _input_features(extractor: Any, values: list[Any], options: dict[str, Any]) -> dict[str, torch.Tensor]:
     """A pretrained feature extractor's inputs at its sampling rate; an absent row is 0.1 s of silence."""
     rate = int(extractor.sampling_rate)
@@ -166,6 +187,8 @@ def _input_features(extractor: Any, values: list[Any], options: dict[str, Any]) 
 
 
 AUDIO = register_kind(Kind(
-    "audio", AudioFeaturizer, AudioEncoder, one_column=True, suffixes=SUFFIXES,
-    corruptions=(Corruption("additive-noise", "white noise at 4 × the clip's RMS (about −12 dB SNR)", _additive_noise),),
+    "audio", AudioFeaturizer, AudioEncoder, one_column=True, suffixes=SUFFIXES, order="segment-order",
+    corruptions=(Corruption("additive-noise", "white noise at 4 × the clip's RMS (about −12 dB SNR)", _additive_noise),
+                 Corruption("segment-order", "every 0.1 s segment in a random place: the clip's order is gone",
+                            _segment_order)),
     pretrained=Pretrained("AutoFeatureExtractor", _input_features, tower="encoder")))

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from modalyze.data.corruptions import shuffled_places
 from modalyze.data.featurizers import Featurizer, Features, numeric_cells
 from modalyze.encoders.base import EncoderOutput, downsample_mask, pooled_sequence
 from modalyze.errors import ModalyzeError
@@ -146,8 +147,7 @@ def _shuffled_steps(featurizer: Featurizer, frame: pd.DataFrame, level: float, r
     values, steps = feats.tensors["values"].clone(), feats.tensors["steps"]  # [N, T, C], [N, T]
     for row in range(len(values)):
         present = torch.nonzero(steps[row]).flatten().numpy()
-        moved = np.sort(rng.choice(present, size=int(round(level * len(present))), replace=False))
-        values[row, moved] = values[row, rng.permutation(moved)]
+        values[row, present] = values[row, present[shuffled_places(len(present), level, rng)]]
     return Features({"values": values, "steps": steps}, feats.present, feats.index)
 
 

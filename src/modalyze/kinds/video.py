@@ -20,7 +20,7 @@ from PIL import Image
 from pydantic import Field
 from torch import nn
 
-from modalyze.data.corruptions import edit_decoded
+from modalyze.data.corruptions import edit_decoded, shuffled_places
 from modalyze.data.decoded import FileFeaturizer, Unreadable
 from modalyze.encoders.base import EncoderOutput
 from modalyze.errors import ModalyzeError
@@ -214,10 +214,7 @@ def _chosen(frames: int, level: float, rng: np.random.Generator) -> np.ndarray:
 
 def shuffle_frames(clip: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
     """A ``level`` share of the frames trade places at random (level 1: the order is gone)."""
-    moved = _chosen(len(clip), level, rng)
-    out = clip.copy()
-    out[moved] = clip[rng.permutation(moved)]
-    return out
+    return clip[shuffled_places(len(clip), level, rng)]
 
 
 def _drop_frames(clip: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
