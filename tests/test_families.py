@@ -114,6 +114,40 @@ def test_a_run_of_another_family_saves_without_pickle_and_serves_every_command(f
         assert code == 0, (command, err)
 
 
+def test_a_mixed_family_i2m2_is_saved_loaded_and_serves_predict_and_robustness(tmp_path, capsys):
+    """Each member of the product in the family its validation rows chose (the step function's numbers in
+    trees, the note in whichever reads it best), weighted per presence pattern, kept without pickle."""
+    from safetensors.numpy import load_file
+
+    from modalyze import Classifier
+
+    table = thresholds(800)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    run = tmp_path / "run"
+    code, out, err = run_cli(["train", str(tmp_path / "t.csv"), "--target", "y", "--modality", "a=a1,a2,a3,a4:tabular",
+                              "--modality", "note=note:text", "--model", "i2m2", "--family", "auto", "--max-epochs", "4",
+                              "--out", str(run), "--no-progress"], capsys)
+    assert code == 0, err
+    assert {p.suffix for p in run.iterdir()} <= {".json", ".safetensors", ".csv", ".lock"}  # no pickle
+    clf = Classifier.load(run)
+    members = clf.config_.members
+    assert set(members) == {"intra:a", "intra:note", "inter"} and members["intra:a"] == "trees"
+    assert any(k.startswith("intra.a.") for k in load_file(str(run / "weights.safetensors")))  # the trees' arrays
+    history = json.loads((run / "history.json").read_text())
+    assert set(history["members"]["intra:a"]["validation_nll"]) == {"neural", "linear", "trees"}
+    assert clf.evaluate()["test"]["accuracy"] == pytest.approx(json.loads((run / "metrics.json").read_text())["test"]["accuracy"])
+    blank = table.tail(50).assign(note="")  # the note missing: the product of what is present
+    blank.to_csv(tmp_path / "blank.csv", index=False)
+    code, out, err = run_cli(["predict", str(run), str(tmp_path / "blank.csv"), "--out", str(tmp_path / "p.csv")], capsys)
+    assert code == 0, err
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    assert len(predicted) == 50 and (predicted.filter(regex="^p_").sum(axis=1).round(4) == 1).all()
+    assert (predicted["modalities_used"] == "a").all()
+    assert (predicted["prediction"] == blank["y"].to_numpy()).mean() >= 0.9  # the trees member carries the step
+    code, out, err = run_cli(["robustness", str(run), "--out", str(tmp_path / "rob")], capsys)
+    assert code == 0, err
+
+
 def test_family_auto_keeps_the_lowest_validation_log_loss_and_bad_families_are_one_line_errors(tmp_path, capsys):
     from modalyze import Classifier
 
@@ -125,7 +159,7 @@ def test_family_auto_keeps_the_lowest_validation_log_loss_and_bad_families_are_o
     frame.to_csv(tmp_path / "t.csv", index=False)
     base = ["train", str(tmp_path / "t.csv"), "--target", "y", "--out", str(tmp_path / "r")]
     for options, message in ((["--model", "intra:text", "--family", "trees"], "trees does not read text inputs"),
-                             (["--model", "i2m2", "--family", "linear"], "only intra:<modality> and inter"),
+                             (["--model", "i2m2-shared", "--family", "linear"], "only the neural family builds it"),
                              (["--family", "forest"], "--family")):
         code, out, err = run_cli([*base, *options], capsys)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

@@ -150,14 +150,20 @@ def test_the_order_corruption_leaves_colour_and_removes_direction():
 transformers = pytest.importorskip("transformers")
 
 
-def test_a_tiny_videomae_from_a_local_folder_trains_frozen_and_fine_tuned(right_moving, tmp_path, monkeypatch):
+TINY_VIDEO = {"image_size": 32, "patch_size": 16, "num_frames": 4, "hidden_size": 32, "num_hidden_layers": 1,
+              "num_attention_heads": 2, "intermediate_size": 64}
+
+
+@pytest.mark.parametrize("name", ["VideoMAE", "Timesformer"])
+def test_a_tiny_pretrained_video_model_from_a_local_folder_trains_frozen_and_fine_tuned(name, right_moving, tmp_path,
+                                                                                         monkeypatch):
     monkeypatch.setenv("MODALYZE_CACHE", str(tmp_path / "cache"))
     root, _ = right_moving
-    model = tmp_path / "videomae"
+    model = tmp_path / name
     torch.manual_seed(0)
-    config = transformers.VideoMAEConfig(image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=32,
-                                         num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
-    transformers.VideoMAEModel(config).save_pretrained(model)
+    extra = {"tubelet_size": 2} if name == "VideoMAE" else {}
+    architecture = getattr(transformers, f"{name}Model")
+    architecture(getattr(transformers, f"{name}Config")(**TINY_VIDEO, **extra)).save_pretrained(model)
     transformers.VideoMAEImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}) \
         .save_pretrained(model)
     clips = [str(root / f"clip{s}") for s in CONTAINERS]
@@ -171,7 +177,7 @@ def test_a_tiny_videomae_from_a_local_folder_trains_frozen_and_fine_tuned(right_
         (tmp_path / "spec.json").write_text(json.dumps(spec))
         clf = Classifier(model="inter", **FAST).fit(str(tmp_path / "spec.json"))
         tower = clf.expert_.encoders["clip"].tower
-        assert (tower is None) == freeze and (freeze or isinstance(tower, transformers.VideoMAEModel))
+        assert (tower is None) == freeze and (freeze or isinstance(tower, architecture))
         assert np.isfinite(clf.predict_proba(frame.head(3), base_dir=tmp_path)).all()
 
 

@@ -23,7 +23,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from modalyze.data.prepare import Prepared, encoder_configs, prepare
 from modalyze.errors import ModalyzeError, reading
 from modalyze.estimator import Estimator
-from modalyze.experts import ModelConfig, build_expert, parse_model_name
+from modalyze.experts import PRODUCTS, ModelConfig, build_expert, member_names, parse_model_name
 from modalyze.options import check_options
 from modalyze.run import RUN_SCHEMA, check_run_dir, count_parameters, read_json
 from modalyze.settings import MODEL, TrainSettings
@@ -65,9 +65,10 @@ class Classifier(ClassifierMixin, Estimator):
         """Validate the constructor's options (scikit-learn style: at fit time, not in __init__)."""
         check_options(dim=self.dim, fusion=self.fusion, unreadable=self.unreadable, family=self.family,
                       **self.settings().to_dict())
-        if self.family != "neural" and self.model.partition(":")[0] not in ("intra", "inter"):
-            raise ModalyzeError(f"option family={self.family}: only intra:<modality> and inter come in other "
-                                f"families than neural, not {self.model}")
+        if self.family != "neural" and self.model.partition(":")[0] not in ("intra", "inter", *PRODUCTS):
+            raise ModalyzeError(f"option family={self.family}: {self.model} shares its encoders between members, so "
+                                f"only the neural family builds it (other families: intra:<modality>, inter, "
+                                f"{', '.join(PRODUCTS)})")
 
     def fit_prepared(self, spec: Spec, prepared: Prepared) -> Classifier:
         """Train on data that is already featurized (lets a study share one featurization)."""
@@ -79,6 +80,8 @@ class Classifier(ClassifierMixin, Estimator):
         self.config_ = ModelConfig(
             model=self.model, n_classes=len(prepared.classes), dim=self.dim, fusion=self.fusion,
             modalities=encoder_configs(spec, prepared.featurizers))
+        if self.family != "neural" and family in PRODUCTS:
+            return self._fit_product_of_families(spec, prepared)
         if self.family != "neural":
             return self._fit_families(spec, prepared, [arg] if family == "intra" else list(spec.modalities))
         L.seed_everything(self.seed, verbose=False)  # initial weights depend on the seed alone
@@ -122,6 +125,29 @@ class Classifier(ClassifierMixin, Estimator):
         self.history_ = {**self.history_, "family": chosen,
                          "validation_nll": {name: nll for nll, name, _, _ in candidates}}
         self.config_ = dataclasses.replace(self.config_, family=chosen)
+        self.member_states_ = {}
+        return self
+
+    def _fit_product_of_families(self, spec: Spec, prepared: Prepared) -> Classifier:
+        """A product whose members are each fitted alone in ``family`` (``auto``: each member's lowest
+        validation log-loss among the families that read its inputs, neural included), then weighted per
+        presence pattern on the validation rows. Flat members cannot be fine-tuned, so nothing is trained
+        jointly."""
+        names = member_names(list(spec.modalities), with_inter=self.model == "i2m2")
+        fitted = {n: clone(self).set_params(model=n).fit_prepared(spec, prepared) for n in names}
+        self.config_ = dataclasses.replace(self.config_, family=self.family,
+                                           members={n: clf.config_.family for n, clf in fitted.items()})
+        self.expert_ = build_expert(self.config_)
+        for name, clf in fitted.items():
+            if name == "inter":
+                self.expert_.inter = clf.expert_
+            else:
+                self.expert_.intra[name.split(":", 1)[1]] = clf.expert_
+        seconds = sum(clf.history_["train_time_s"] for clf in fitted.values())
+        self.history_ = {"family": self.config_.members, "members": {n: clf.history_ for n, clf in fitted.items()},
+                         "member_weights": fit_member_weights(self.expert_, prepared.splits["val"]),
+                         "train_time_s": seconds, "epochs": [],
+                         "samples_per_s": len(names) * len(prepared.splits["train"]) / max(seconds, 1e-9)}
         self.member_states_ = {}
         return self
 

@@ -53,8 +53,8 @@ def train(
     model: Annotated[str, typer.Option(help="Expert: intra:<modality>, inter, additive, i2m2 or i2m2-shared (i2m2 at the cost of one model).")] = "i2m2",
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/<dataset>-<model>).")] = None,
     family: Annotated[str, typer.Option(metavar="[" + "|".join(EXPERT_FAMILIES) + "]", help=(
-        "intra:<m> and inter: a neural expert, logistic regression (linear), gradient-boosted trees (tabular, "
-        "vector, time series) or auto (each that reads the inputs; the lowest validation log-loss wins)."))] = MODEL.family,
+        "A neural expert, logistic regression (linear), gradient-boosted trees (tabular, vector, time series) or "
+        "auto (each that reads the inputs; the lowest validation log-loss wins); on additive and i2m2, per member."))] = MODEL.family,
     dim: DimOpt = MODEL.dim,
     fusion: FusionOpt = MODEL.fusion,
     init: Annotated[Optional[list[Path]], typer.Option(

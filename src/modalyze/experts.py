@@ -17,7 +17,7 @@ member. Until fitted, every weight is 1 (the plain product).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import combinations
 from typing import Any, Callable
 
@@ -43,7 +43,8 @@ class ModelConfig:
     fusion: str = MODEL.fusion
     fusion_options: dict[str, Any] = field(default_factory=dict)
     dropout: float = 0.1
-    family: str = "neural"  # "linear", "trees": a fitted flat model (modalyze.families), intra and inter only
+    family: str = "neural"  # "linear", "trees": a fitted flat model (modalyze.families); "auto" on a product
+    members: dict[str, str] = field(default_factory=dict)  # a product's member ('intra:<m>', 'inter') -> its family
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,8 +162,8 @@ class ProductOfExperts(nn.Module):
 
     def __init__(self, cfg: ModelConfig, with_inter: bool = True):
         super().__init__()
-        self.intra = nn.ModuleDict({m: IntraExpert.build(m, cfg) for m in cfg.modalities})
-        self.inter = InterExpert(cfg) if with_inter else None
+        self.intra = nn.ModuleDict({m: _member(cfg, f"intra:{m}") for m in cfg.modalities})
+        self.inter = _member(cfg, "inter") if with_inter else None
         self.member_weights = MemberWeights(list(cfg.modalities), member_names(list(cfg.modalities), with_inter))
 
     def expert_log_probs_intra(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -183,6 +184,20 @@ class ProductOfExperts(nn.Module):
         """The weighted, renormalised product of ``expert_log_probs`` output, leaving out absent modalities."""
         weights = self.member_weights(batch["present"]).unsqueeze(-1)  # [E, B, 1]
         return product_of_experts(torch.stack(list(parts.values())) * weights, _active(list(parts), batch))  # [B, C]
+
+
+def _member(cfg: ModelConfig, name: str) -> nn.Module:
+    """A product's member of its recorded family (neural when none is recorded)."""
+    family = cfg.members.get(name, "neural")
+    modalities = [name.split(":", 1)[1]] if name.startswith("intra:") else list(cfg.modalities)
+    if family != "neural":
+        from modalyze.families import FlatExpert
+
+        return FlatExpert(family, modalities, cfg.n_classes)
+    return IntraExpert.build(modalities[0], cfg) if name.startswith("intra:") else InterExpert(cfg)
+
+
+PRODUCTS = ("additive", "i2m2")  # products of separate members, so of members of any family
 
 
 def member_names(modalities: list[str], with_inter: bool = True) -> list[str]:
@@ -264,10 +279,8 @@ def parse_model_name(name: str, modalities: list[str]) -> tuple[str, str]:
 def build_expert(cfg: ModelConfig) -> nn.Module:
     """Instantiate the expert a config names."""
     family, arg = parse_model_name(cfg.model, list(cfg.modalities))
-    if cfg.family != "neural":
-        from modalyze.families import FlatExpert
-
-        return FlatExpert(cfg.family, [arg] if family == "intra" else list(cfg.modalities), cfg.n_classes)
+    if family in ("intra", "inter") and cfg.family != "neural":
+        return _member(replace(cfg, members={cfg.model: cfg.family}), cfg.model)
     return EXPERTS[family](cfg, arg)
 
 

@@ -72,7 +72,8 @@ class _Classifier(BaseModel):
     fusion: StrictStr
     fusion_options: dict[StrictStr, Json] = {}
     dropout: Annotated[Number, Field(ge=0, lt=1)] = 0.1
-    family: Literal["neural", "linear", "trees"] = "neural"
+    family: Literal["neural", "linear", "trees", "auto"] = "neural"
+    members: dict[StrictStr, Literal["neural", "linear", "trees"]] = {}
 
 
 class _Aligner(BaseModel):

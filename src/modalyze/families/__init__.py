@@ -83,12 +83,19 @@ class FlatExpert(nn.Module):
         """What the fitted model learned: coefficients, or tree nodes."""
         return self.model.size()
 
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.model.state().items()}
+    # the fitted arrays go through PyTorch's own state-dict hooks, so the expert saves and loads alone
+    # and as a member of a product (keys under the member's prefix)
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        for k, v in self.model.state().items():
+            destination[prefix + k] = torch.from_numpy(np.ascontiguousarray(v))
 
-    def load_state_dict(self, state: Any, strict: bool = True, assign: bool = False) -> Any:  # type: ignore[override]
-        self.model.load({k: v.numpy() for k, v in state.items()})
-        return nn.modules.module._IncompatibleKeys([], [])
+    def _load_from_state_dict(self, state: dict[str, Any], prefix: str, local_metadata: Any, strict: bool,
+                              missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str]) -> None:
+        arrays = {k[len(prefix):]: v.numpy() for k, v in state.items() if k.startswith(prefix)}
+        if not arrays:
+            missing_keys.append(prefix + "<fitted model>")
+            return
+        self.model.load(arrays)
 
 
 register_family(Family("linear", "logistic regression (scikit-learn)", LinearBaseline))

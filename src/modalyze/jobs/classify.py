@@ -11,6 +11,7 @@ import pandas as pd
 from modalyze.classifier import Classifier, split_metrics
 from modalyze.data.prepare import load_prepared, summary
 from modalyze.data.table import read_source
+from modalyze.experts import PRODUCTS
 from modalyze.errors import ModalyzeError, naming
 from modalyze.log import Log, info
 from modalyze.options import check_options
@@ -32,7 +33,8 @@ def train_run(data: str | Path | Spec, out: str | Path, dataset_options: dict[st
             log(f"training {clf.model}: at most {clf.max_epochs} epochs, stopping after {clf.patience} without "
                 "improvement on the val split")
         if clf.family != "neural":
-            log(f"fitting {clf.model} as {'every family that reads its inputs' if clf.family == 'auto' else clf.family}")
+            what = "each member of " + clf.model if clf.model in PRODUCTS else clf.model
+            log(f"fitting {what} as {'every family that reads its inputs' if clf.family == 'auto' else clf.family}")
         clf.fit_prepared(spec, prepared)
         metrics: dict[str, Any] = {}
         for split in ("val", "test"):
@@ -40,7 +42,8 @@ def train_run(data: str | Path | Spec, out: str | Path, dataset_options: dict[st
                 metrics[split], log_probs = split_metrics(clf.expert_, prepared.splits[split])
                 if split == "test":
                     _write_predictions(Path(out), prepared.frames["test"], clf, log_probs)
-        metrics.update(model=clf.model, family=clf.config_.family, dataset=spec.name, params=clf.n_parameters,
+        metrics.update(model=clf.model, family=clf.config_.members or clf.config_.family, dataset=spec.name,
+                       params=clf.n_parameters,
                        train_time_s=clf.history_["train_time_s"], epochs=len(clf.history_["epochs"]),
                        samples_per_s=clf.history_["samples_per_s"],
                        missing={s: d.missing_counts() for s, d in prepared.splits.items()})
