@@ -57,3 +57,29 @@ def wrong_shape(rows: pd.DataFrame) -> np.ndarray:
 
 def raises(rows: pd.DataFrame) -> list[str]:
     raise RuntimeError("the model server is down")
+
+
+def motion_reader(rows: pd.DataFrame) -> list[str]:
+    """moving-shapes: answers from the clip's frames as a person would — the colour from any frame, the
+    direction from the first and last frames (so it needs their order) — and the question's words."""
+    from pathlib import Path
+
+    from modalyze.data.builtin import DIRECTIONS, MOTION_COLOURS
+    from modalyze.kinds.video import read_clip
+
+    palette = np.array(list(MOTION_COLOURS.values()), dtype=float)  # [3 colours, RGB]
+    out = []
+    for path, question in zip(rows["clip"], rows["question"]):
+        clip = read_clip(Path(rows.attrs["base_dir"]) / path, 8, 32).astype(float)  # [T, 3, S, S]
+        bright = clip.max(axis=1) > 120  # [T, S, S]
+        centres = [np.nonzero(f)[1].mean() for f in bright]
+        direction = DIRECTIONS[int(centres[-1] > centres[0])]  # ("left", "right")
+        shade = clip.transpose(0, 2, 3, 1)[bright].mean(axis=0)  # [RGB]
+        colour = list(MOTION_COLOURS)[int(np.argmin(((palette - shade) ** 2).sum(1)))]
+        if "colour" in question:
+            out.append(colour)
+        elif "way" in question or "direction" in question:
+            out.append(direction)
+        else:  # "is the red shape moving left?"
+            out.append("yes" if colour in question and direction in question else "no")
+    return out

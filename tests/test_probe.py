@@ -221,3 +221,40 @@ def test_an_align_run_is_probed_zero_shot_through_its_text_modality(tiny_spec, t
     code, _, err = run_cli(["probe", str(tiny_spec), "--model", f"run:{tmp_path / 'aligned'}", "--prompt", "no label",
                             "--out", str(out)], capsys)
     assert code == 2 and "needs a {} where the label goes" in err and err.count("\n") == 1, err
+
+
+def test_the_order_condition_rewrites_clips_in_the_output_folder_and_takes_away_only_the_motion(tmp_path, capsys):
+    """A model that reads colour from any frame and direction from the first and last: with each clip's
+    frames in a random order it keeps every colour answer and loses the direction (near chance)."""
+    out = tmp_path / "probe"
+    result = probe("moving-shapes", ["py:tests.probe_models:motion_reader"], out, permutations=1, split="all",
+                   dataset_options={"rows": 150}, log=lambda _: None)
+    assert "order:clip" in result["conditions"] and "order:question" not in result["conditions"]
+    model = result["models"][0]
+    by_type = model["slices"]["question_type"]
+    assert {t: s["scores"]["normal"]["score"] for t, s in by_type.items()} == {"colour": 1.0, "direction": 1.0, "both": 1.0}
+    assert by_type["colour"]["scores"]["order:clip"]["score"] == 1.0
+    assert by_type["direction"]["scores"]["order:clip"]["score"] <= 0.75 and model["drops"]["order:clip"]["score"] > 0.1
+    written = sorted((out / "conditions" / "order-clip").iterdir())
+    assert len(written) == 150 and all(p.suffix == ".mp4" for p in written)
+    again = probe("moving-shapes", ["py:tests.probe_models:motion_reader"], out, permutations=1, split="all",
+                  dataset_options={"rows": 150}, log=lambda _: None)  # a rerun reuses the files and the answers
+    assert again["models"][0]["scores"] == model["scores"]
+    code, printed, err = run_cli(["probe", "moving-shapes", "--option", "rows=60", "--split", "all", "--permutations", "1",
+                                  "--write-conditions", str(tmp_path / "c")], capsys)
+    assert code == 0, err
+    shuffled = pd.read_csv(tmp_path / "c" / "order-clip.csv")["clip"]
+    assert all(Path(p).is_relative_to(tmp_path / "c") and Path(p).exists() for p in shuffled)
+
+
+def test_the_order_condition_of_time_series_cells_keeps_each_rows_values():
+    from modalyze.kind import get_kind
+
+    reorder = get_kind("timeseries").reorder
+    one = pd.DataFrame({"s": ["1 2 3 4 5 6", "[[1, 10], [2, 20], [3, 30]]", None]})
+    moved = reorder(one, Path("."), Path("unused"), 0)["s"]
+    assert sorted(json.loads(moved[0])) == [1, 2, 3, 4, 5, 6] and json.loads(moved[0]) != [1, 2, 3, 4, 5, 6]
+    assert sorted(map(tuple, json.loads(moved[1]))) == [(1, 10), (2, 20), (3, 30)] and pd.isna(moved[2])
+    steps = pd.DataFrame({"t0": [1.0, 5.0], "t1": [2.0, None], "t2": [3.0, 7.0], "t3": [4.0, None]})
+    moved = reorder(steps, Path("."), Path("unused"), 0)
+    assert sorted(moved.iloc[0]) == [1, 2, 3, 4] and moved.iloc[1].isna().tolist() == [False, True, False, True]

@@ -226,11 +226,12 @@ def probe(
     result = probe_to_dir(opened, model or [], out, profile, bootstrap=bootstrap, batch_size=batch_size, prompt=prompt,
                           accelerator=accelerator, **options)
     table = RichTable(title=f"{result['dataset']}: {result['n']} {result['split']} rows")
-    for col in ("model", "normal", *(f"drop shuffle:{m}" for m in result["modalities"]), "verdict"):
+    drops = [f"shuffle:{m}" for m in result["modalities"]] + [c for c in result["conditions"] if c.startswith("order:")]
+    for col in ("model", "normal", *(f"drop {d}" for d in drops), "verdict"):
         table.add_column(col, justify="left" if col in ("model", "verdict") else "right")
     for m in result["models"]:
         table.add_row(escape(m["model"]), _score(m["scores"]["normal"]),
-                      *(f"{m['drops'][f'shuffle:{x}']['score']:+.3f}" for x in result["modalities"]), escape(m["verdict"]))
+                      *(f"{m['drops'][d]['score']:+.3f}" for d in drops), escape(m["verdict"]))
     console.print(table)
     for m in result["models"]:
         for note in m.get("against_profile", []):

@@ -70,6 +70,9 @@ class Kind:
     views: bool = False  # the spec's ``view:`` key (channels, patches) applies
     folders: bool = False  # an inferred spec reads a column of folders holding image files as this kind (frames)
     order: str | None = None  # the corruption that shuffles time: the study's temporal-order condition
+    # probe's order condition for models outside modalyze: (the modality's raw cells, base_dir, a folder
+    # for written files, seed) -> the cells with time shuffled within each row
+    reorder: Callable[[pd.DataFrame, Path, Path, int], pd.DataFrame] | None = None
     encoder_aliases: dict[str, dict[str, Any]] = field(default_factory=dict)  # ``encoder: minilm`` -> options
 
     def claims(self, cells: pd.Series, base_dir: Path) -> bool:

@@ -6,7 +6,10 @@ The model answers the test rows under each **condition**:
 - ``shuffle:<m>#k``: modality m's columns permuted across rows (permutation k of ``permutations``),
   every other column in place: m no longer matches the rest of its row;
 - ``shuffle:all#k``: every modality permuted independently;
-- ``remove:<m>``: m's cells emptied, where the adapter accepts missing inputs.
+- ``remove:<m>``: m's cells emptied, where the adapter accepts missing inputs;
+- ``order:<m>``: for a modality whose kind has an order (time series, audio, video), time shuffled
+  within each row, the content kept (its kind's ``reorder``: files are rewritten under the output
+  folder's ``conditions/``, once).
 
 Scores carry bootstrap intervals (over rows, and over permutations), drops are paired with the
 normal condition, and the verdict reads the drops (see :func:`verdict`). Each condition's answers
@@ -33,7 +36,9 @@ import pandas as pd
 from modalyze.adapters import Adapter
 from modalyze.analysis.stats import Draws, chance, difference_ci, score_with_ci
 from modalyze.data.table import slice_labels
+from modalyze.analysis.shuffle import ORDER
 from modalyze.errors import ModalyzeError
+from modalyze.kind import get_kind
 from modalyze.log import Log, info
 from modalyze.settings import PROBE
 from modalyze.outputs import write_array, write_with
@@ -44,24 +49,32 @@ NEAREST_CUTOFF = 0.6  # difflib ratio an answer needs to be mapped to its neares
 
 @dataclass(frozen=True)
 class Condition:
-    name: str  # "normal", "shuffle:<m>#k", "shuffle:all#k", "remove:<m>"
-    kind: str  # "normal", "shuffle", "remove"
+    name: str  # "normal", "shuffle:<m>#k", "shuffle:all#k", "remove:<m>", "order:<m>"
+    kind: str  # "normal", "shuffle", "remove", "order"
     target: str | None  # the modality (or "all")
     round: int = 0
 
 
-def conditions(modalities: list[str], permutations: int, remove: bool) -> list[Condition]:
-    """Every condition the probe asks a model about, the normal one first."""
+def conditions(modalities: list[str], permutations: int, remove: bool, ordered: tuple[str, ...] = ()) -> list[Condition]:
+    """Every condition the probe asks a model about, the normal one first (``ordered``: the modalities
+    whose kind has an order)."""
     out = [Condition("normal", "normal", None)]
     for target in [*modalities, "all"]:
         out += [Condition(f"shuffle:{target}#{k}", "shuffle", target, k) for k in range(permutations)]
     if remove:
         out += [Condition(f"remove:{m}", "remove", m) for m in modalities]
-    return out
+    return out + [Condition(f"{ORDER}{m}", "order", m) for m in ordered]
 
 
-def apply(rows: pd.DataFrame, columns: dict[str, list[str]], condition: Condition, seed: int) -> pd.DataFrame:
-    """The rows as the model sees them under ``condition`` (a new frame; ``rows`` stays as it is)."""
+def ordered(rows: pd.DataFrame) -> tuple[str, ...]:
+    """The modalities of probed rows whose kind can shuffle time in raw cells."""
+    return tuple(m for m, kind in rows.attrs["kinds"].items() if get_kind(kind).reorder is not None)
+
+
+def apply(rows: pd.DataFrame, columns: dict[str, list[str]], condition: Condition, seed: int,
+          files: Path | None = None) -> pd.DataFrame:
+    """The rows as the model sees them under ``condition`` (a new frame; ``rows`` stays as it is);
+    ``files``: the folder the order condition writes rewritten files to."""
     out = rows.copy()
     out.attrs = dict(rows.attrs)
     if condition.kind == "shuffle":
@@ -71,6 +84,13 @@ def apply(rows: pd.DataFrame, columns: dict[str, list[str]], condition: Conditio
             out[columns[m]] = rows[columns[m]].iloc[perm].to_numpy()
     elif condition.kind == "remove":
         out[columns[condition.target]] = None
+    elif condition.kind == "order":
+        m = condition.target
+        if files is None:
+            raise ModalyzeError(f"condition {condition.name}: needs a folder for the rewritten inputs")
+        reorder = get_kind(rows.attrs["kinds"][m]).reorder
+        out[columns[m]] = reorder(rows[columns[m]], Path(rows.attrs["base_dir"]), files / _file_name(condition.name),
+                                  seed).to_numpy()
     return out
 
 
@@ -120,9 +140,9 @@ class Cache:
 
 
 def answers(adapter: Adapter, rows: pd.DataFrame, columns: dict[str, list[str]], condition: Condition, seed: int,
-            cache: Cache, batch_size: int) -> np.ndarray:
+            cache: Cache, batch_size: int, files: Path) -> np.ndarray:
     """The model's class index per row under ``condition`` (-1: an unmapped answer), cached per batch."""
-    seen = apply(rows, columns, condition, seed)
+    seen = apply(rows, columns, condition, seed, files)
     parts = []
     for start in range(0, len(rows), batch_size):
         path = cache.batch(condition.name, start)
@@ -150,8 +170,8 @@ def probe_model(adapter: Adapter, rows: pd.DataFrame, columns: dict[str, list[st
     modalities = list(columns)
     hits: dict[str, list[np.ndarray]] = {}
     unmapped = 0
-    for condition in conditions(modalities, permutations, adapter.accepts_missing):
-        index = answers(adapter, rows, columns, condition, seed, cache, batch_size)
+    for condition in conditions(modalities, permutations, adapter.accepts_missing, ordered(rows)):
+        index = answers(adapter, rows, columns, condition, seed, cache, batch_size, root / "conditions")
         hits.setdefault(condition.name.split("#")[0], []).append(index == y)
         unmapped += int((index < 0).sum())
         log(f"probe {adapter.name}: {condition.name} done ({float((index == y).mean()):.3f})")
@@ -241,6 +261,7 @@ def probe_rows(data: Any, split: str = PROBE.split, seed: int = PROBE.seed, targ
     classes = [c.item() if hasattr(c, "item") else c for c in classes]
     rows = frame.drop(columns=[SPLIT_COLUMN], errors="ignore").reset_index(drop=True)
     rows.attrs.update(classes=classes, base_dir=str(table.base_dir), n_rows=len(rows),
+                      kinds={m: s.kind for m, s in spec.modalities.items()},
                       prompt_columns=prompt_columns(spec, table.columns))
     lookup = {str(c): i for i, c in enumerate(classes)}
     y = np.array([lookup[str(v)] for v in rows[spec.target].tolist()])
@@ -281,7 +302,7 @@ def probe(data: Any, models: list[str], out: str | Path, profile: dict[str, Any]
             result["against_profile"] = against_profile(result, profile)
     return {"schema": PROBE_SCHEMA, "dataset": spec.name, "target": spec.target, "split": split, "n": int(len(y)),
             "classes": rows.attrs["classes"], "modalities": list(columns), "seed": seed,
-            "conditions": [c.name for c in conditions(list(columns), permutations, True)],
+            "conditions": [c.name for c in conditions(list(columns), permutations, True, ordered(rows))],
             "profile": None if profile is None else {k: profile.get(k) for k in ("dataset", "verdict", "chance")},
             "models": results, "versions": versions()}
 
@@ -297,8 +318,8 @@ def write_conditions(data: Any, out: str | Path, permutations: int = PROBE.permu
     check_options(seed=seed, permutations=permutations, split=split)
     spec, rows, columns, _ = probe_rows(data, split, seed, target, dataset_options)
     names = []
-    for condition in conditions(list(columns), permutations, True):
-        seen = apply(rows, columns, condition, seed).drop(columns=[spec.target])
+    for condition in conditions(list(columns), permutations, True, ordered(rows)):
+        seen = apply(rows, columns, condition, seed, Path(out)).drop(columns=[spec.target])
         write_with(Path(out) / f"{_file_name(condition.name)}.csv", seen.to_csv, index=False)
         names.append(condition.name)
     write_text(Path(out) / "predictions.csv", ",".join(names) + "\n")

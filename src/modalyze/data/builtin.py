@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 from pydantic import Field, ValidationError, validate_call
 
 from modalyze.data.table import stratified_split
+from modalyze.kinds.video import write_clip
 from modalyze.errors import ModalyzeError
 from modalyze.options import Seed, describe
 from modalyze.registry import Registry
@@ -349,23 +349,6 @@ _MOTION_QUESTIONS = {"colour": ("what colour is the shape?", "which colour does 
                      "both": ("is the {colour} shape moving {direction}?", "does the {colour} shape go {direction}?")}
 
 
-CODECS = {".webm": ("libvpx", "yuv420p"), ".gif": ("gif", "rgb8")}  # others: MPEG-4 part 2 in yuv420p
-
-
-def write_clip(path: Path, frames: np.ndarray, fps: int = 8) -> Path:
-    """Write uint8 frames [T, H, W, 3] (even H and W) as a video file, the codec chosen by the suffix."""
-    import av
-
-    codec, pixel_format = CODECS.get(path.suffix.lower(), ("mpeg4", "yuv420p"))
-    with av.open(str(path), mode="w") as clip:
-        stream = clip.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pixel_format
-        if codec == "mpeg4":
-            stream.options = {"qscale": "2"}  # near-lossless: small clips keep their colours
-        for pixels in frames:
-            clip.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")))
-        clip.mux(stream.encode())
-    return path
 
 
 def moving_clip(colour: str, direction: str, disc: bool, rng: np.random.Generator, frames: int = 8,

@@ -11,15 +11,17 @@ gives the same damage.
 
 from __future__ import annotations
 
+import shutil
 import zlib
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from modalyze.data.decoded import Perturbation
-from modalyze.data.featurizers import Featurizer, Features, Rows
+from modalyze.data.decoded import Perturbation, Unreadable
+from modalyze.data.featurizers import Featurizer, Features, Rows, empty_cells
 from modalyze.errors import ModalyzeError
 from modalyze.kind import Corruption, get_kind, kinds
 from modalyze.options import suggest
@@ -62,6 +64,32 @@ def shuffled_places(n: int, level: float, rng: np.random.Generator) -> np.ndarra
     moved = np.sort(rng.choice(n, size=min(n, max(share, 2)) if share else 0, replace=False))  # one place cannot move alone
     order[moved] = rng.permutation(moved)
     return order
+
+
+def reordered_files(cells: pd.DataFrame, base_dir: Path, out: Path, seed: int, suffix: Callable[[Path], str],
+                    write: Callable[[Path, Path, np.random.Generator], None]) -> pd.DataFrame:
+    """A file column's cells naming copies of their files with time shuffled (``write(source, target, rng)``),
+    written under ``out`` once (a rerun reuses them; a copy appears whole or not at all, and the
+    generator depends only on the seed and the row's position); a cell naming no readable file is kept,
+    so the model meets it as in the normal condition."""
+    column = cells.columns[0]
+    out.mkdir(parents=True, exist_ok=True)
+    values = []
+    for pos, (value, absent) in enumerate(zip(cells[column].tolist(), empty_cells(cells[column]))):
+        path = Path(str(value))
+        path = path if path.is_absolute() else base_dir / path
+        target = out / f"{pos}{suffix(path)}"
+        if not absent and not target.exists():
+            partial = out / f".{pos}.partial{suffix(path)}"
+            shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(missing_ok=True)
+            try:
+                write(path, partial, np.random.default_rng([seed, pos]))
+            except Unreadable:
+                values.append(value)
+                continue
+            partial.rename(target)
+        values.append(value if absent else str(target))
+    return pd.DataFrame({column: values}, index=cells.index)
 
 
 class EditedRows(Rows):

@@ -19,7 +19,7 @@ from pydantic import Field
 from scipy.signal import resample_poly
 from torch import nn
 
-from modalyze.data.corruptions import shuffled_places
+from modalyze.data.corruptions import reordered_files, shuffled_places
 from modalyze.data.decoded import FileFeaturizer, Perturbation, Unreadable
 from modalyze.data.featurizers import Featurizer, Features
 from modalyze.encoders.base import EncoderOutput, downsample_mask, pooled_sequence
@@ -179,6 +179,23 @@ def shuffle_segments(samples: np.ndarray, level: float, rng: np.random.Generator
     return np.concatenate([moved, samples[cut:]])
 
 
+def _reordered_audio(cells: pd.DataFrame, base_dir: Path, out: Path, seed: int) -> pd.DataFrame:
+    """Probe's order condition: each clip rewritten as wav at its own rate with every ``SEGMENT_S``
+    segment in a random place (channels kept)."""
+    return reordered_files(cells, base_dir, out, seed, lambda p: ".wav", _reorder_audio)
+
+
+def _reorder_audio(path: Path, target: Path, rng: np.random.Generator) -> None:
+    try:
+        samples, rate = soundfile.read(_readable(path), dtype="float32", always_2d=True)  # [S, channels]
+    except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
+        raise _unreadable(path, exc) from None
+    segment = max(1, round(SEGMENT_S * rate))
+    n = len(samples) // segment
+    moved = samples[: n * segment].reshape(n, segment, -1)[shuffled_places(n, 1.0, rng)].reshape(n * segment, -1)
+    soundfile.write(str(target), np.concatenate([moved, samples[n * segment:]]), rate, format="WAV")
+
+
 def _input_features(extractor: Any, values: list[Any], options: dict[str, Any]) -> dict[str, torch.Tensor]:
     """A pretrained feature extractor's inputs at its sampling rate; an absent row is 0.1 s of silence."""
     rate = int(extractor.sampling_rate)
@@ -188,6 +205,7 @@ def _input_features(extractor: Any, values: list[Any], options: dict[str, Any]) 
 
 AUDIO = register_kind(Kind(
     "audio", AudioFeaturizer, AudioEncoder, one_column=True, suffixes=SUFFIXES, order="segment-order",
+    reorder=_reordered_audio,
     corruptions=(Corruption("additive-noise", "white noise at 4 × the clip's RMS (about −12 dB SNR)", _additive_noise),
                  Corruption("segment-order", "every 0.1 s segment in a random place: the clip's order is gone",
                             _segment_order)),

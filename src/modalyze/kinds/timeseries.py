@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -151,6 +152,28 @@ def _shuffled_steps(featurizer: Featurizer, frame: pd.DataFrame, level: float, r
     return Features({"values": values, "steps": steps}, feats.present, feats.index)
 
 
+def _reordered_series(cells: pd.DataFrame, base_dir: Path, out: Path, seed: int) -> pd.DataFrame:
+    """Probe's order condition: each row's steps in a random order (one column per step: the row's
+    filled cells trade places; one column of sequences: each rewritten as JSON text)."""
+    rng = np.random.default_rng(seed)
+    if cells.shape[1] > 1:
+        values = cells.to_numpy(dtype=object).copy()  # [N, T]
+        for row in values:
+            filled = np.flatnonzero(~pd.isna(row))
+            row[filled] = row[filled[shuffled_places(len(filled), 1.0, rng)]]
+        return pd.DataFrame(values, index=cells.index, columns=cells.columns)
+    column = cells.columns[0]
+    out_cells = []
+    for row, value in cells[column].items():
+        seq = _parse_sequence(value, row, column)  # [T, C] or None
+        if seq is None:
+            out_cells.append(value)
+            continue
+        seq = seq[shuffled_places(len(seq), 1.0, rng)]
+        out_cells.append(json.dumps(seq[:, 0].tolist() if seq.shape[1] == 1 else seq.tolist()))
+    return pd.DataFrame({column: out_cells}, index=cells.index)
+
+
 def _sequences(cells: pd.Series) -> bool:
     """List or array cells (a Python list, a NumPy array, or text starting with ``[``)."""
     return all(isinstance(v, (list, tuple, np.ndarray)) for v in cells.head(50)) or \
@@ -159,5 +182,6 @@ def _sequences(cells: pd.Series) -> bool:
 
 TIMESERIES = register_kind(Kind(
     "timeseries", TimeSeriesFeaturizer, TimeSeriesEncoder, recognise=_sequences, order="step-order",
+    reorder=_reordered_series,
     corruptions=(Corruption("dropped-steps", "every step dropped: the modality is absent", _dropped_steps),
                  Corruption("step-order", "every step in a random place: the series' order is gone", _shuffled_steps))))

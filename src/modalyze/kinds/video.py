@@ -9,6 +9,7 @@ pretrained towers."""
 from __future__ import annotations
 
 import math
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Literal
@@ -20,7 +21,7 @@ from PIL import Image
 from pydantic import Field
 from torch import nn
 
-from modalyze.data.corruptions import edit_decoded, shuffled_places
+from modalyze.data.corruptions import edit_decoded, reordered_files, shuffled_places
 from modalyze.data.decoded import FileFeaturizer, Unreadable
 from modalyze.encoders.base import EncoderOutput
 from modalyze.errors import ModalyzeError
@@ -79,19 +80,39 @@ def _opened(path: Path) -> Iterator[Any]:
         yield clip
 
 
-def _decoded_frames(path: Path, size: int) -> list[np.ndarray]:
+def _decoded_frames(path: Path, size: int | None) -> list[np.ndarray]:
     """Every frame of the clip's first video stream that decodes, resized as it is decoded (uint8
-    [3, S, S] each, so a long clip costs little memory); decoding stops at the first damaged packet
-    of a truncated file."""
+    [3, S, S] each, so a long clip costs little memory; ``size`` None: [3, H, W] as stored); decoding
+    stops at the first damaged packet of a truncated file."""
     images: list[np.ndarray] = []
+    shape = {} if size is None else {"width": size, "height": size}
     with _opened(path) as clip:
         try:
             for frame in clip.decode(video=0):
-                images.append(frame.to_ndarray(width=size, height=size, format="rgb24").transpose(2, 0, 1).copy())
+                images.append(frame.to_ndarray(**shape, format="rgb24").transpose(2, 0, 1).copy())
         except Exception as exc:  # noqa: BLE001 - a damaged packet: keep the frames before it
             if not images:
                 raise Unreadable(f"is not a readable video ({type(exc).__name__})") from None
     return images
+
+
+CODECS = {".webm": ("libvpx", "yuv420p"), ".gif": ("gif", "rgb8")}  # others: MPEG-4 part 2 in yuv420p
+
+
+def write_clip(path: Path, frames: np.ndarray, fps: int = 8) -> Path:
+    """Write uint8 frames [T, H, W, 3] (even H and W) as a video file, the codec chosen by the suffix."""
+    import av
+
+    codec, pixel_format = CODECS.get(path.suffix.lower(), ("mpeg4", "yuv420p"))
+    with av.open(str(path), mode="w") as clip:
+        stream = clip.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pixel_format
+        if codec == "mpeg4":
+            stream.options = {"qscale": "2"}  # near-lossless: small clips keep their colours
+        for pixels in frames:
+            clip.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")))
+        clip.mux(stream.encode())
+    return path
 
 
 class VideoFeaturizer(FileFeaturizer):
@@ -237,6 +258,28 @@ def _noise(clip: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarr
     return (np.clip(noisy, 0, 1) * 255).round().astype(np.uint8)
 
 
+def _reordered_clips(cells: pd.DataFrame, base_dir: Path, out: Path, seed: int) -> pd.DataFrame:
+    """Probe's order condition: each clip rewritten with its frames in a random order (every frame, as
+    stored; a folder of frames as a folder, a container as an mp4 at the source's frame rate)."""
+    return reordered_files(cells, base_dir, out, seed, lambda p: "" if container(p).is_dir() else ".mp4", _reorder_clip)
+
+
+def _reorder_clip(path: Path, target: Path, rng: np.random.Generator) -> None:
+    if container(path).is_dir():
+        files = frame_files(path)
+        if not files:
+            raise Unreadable("is a folder without frame images")
+        target.mkdir()
+        for t, i in enumerate(shuffled_places(len(files), 1.0, rng)):
+            shutil.copyfile(files[i], target / f"{t:06d}{files[i].suffix.lower()}")
+        return
+    with _opened(path) as clip:
+        rate = clip.streams.video[0].average_rate
+    frames = np.stack(_decoded_frames(path, None)).transpose(0, 2, 3, 1)  # [T, H, W, 3]
+    frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]  # the codec takes even sides
+    write_clip(target, frames[shuffled_places(len(frames), 1.0, rng)], fps=round(float(rate)) if rate else 8)
+
+
 # --- pretrained towers (VideoMAE, TimeSformer) from a local folder -----------------------------------
 
 def _video_values(processor: Any, values: list[Any], options: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -257,6 +300,7 @@ def _readable(path: Any, frames: int) -> np.ndarray:
 
 VIDEO = register_kind(Kind(
     "video", VideoFeaturizer, VideoEncoder, one_column=True, suffixes=SUFFIXES, folders=True, order="frame-order",
+    reorder=_reordered_clips,
     corruptions=(
         Corruption("frame-order", "every frame in a random place: the clip's order is gone",
                    edit_decoded("pixels", shuffle_frames)),
