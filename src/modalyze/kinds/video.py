@@ -44,22 +44,21 @@ def uniform(total: int, frames: int) -> np.ndarray:
     return np.linspace(0, total - 1, frames).round().astype(int) if total else np.zeros(0, dtype=int)
 
 
-def read_clip(path: Path, frames: int, size: int) -> np.ndarray:
-    """uint8 [frames, 3, size, size]: frames sampled uniformly over the clip; :class:`Unreadable` with
-    the reason if the clip cannot be read (a truncated file keeps the frames that decode)."""
+def read_clip(path: Path, frames: int, size: int | None) -> np.ndarray:
+    """uint8 [frames, 3, size, size] (``size`` None: [frames, 3, H, W] as stored): frames sampled uniformly
+    over the clip (a folder's frames as its first frame's size); :class:`Unreadable` with the reason if
+    the clip cannot be read (a truncated file keeps the frames that decode)."""
     if container(path).is_dir():
         files = frame_files(path)
         if not files:
             raise Unreadable("is a folder without frame images")
-        return np.stack([_resized(open_rgb(files[i]), size) for i in uniform(len(files), frames)])
+        images = [open_rgb(files[i]) for i in uniform(len(files), frames)]
+        shape = (size, size) if size else images[0].size
+        return np.stack([np.asarray(im.convert("RGB").resize(shape, Image.BILINEAR)).transpose(2, 0, 1) for im in images])
     decoded = _decoded_frames(path, size)
     if not decoded:
         raise Unreadable("has no decodable video frames")
     return np.stack([decoded[i] for i in uniform(len(decoded), frames)])
-
-
-def _resized(image: Image.Image, size: int) -> np.ndarray:
-    return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR)).transpose(2, 0, 1).copy()  # [3, S, S]
 
 
 @contextmanager
@@ -292,8 +291,9 @@ def _video_values(processor: Any, values: list[Any], options: dict[str, Any]) ->
 
 
 def _readable(path: Any, frames: int) -> np.ndarray:
+    """The clip's frames as stored: the processor resizes and crops them as the model was trained."""
     try:
-        return read_clip(Path(path), frames, 224)
+        return read_clip(Path(path), frames, None)
     except Unreadable as exc:
         raise ModalyzeError(f"{path}: video {exc}") from None
 
