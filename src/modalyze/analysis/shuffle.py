@@ -68,7 +68,8 @@ class EncodedExperts:
         if not self.intra:
             return inter.numpy()
         parts = [lp if order[m] is None else lp[order[m]] for m, lp in self.intra.items()]
-        active = [p if order[m] is None else p[order[m]] for m, p in self.present.items()]
-        log_probs = torch.stack([*parts, inter])  # [M + 1, N, C]
-        mask = torch.stack([*active, torch.ones_like(active[0])])  # [M + 1, N]
+        present = {m: p if order[m] is None else p[order[m]] for m, p in self.present.items()}
+        weights = self.expert.member_weights(present).unsqueeze(-1)  # [M + 1, N, 1]: as the product weighs them
+        log_probs = torch.stack([*parts, inter]) * weights  # [M + 1, N, C]
+        mask = torch.stack([*present.values(), torch.ones_like(next(iter(present.values())))])  # [M + 1, N]
         return product_of_experts(log_probs, mask).numpy()
