@@ -86,6 +86,28 @@ def test_cached_shuffles_equal_rerunning_the_expert_on_permuted_inputs(model, ti
     np.testing.assert_allclose(cached.log_probs(perms), predict_log_probs(clf.expert_, naive).numpy(), atol=1e-5)
 
 
+def test_rerunning_on_permuted_inputs_equals_the_cache_and_serves_a_flat_expert(tiny_spec):
+    from modalyze.analysis.shuffle import PermutedInputs, shuffle_scorer
+
+    spec, table = load_dataset(tiny_spec)
+    prepared = prepare(spec, table)
+    data = prepared.splits["train"]
+    rng = np.random.default_rng(0)
+    perms = {"image": rng.permutation(len(data)), "note": rng.permutation(len(data))}
+    rows = np.sort(rng.choice(len(data), 9, replace=False))  # the PID's subset of rows, every modality
+    subset = {m: rows for m in spec.modalities}
+    neural = Classifier(model="inter", max_epochs=1, dim=8, progress=False).fit_prepared(spec, prepared)
+    assert isinstance(shuffle_scorer(neural.expert_, data), EncodedExperts)
+    for p in (perms, subset):
+        np.testing.assert_allclose(PermutedInputs(neural.expert_, data).log_probs(p),
+                                   EncodedExperts(neural.expert_, data).log_probs(p), atol=1e-5)
+    flat = Classifier(model="inter", family="linear", progress=False).fit_prepared(spec, prepared)
+    scorer = shuffle_scorer(flat.expert_, data)
+    naive = permute_modality(permute_modality(data, "image", perms["image"]), "note", perms["note"])
+    assert isinstance(scorer, PermutedInputs) and scorer.log_probs(subset).shape == (9, len(prepared.classes))
+    np.testing.assert_allclose(scorer.log_probs(perms), predict_log_probs(flat.expert_, naive).numpy(), atol=1e-6)
+
+
 def test_analyze_writes_profile_and_report_and_resumes(tmp_path, capsys):
     out = tmp_path / "rep"
     args = ["analyze", "synthetic-synergy", "-o", "rows=1500", "--out", str(out), "--no-progress"]

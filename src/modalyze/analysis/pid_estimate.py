@@ -28,7 +28,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.exceptions import ConvergenceWarning
 
 from modalyze.analysis.pid import PID, decompose
-from modalyze.analysis.shuffle import EncodedExperts
+from modalyze.analysis.shuffle import ShuffleScorer
 from modalyze.experts import product_of_experts
 
 TV_THRESHOLD = 0.1  # signatures closer than this (mean total variation of predictions) are one state
@@ -39,7 +39,7 @@ MICRO_CLUSTERS = 256  # signatures are first summarised by k-means, then grouped
 SETTINGS = {"tv_threshold": TV_THRESHOLD, "max_states": MAX_STATES, "partners": PARTNERS, "max_rows": MAX_ROWS}
 
 
-def signatures(encoded: EncodedExperts, alone: np.ndarray, group: list[str], rows: np.ndarray,
+def signatures(encoded: ShuffleScorer, alone: np.ndarray, group: list[str], rows: np.ndarray,
                partners: np.ndarray) -> np.ndarray:
     """[N, (1 + K)·C]: ``alone`` [N, C] (probabilities), then the inter expert's with each partner's others.
 
@@ -84,7 +84,7 @@ def entropy_bits(p: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def estimate(encoded: EncodedExperts, alone: dict[str, np.ndarray], y: np.ndarray, seed: int = 0) -> dict[str, Any]:
+def estimate(encoded: ShuffleScorer, alone: dict[str, np.ndarray], y: np.ndarray, seed: int = 0) -> dict[str, Any]:
     """PID per modality pair (and, for three or more, of each modality against the rest), in bits.
 
     ``encoded``: the inter expert on the test rows; ``alone``: per modality, its intra expert's

@@ -4,18 +4,22 @@ each row, which asks whether the modality's order matters rather than its conten
 
 Permuting modality m's inputs permutes exactly m's encoder outputs (and m's intra expert's
 predictions), so :class:`EncodedExperts` encodes the test rows once and each shuffle reruns only
-the fusion block and heads on permuted encodings.
+the fusion block and heads on permuted encodings. An expert without a neural inter expert (a flat
+family's, or a product whose inter member is one) is rerun on permuted inputs (:class:`PermutedInputs`);
+:func:`shuffle_scorer` picks the way.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from modalyze.data.batching import FeaturizedDataset, make_loader
 from modalyze.data.featurizers import Features
 from modalyze.encoders import EncoderOutput
 from modalyze.experts import InterExpert, ProductOfExperts, product_of_experts
+from modalyze.train import predict_log_probs
 
 
 ORDER = "order:"  # the key prefix of a temporal-order condition among the shuffles
@@ -28,11 +32,7 @@ def condition_label(key: str) -> str:
 
 def permute_modality(data: FeaturizedDataset, modality: str, perm: np.ndarray) -> FeaturizedDataset:
     """A view of ``data`` where row i sees modality ``modality`` of row ``perm[i]`` (no copying)."""
-    feats = data.features[modality]
-    perm_t = torch.as_tensor(perm, dtype=torch.long)
-    index = perm_t if feats.index is None else feats.index[perm_t]
-    moved = Features(feats.rows, feats.present[perm_t], index)
-    return FeaturizedDataset({**data.features, modality: moved}, data.targets)
+    return FeaturizedDataset({**data.features, modality: _taken(data.features[modality], perm)}, data.targets)
 
 
 class EncodedExperts:
@@ -73,3 +73,35 @@ class EncodedExperts:
         log_probs = torch.stack([*parts, inter]) * weights  # [M + 1, N, C]
         mask = torch.stack([*present.values(), torch.ones_like(next(iter(present.values())))])  # [M + 1, N]
         return product_of_experts(log_probs, mask).numpy()
+
+
+class PermutedInputs:
+    """Any expert scored on permuted rows by running it again on them (the same interface as
+    :class:`EncodedExperts`: what a flat family's expert needs, whose inputs are cheap to score)."""
+
+    def __init__(self, expert: nn.Module, data: FeaturizedDataset):
+        self.expert, self.data = expert.eval(), data
+        self.present = {m: f.present for m, f in data.features.items()}
+
+    def log_probs(self, perms: dict[str, np.ndarray]) -> np.ndarray:
+        """Log-probabilities [L, C]: row i sees modality m of row ``perms[m][i]`` (the others in place)."""
+        n = len(self.data)
+        length = len(next(iter(perms.values()))) if perms else n
+        features = {m: _taken(f, np.asarray(perms[m]) if m in perms else np.arange(length))
+                    for m, f in self.data.features.items()}
+        return predict_log_probs(self.expert, FeaturizedDataset(features, self.data.targets[:length])).numpy()
+
+
+ShuffleScorer = EncodedExperts | PermutedInputs
+
+
+def shuffle_scorer(expert: nn.Module, data: FeaturizedDataset) -> ShuffleScorer:
+    """The cached encodings where the expert has a neural inter expert, else reruns on permuted inputs."""
+    inter = expert if isinstance(expert, InterExpert) else getattr(expert, "inter", None)
+    return EncodedExperts(expert, data) if isinstance(inter, InterExpert) else PermutedInputs(expert, data)
+
+
+def _taken(feats: Features, rows: np.ndarray) -> Features:
+    """Features of rows ``rows`` (a view: no copying)."""
+    picked = torch.as_tensor(rows, dtype=torch.long)
+    return Features(feats.rows, feats.present[picked], picked if feats.index is None else feats.index[picked])

@@ -27,7 +27,7 @@ from modalyze.analysis.parallel import Training, resolve_jobs, run_trainings
 from modalyze.analysis.profile import Profile
 from modalyze.analysis.robustness import Evaluator, robustness
 from modalyze.analysis.scoring import Evidence, profile_of
-from modalyze.analysis.shuffle import ORDER, EncodedExperts
+from modalyze.analysis.shuffle import ORDER, ShuffleScorer, shuffle_scorer
 from modalyze.analysis.store import ExpertStore, origin
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
@@ -224,7 +224,7 @@ class Study:
                     continue
                 log_probs[key], val_log_probs[key] = model.log_probs(test)[None], model.log_probs(val)[None]
                 fit_seconds[key] = time.perf_counter() - start
-        encoded = {e: [EncodedExperts(clf.expert_, test) for clf in trained.models[e]] for e in ("inter", "i2m2")}
+        encoded = {e: [shuffle_scorer(clf.expert_, test) for clf in trained.models[e]] for e in ("inter", "i2m2")}
         estimate = {}
         if pid:
             alone = {m: trained.log_probs[f"intra:{m}"][0] for m in self.modalities}
@@ -306,7 +306,7 @@ def _mean(trees: list[Any]) -> Any:
     return trees[0]
 
 
-def _shuffle_hits(encoded: dict[str, list[EncodedExperts]], y: np.ndarray, modalities: list[str], plan: Budget,
+def _shuffle_hits(encoded: dict[str, list[ShuffleScorer]], y: np.ndarray, modalities: list[str], plan: Budget,
                   seed: int) -> dict[str, dict[str, np.ndarray]]:
     """Hits [S·P, N] with one modality's (or all modalities') values permuted across test rows."""
     rng = np.random.default_rng(seed)
