@@ -209,6 +209,12 @@ def test_segment_order_moves_whole_segments_of_each_clip_and_keeps_every_sample(
     assert sorted(blocks[:, 0].tolist()) == list(range(0, 1000, 100)) and blocks[:, 0].tolist() != list(range(0, 1000, 100))
     assert (shuffled[1000:] == samples[1000:]).all() and (shuffle_segments(samples, 0.0, np.random.default_rng(1), 100) == samples).all()
 
+    from modalyze.kinds.audio import _reorder_audio
+
+    soundfile.write(str(tmp_path / "short.wav"), np.linspace(-0.5, 0.5, 300), 8000)  # shorter than one segment
+    _reorder_audio(tmp_path / "short.wav", tmp_path / "same.wav", np.random.default_rng(0))
+    np.testing.assert_allclose(soundfile.read(str(tmp_path / "same.wav"))[0], np.linspace(-0.5, 0.5, 300), atol=1e-4)
+
     rate = 8000
     t = np.arange(rate) / rate  # a one-second rising chirp: its order is in the spectrogram
     soundfile.write(str(tmp_path / "chirp.wav"), np.sin(2 * np.pi * (200 + 1500 * t) * t), rate)

@@ -47,7 +47,7 @@ def signatures(encoded: ShuffleScorer, alone: np.ndarray, group: list[str], rows
     """
     parts = [alone / 2]
     for partner in partners:
-        order = {m: rows if m in group else np.full(len(rows), partner) for m in encoded.encoded}
+        order = {m: rows if m in group else np.full(len(rows), partner) for m in encoded.present}
         parts.append(np.exp(encoded.log_probs(order)) / (2 * len(partners)))  # [N, C]
     return np.concatenate(parts, axis=1)
 

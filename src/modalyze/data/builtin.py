@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import Field, ValidationError, validate_call
 
 from modalyze.data.table import stratified_split
-from modalyze.kinds.video import write_clip
+from modalyze.data.clips import write_clip
 from modalyze.errors import ModalyzeError
 from modalyze.options import Seed, describe
 from modalyze.registry import Registry

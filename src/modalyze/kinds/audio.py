@@ -192,7 +192,8 @@ def _reorder_audio(path: Path, target: Path, rng: np.random.Generator) -> None:
         raise _unreadable(path, exc) from None
     segment = max(1, round(SEGMENT_S * rate))
     n = len(samples) // segment
-    moved = samples[: n * segment].reshape(n, segment, -1)[shuffled_places(n, 1.0, rng)].reshape(n * segment, -1)
+    channels = samples.shape[1]  # a clip shorter than one segment is written as it is
+    moved = samples[: n * segment].reshape(n, segment, channels)[shuffled_places(n, 1.0, rng)].reshape(-1, channels)
     soundfile.write(str(target), np.concatenate([moved, samples[n * segment:]]), rate, format="WAV")
 
 

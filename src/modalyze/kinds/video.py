@@ -21,6 +21,7 @@ from PIL import Image
 from pydantic import Field
 from torch import nn
 
+from modalyze.data.clips import write_clip
 from modalyze.data.corruptions import edit_decoded, reordered_files, shuffled_places
 from modalyze.data.decoded import FileFeaturizer, Unreadable
 from modalyze.encoders.base import EncoderOutput
@@ -95,23 +96,6 @@ def _decoded_frames(path: Path, size: int | None) -> list[np.ndarray]:
     return images
 
 
-CODECS = {".webm": ("libvpx", "yuv420p"), ".gif": ("gif", "rgb8")}  # others: MPEG-4 part 2 in yuv420p
-
-
-def write_clip(path: Path, frames: np.ndarray, fps: int = 8) -> Path:
-    """Write uint8 frames [T, H, W, 3] (even H and W) as a video file, the codec chosen by the suffix."""
-    import av
-
-    codec, pixel_format = CODECS.get(path.suffix.lower(), ("mpeg4", "yuv420p"))
-    with av.open(str(path), mode="w") as clip:
-        stream = clip.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pixel_format
-        if codec == "mpeg4":
-            stream.options = {"qscale": "2"}  # near-lossless: small clips keep their colours
-        for pixels in frames:
-            clip.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")))
-        clip.mux(stream.encode())
-    return path
 
 
 class VideoFeaturizer(FileFeaturizer):
