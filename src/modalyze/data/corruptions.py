@@ -76,11 +76,14 @@ def reordered_files(cells: pd.DataFrame, base_dir: Path, out: Path, seed: int, s
     out.mkdir(parents=True, exist_ok=True)
     values = []
     for pos, (value, absent) in enumerate(zip(cells[column].tolist(), empty_cells(cells[column]))):
+        if absent:
+            values.append(value)
+            continue
         path = Path(str(value))
         path = path if path.is_absolute() else base_dir / path
-        target = out / f"{pos}{suffix(path)}"
-        if not absent and not target.exists():
-            partial = out / f".{pos}.partial{suffix(path)}"
+        ending = suffix(path)
+        target, partial = out / f"{pos}{ending}", out / f".{pos}.partial{ending}"
+        if not target.exists():
             shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(missing_ok=True)
             try:
                 write(path, partial, np.random.default_rng([seed, pos]))
@@ -88,7 +91,7 @@ def reordered_files(cells: pd.DataFrame, base_dir: Path, out: Path, seed: int, s
                 values.append(value)
                 continue
             partial.rename(target)
-        values.append(value if absent else str(target))
+        values.append(str(target))
     return pd.DataFrame({column: values}, index=cells.index)
 
 

@@ -172,11 +172,12 @@ def _segment_order(featurizer: Featurizer, frame: pd.DataFrame, level: float, rn
 
 
 def shuffle_segments(samples: np.ndarray, level: float, rng: np.random.Generator, segment: int) -> np.ndarray:
-    """Whole segments of ``segment`` samples trade places; a last partial segment stays at the end."""
+    """Whole segments of ``segment`` samples (of [S] or [S, channels]) trade places; a last partial segment
+    stays at the end (a clip shorter than one segment comes back as it is)."""
     n = len(samples) // segment
     cut = n * segment
-    moved = samples[:cut].reshape(n, segment)[shuffled_places(n, level, rng)].reshape(-1)  # [n * segment]
-    return np.concatenate([moved, samples[cut:]])
+    moved = samples[:cut].reshape(n, segment, *samples.shape[1:])[shuffled_places(n, level, rng)]
+    return np.concatenate([moved.reshape(cut, *samples.shape[1:]), samples[cut:]])
 
 
 def _reordered_audio(cells: pd.DataFrame, base_dir: Path, out: Path, seed: int) -> pd.DataFrame:
@@ -190,11 +191,8 @@ def _reorder_audio(path: Path, target: Path, rng: np.random.Generator) -> None:
         samples, rate = soundfile.read(_readable(path), dtype="float32", always_2d=True)  # [S, channels]
     except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
         raise _unreadable(path, exc) from None
-    segment = max(1, round(SEGMENT_S * rate))
-    n = len(samples) // segment
-    channels = samples.shape[1]  # a clip shorter than one segment is written as it is
-    moved = samples[: n * segment].reshape(n, segment, channels)[shuffled_places(n, 1.0, rng)].reshape(-1, channels)
-    soundfile.write(str(target), np.concatenate([moved, samples[n * segment:]]), rate, format="WAV")
+    moved = shuffle_segments(samples, 1.0, rng, segment=max(1, round(SEGMENT_S * rate)))
+    soundfile.write(str(target), moved, rate, format="WAV")
 
 
 def _input_features(extractor: Any, values: list[Any], options: dict[str, Any]) -> dict[str, torch.Tensor]:
