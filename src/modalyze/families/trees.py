@@ -43,20 +43,22 @@ class GradientBoostedTrees(FlatModel):
                         best, self.trees_, since = loss, trees, -1
             since += 1
             self.model_.set_params(max_iter=self.model_.max_iter + self.STEP)
+        return self._keep_best()
+
+    def _keep_best(self) -> GradientBoostedTrees:
+        """Drop the trees grown past the best stage, so a prediction is one call (not a staged walk on
+        every shuffle and PID partner) and a saved model holds only the trees it uses. scikit-learn keeps
+        the stages in ``_predictors`` and predicts with all of them."""
+        del self.model_._predictors[self.trees_:]
+        self.model_.set_params(max_iter=self.trees_)
         return self
 
-
     def _proba(self, x: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        """With the best number of trees."""
-        for trees, probs in enumerate(self.model_.staged_predict_proba(x.toarray()), start=1):
-            if trees == self.trees_:
-                return probs, self.model_.classes_
-        raise AssertionError("unreachable: trees_ <= n_iter_")
+        return self.model_.predict_proba(x.toarray()), self.model_.classes_
 
     def size(self) -> int:
-        """Tree nodes up to the best number of trees (scikit-learn keeps them in ``_predictors``)."""
-        stages = getattr(self.model_, "_predictors", None) or []
-        return int(sum(len(tree.nodes) for stage in stages[:self.trees_] for tree in stage))
+        """Tree nodes of the trees kept."""
+        return int(sum(len(tree.nodes) for stage in self.model_._predictors for tree in stage))
 
     def state(self) -> dict[str, np.ndarray]:
         import skops.io
@@ -74,4 +76,4 @@ class GradientBoostedTrees(FlatModel):
             raise ModalyzeError(f"saved trees hold a type outside scikit-learn's trees: {untrusted[0]}")
         self.model_ = skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
         self.widths_, self.trees_ = [int(w) for w in state["widths"]], int(state["trees"][0])
-        return self
+        return self._keep_best()
