@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modalyze.families import FAMILIES, GradientBoostedTrees, Unsuitable, fitted_families
+from modalyze.families import FAMILIES, GradientBoostedTrees, Unsuitable, cheap_first, fitted_families, trained_family
 from modalyze.families.flat import C_GRID, LinearBaseline, _nll
 from modalyze.data.prepare import load_prepared
-from modalyze.settings import EXPERT_FAMILIES
+from modalyze.settings import EXPERT_FAMILIES, MODEL_FAMILIES
 from tests.test_bad_input import run_cli
 
 
@@ -42,7 +42,22 @@ def test_trees_beat_a_line_on_a_step_function_and_stop_on_validation_rows(prepar
     linear = LinearBaseline(["a"], 2, 0).fit(train, val)
     assert _nll(trees.log_probs(test), test) < _nll(linear.log_probs(test), test) - 0.2
     assert (trees.log_probs(test).argmax(1) == test.targets.numpy()).mean() > 0.9
-    assert 1 <= trees.trees_ <= trees.model_.n_iter_ and linear.c_ in C_GRID
+    assert 1 <= trees.trees_ == trees.model_.n_iter_ and linear.c_ in C_GRID
+
+
+def test_trees_cut_to_their_best_stage_predict_as_trees_grown_to_it(prepared):
+    """The trees grown past the best validation stage are dropped once: the model then predicts as one
+    grown to that stage from the start, and so does the model saved and loaded."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    _, data = prepared
+    train, val, test = (data.splits[s] for s in ("train", "val", "test"))
+    trees = GradientBoostedTrees(["a"], 2, 0).fit(train, val)
+    fresh = HistGradientBoostingClassifier(max_iter=trees.trees_, early_stopping=False, l2_regularization=1.0,
+                                           random_state=0).fit(trees._x(train).toarray(), train.targets.numpy())
+    expected = np.log(fresh.predict_proba(trees._x(test).toarray()))
+    np.testing.assert_allclose(trees.log_probs(test), expected, atol=1e-6)
+    np.testing.assert_allclose(GradientBoostedTrees(["a"], 2, 0).load(trees.state()).log_probs(test), expected, atol=1e-6)
 
 
 def test_trees_refuse_inputs_too_wide_for_dense_features(prepared, monkeypatch):
@@ -60,8 +75,25 @@ def test_the_families_fitted_follow_the_kinds_each_accepts(choice, kinds, expect
     assert [f.name for f in fitted_families(choice, kinds)] == expected
 
 
+@pytest.mark.parametrize("choice,kinds,rows,resolved", [
+    ("auto", ["tabular", "tabular"], 40, "cheap"), ("auto", ["tabular", "vector"], 49_999, "cheap"),
+    ("auto", ["tabular", "tabular"], 50_000, "all"), ("auto", ["tabular", "text"], 40, "all"),
+    ("auto", ["image", "text"], 40, "all"), ("all", ["tabular"], 40, "all"), ("trees", ["tabular"], 40, "trees")])
+def test_auto_is_cheap_first_on_small_tables_of_numbers_and_categories(choice, kinds, rows, resolved):
+    assert cheap_first(choice, kinds, rows) == resolved
+
+
+@pytest.mark.parametrize("choice,kinds,family", [
+    ("cheap", ["tabular"], "cheap"), ("cheap", ["image"], "cheap"), ("all", ["tabular"], "neural"),
+    ("neural", ["tabular"], "neural"), ("trees", ["tabular", "vector"], "trees"), ("trees", ["tabular", "text"], "neural"),
+    ("linear", ["audio"], "linear")])
+def test_a_study_trains_each_expert_in_the_family_its_choice_allows(choice, kinds, family):
+    assert trained_family(choice, kinds) == family
+
+
 def test_every_family_is_an_experts_choice():
-    assert set(EXPERT_FAMILIES) == {"auto", "neural", *FAMILIES.names()}
+    assert set(EXPERT_FAMILIES) == {"auto", "all", "cheap", "neural", *FAMILIES.names()}
+    assert set(MODEL_FAMILIES) == set(EXPERT_FAMILIES) - {"all"}
 
 
 def test_the_study_keeps_the_family_with_the_lowest_validation_log_loss(tmp_path, capsys):
@@ -146,6 +178,34 @@ def test_a_mixed_family_i2m2_is_saved_loaded_and_serves_predict_and_robustness(t
     assert (predicted["prediction"] == blank["y"].to_numpy()).mean() >= 0.9  # the trees member carries the step
     code, out, err = run_cli(["robustness", str(run), "--out", str(tmp_path / "rob")], capsys)
     assert code == 0, err
+
+
+def test_a_study_with_a_flat_and_a_neural_member_measures_every_expert_it_trained(tmp_path, capsys):
+    """``--experts trees`` on numbers and text: the numbers' expert is trees, the note's and the joint one
+    neural (trees do not read text), i2m2 their weighted product; shuffles, PID and robustness run on them."""
+    thresholds(900).to_csv(tmp_path / "t.csv", index=False)
+    code, out, err = run_cli(["analyze", str(tmp_path / "t.csv"), "--target", "y", "--modality", "a=a1,a2,a3,a4:tabular",
+                              "--modality", "note=note:text", "--budget", "quick", "--experts", "trees", "--no-progress",
+                              "--out", str(tmp_path / "r")], capsys)
+    assert code == 0, err
+    profile = json.loads((tmp_path / "r" / "profile.json").read_text())
+    assert profile["baseline"]["trained"] == {"intra:a": "trees", "intra:note": "neural", "inter": "neural"}
+    assert profile["config"]["estimate"] == "separately trained experts"  # no one-pass model of mixed families
+    assert profile["intra"]["a"]["score"] > 0.9 and profile["i2m2"]["score"] > 0.9  # the step function, via trees
+    assert profile["shuffle"] and profile["pid"] and profile["robustness"]
+    assert not profile["baseline"]["replaced"]  # each expert is the family its choice allows
+
+
+def test_a_product_takes_its_members_as_trained_from_init():
+    from modalyze import Classifier
+
+    frame, modalities = thresholds(600), ["a=a1,a2,a3,a4:tabular", "note=note:text"]
+    members = [Classifier(model=m, family="cheap", modalities=modalities).fit(frame, target="y")
+               for m in ("intra:a", "intra:note", "inter")]
+    product = Classifier(model="i2m2", family="cheap", modalities=modalities, init=members).fit(frame, target="y")
+    assert product.expert_.intra["a"] is members[0].expert_ and product.expert_.inter is members[2].expert_
+    assert product.config_.members == {"intra:a": "trees", "intra:note": "linear", "inter": members[2].config_.family}
+    assert set(members[0].candidates_) == {"linear", "trees"}  # every flat family fitted, kept for the study
 
 
 def test_family_auto_keeps_the_lowest_validation_log_loss_and_bad_families_are_one_line_errors(tmp_path, capsys):

@@ -24,9 +24,10 @@ def numeric_views(rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("rows,budget,declare", [(40, "fast", "spec"), (40, "quick", "target"),
-                                                  (6000, "quick", "target")])
-def test_numbers_only_tables_run_to_a_verdict(rows, budget, declare, tmp_path, capsys):
+@pytest.mark.parametrize("rows,budget,declare,experts", [(40, "fast", "spec", "auto"), (40, "quick", "target", "all"),
+                                                          (6000, "quick", "target", "auto"), (6000, "quick", "target", "all")])
+def test_numbers_only_tables_run_to_a_verdict(rows, budget, declare, experts, tmp_path, capsys):
+    """``auto`` fits the cheap families only on these small all-numeric tables; ``all`` trains neural experts too."""
     numeric_views(rows).to_csv(tmp_path / "t.csv", index=False)
     if declare == "spec":
         spec = {"name": "numbers", "source": "t.csv", "target": "y",
@@ -35,10 +36,12 @@ def test_numbers_only_tables_run_to_a_verdict(rows, budget, declare, tmp_path, c
         data = [str(tmp_path / "s.yaml")]
     else:
         data = [str(tmp_path / "t.csv"), "--target", "y", "--modality", "a=a*:tabular", "--modality", "b=b*:tabular"]
-    code, out, err = run_cli(["analyze", *data, "--budget", budget, "--no-progress", "--out", str(tmp_path / "r")],
-                             capsys)
+    code, out, err = run_cli(["analyze", *data, "--budget", budget, "--experts", experts, "--no-progress",
+                              "--out", str(tmp_path / "r")], capsys)
     assert code == 0, err
     profile = json.loads((tmp_path / "r" / "profile.json").read_text())
+    trained = set(profile["baseline"]["trained"].values())
+    assert ("neural" in trained) == (experts == "all") and profile["config"]["experts"] == {"auto": "cheap"}.get(experts, experts)
     assert set(profile["intra"]) == {"a", "b"} and f"verdict: {profile['verdict']}" in out
     assert profile["verdict"] in ("intra-dominant", "both", "insufficient data")
     assert profile["baseline"]["intra"]["a"]["score"] > profile["chance"]  # the baseline ran on numbers only

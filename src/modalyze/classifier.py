@@ -100,12 +100,14 @@ class Classifier(ClassifierMixin, Estimator):
         return self
 
     def _fit_families(self, spec: Spec, prepared: Prepared, members: list[str]) -> Classifier:
-        """A flat model of ``family`` on ``members`` (``auto``: every family that reads their kinds, the
-        neural expert included, the one with the lowest validation log-loss kept)."""
-        from modalyze.families import FAMILIES, FlatExpert
+        """A flat model of ``family`` on ``members`` (``cheap``: every flat family that reads their kinds,
+        ``auto``: those and the neural expert; the one with the lowest validation log-loss kept). Every flat
+        model fitted stays in ``candidates_`` (in memory), so a study scores them without fitting again."""
+        from modalyze.families import FAMILIES, FlatExpert, Unsuitable
 
         kinds = [spec.modalities[m].kind for m in members]
-        names = [f.name for f in FAMILIES.entries.values() if f.accepts(kinds)] if self.family == "auto" else [self.family]
+        choose = self.family in ("auto", "cheap")
+        names = [f.name for f in FAMILIES.entries.values() if f.accepts(kinds)] if choose else [self.family]
         if not FAMILIES.get(names[0]).accepts(kinds):
             raise ModalyzeError(f"option family={self.family}: {self.family} does not read {', '.join(sorted(set(kinds)))} "
                                 f"inputs (it reads {', '.join(FAMILIES.get(names[0]).kinds or ())})")
@@ -116,25 +118,33 @@ class Classifier(ClassifierMixin, Estimator):
             candidates.append((split_metrics(neural.expert_, val)[0]["nll"], "neural", neural.expert_, neural.history_))
         for name in names:
             start = time.perf_counter()
-            expert = FlatExpert(name, members, len(prepared.classes),
-                                FAMILIES.get(name).create(members, len(prepared.classes), self.seed).fit(train, val))
-            seconds = time.perf_counter() - start
+            try:
+                model = FAMILIES.get(name).create(members, len(prepared.classes), self.seed).fit(train, val)
+            except Unsuitable:
+                if not choose or (name == names[-1] and not candidates):
+                    raise
+                continue  # another family reads these inputs
+            expert, seconds = FlatExpert(name, members, len(prepared.classes), model), time.perf_counter() - start
             history = {"train_time_s": seconds, "epochs": [], "samples_per_s": len(train) / max(seconds, 1e-9)}
             candidates.append((split_metrics(expert, val)[0]["nll"], name, expert, history))
+        self.candidates_ = {name: expert for _, name, expert, _ in candidates if name != "neural"}
         _, chosen, self.expert_, self.history_ = min(candidates, key=lambda c: c[0])
         self.history_ = {**self.history_, "family": chosen,
-                         "validation_nll": {name: nll for nll, name, _, _ in candidates}}
+                         "validation_nll": {name: nll for nll, name, _, _ in candidates},
+                         "fit_seconds": {name: h["train_time_s"] for _, name, _, h in candidates if name != "neural"}}
         self.config_ = dataclasses.replace(self.config_, family=chosen)
         self.member_states_ = {}
         return self
 
     def _fit_product_of_families(self, spec: Spec, prepared: Prepared) -> Classifier:
         """A product whose members are each fitted alone in ``family`` (``auto``: each member's lowest
-        validation log-loss among the families that read its inputs, neural included), then weighted per
-        presence pattern on the validation rows. Flat members cannot be fine-tuned, so nothing is trained
-        jointly."""
+        validation log-loss among the families that read its inputs, neural included), or taken as trained
+        from ``init`` (runs or classifiers of those members), then weighted per presence pattern on the
+        validation rows. Flat members cannot be fine-tuned, so nothing is trained jointly."""
         names = member_names(list(spec.modalities), with_inter=self.model == "i2m2")
-        fitted = {n: clone(self).set_params(model=n).fit_prepared(spec, prepared) for n in names}
+        given = {c.model: c for c in (r if isinstance(r, Classifier) else Classifier.load(r) for r in self.init or [])}
+        fitted = {n: given.get(n) or clone(self).set_params(model=n, init=None).fit_prepared(spec, prepared)
+                  for n in names}
         self.config_ = dataclasses.replace(self.config_, family=self.family,
                                            members={n: clf.config_.family for n, clf in fitted.items()})
         self.expert_ = build_expert(self.config_)

@@ -24,7 +24,7 @@ from modalyze import cli_align  # noqa: F401  (registers align, zeroshot, retrie
 from modalyze.cli_common import (INPUT_OPTIONS, DataArg, DimOpt, FusionOpt, SeedOpt, _data, _metrics_table, _options,
                                  app, console, run_values, settings_options, shared_options)
 from modalyze.errors import Interrupted, ModalyzeError, raise_on_signals
-from modalyze.settings import COMPARE, EXPERT_FAMILIES, MODEL, PROBE, ROBUSTNESS, STUDY, TRAIN
+from modalyze.settings import COMPARE, MODEL, MODEL_FAMILIES, PROBE, ROBUSTNESS, STUDY, TRAIN
 
 
 @app.command("spec-schema")
@@ -52,9 +52,10 @@ def train(
     data: DataArg,
     model: Annotated[str, typer.Option(help="Expert: intra:<modality>, inter, additive, i2m2 or i2m2-shared (i2m2 at the cost of one model).")] = "i2m2",
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write (default runs/<dataset>-<model>).")] = None,
-    family: Annotated[str, typer.Option(metavar="[" + "|".join(EXPERT_FAMILIES) + "]", help=(
-        "A neural expert, logistic regression (linear), gradient-boosted trees (tabular, vector, time series) or "
-        "auto (each that reads the inputs; the lowest validation log-loss wins); on additive and i2m2, per member."))] = MODEL.family,
+    family: Annotated[str, typer.Option(metavar="[" + "|".join(MODEL_FAMILIES) + "]", help=(
+        "A neural expert, logistic regression (linear), gradient-boosted trees (tabular, vector, time series), "
+        "cheap (linear or trees, whichever the validation rows choose) or auto (every family that reads the "
+        "inputs, neural included; the lowest validation log-loss wins); on additive and i2m2, per member."))] = MODEL.family,
     dim: DimOpt = MODEL.dim,
     fusion: FusionOpt = MODEL.fusion,
     init: Annotated[Optional[list[Path]], typer.Option(

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import AfterValidator, Field, StrictBool, TypeAdapter, ValidationError
 
 from modalyze.errors import ModalyzeError
-from modalyze.settings import EXECUTORS, EXPERT_FAMILIES, LOGGERS
+from modalyze.settings import EXECUTORS, EXPERT_FAMILIES, LOGGERS, MODEL_FAMILIES
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 PRECISIONS = ("64-true", "64", "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true")
@@ -88,7 +88,7 @@ OPTION_TYPES: dict[str, Any] = {
     "jobs": Annotated[int, Field(ge=1, le=1024)] | Literal["auto"],
     "executor": Literal[EXECUTORS],
     "experts": Literal[EXPERT_FAMILIES],
-    "family": Literal[EXPERT_FAMILIES],
+    "family": Literal[MODEL_FAMILIES],
     "val": Annotated[float, Field(gt=0, lt=1)],  # a table's split shares (--val, --test) and seed
     "test": Annotated[float, Field(ge=0, lt=1)],
     "split_seed": Seed,

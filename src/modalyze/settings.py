@@ -16,7 +16,10 @@ from typing import Any
 
 LOGGERS = ("csv", "tensorboard", "mlflow")  # experiment trackers that training curves can go to
 EXECUTORS = ("local", "ray")  # where a study's independent trainings run
-EXPERT_FAMILIES = ("auto", "neural", "linear", "trees")  # analyze --experts (see analysis.families)
+MODEL_FAMILIES = ("auto", "cheap", "neural", "linear", "trees")  # train --family (see modalyze.families)
+EXPERT_FAMILIES = ("auto", "all", "cheap", "neural", "linear", "trees")  # analyze --experts (see modalyze.families)
+CHEAP_KINDS = ("tabular", "vector")  # --experts auto trains no neural expert where every modality is of these kinds
+NEURAL_FROM_ROWS = 50_000  # ... and the table has fewer rows (measured: docs/measured.md, "Cheap first")
 
 
 def option(default: Any, help: str, metavar: str | None = None) -> Any:
@@ -135,7 +138,7 @@ class ModelDefaults:
 
     dim: int = 64  # every encoder's output width
     fusion: str = "late"
-    family: str = "neural"  # a classifier's expert family (modalyze.families): neural, linear, trees or auto
+    family: str = "neural"  # a classifier's expert family (modalyze.families): neural, linear, trees, cheap or auto
     unreadable: str = "error"  # an absent or unreadable file: 'error' or 'missing'
 
 
@@ -254,9 +257,12 @@ class StudySettings(CompareSettings):
 
     fusion: str = option(MODEL.fusion, "Fusion block of the inter expert.")
     experts: str = option("auto", "Expert families each intra expert and the inter expert are chosen from, by "
-                                  "log-loss on the validation rows: auto (neural, linear and, for tabular, vector "
-                                  "and time-series inputs, gradient-boosted trees), or one family (neural where "
-                                  "it does not accept the inputs).", metavar="[" + "|".join(EXPERT_FAMILIES) + "]")
+                                  "log-loss on the validation rows: all (neural, linear and, for tabular, vector "
+                                  "and time-series inputs, gradient-boosted trees), cheap (no neural experts), "
+                                  f"auto (cheap where every modality is {' or '.join(CHEAP_KINDS)} and the table "
+                                  f"has fewer than {NEURAL_FROM_ROWS:,} rows, all otherwise), or one family "
+                                  "(neural where it does not accept the inputs).",
+                          metavar="[" + "|".join(EXPERT_FAMILIES) + "]")
     min_slice_rows: int = option(50, "Slice values with fewer test rows are listed as too few, not scored.")
     modality_dropout: float = option(0.2, "Modality dropout of the i2m2 fine-tuning (the intra and inter experts "
                                           "train without it, so they measure the data as it is).")

@@ -53,6 +53,7 @@ class Evidence:
     val_log_probs: dict[str, np.ndarray]  # expert or "<family>:<slot>" -> [R, N_val, C]
     present_val: torch.Tensor | None = None  # bool [M, N_val] (None: every modality present)
     fit_seconds: dict[str, float] = field(default_factory=dict)  # "<family>:<slot>" -> seconds to fit it
+    own: dict[str, str] = field(default_factory=dict)  # expert -> the family the study trained it in (default neural)
 
 
 def check_experts(evidence: Evidence, modalities: list[str], draws: Draws,
@@ -66,19 +67,22 @@ def check_experts(evidence: Evidence, modalities: list[str], draws: Draws,
     scores = {n: score_with_ci(hits, draws) for n, hits in correct.items()}
     allowed = selectable(experts)
     replaced, validation, families, chosen, picked = {}, {}, {}, {}, {}
+    own = {e: evidence.own.get(e, NEURAL) for e in (*(f"intra:{m}" for m in modalities), "inter")}
     for expert, slot in [*((f"intra:{m}", m) for m in modalities), ("inter", "joint")]:
-        names = {NEURAL: expert, **{f: f"{f}:{slot}" for f in FAMILIES.names() if f"{f}:{slot}" in log_probs}}
+        # the trained expert first (a tie keeps it), then each other family fitted on the slot
+        names = {own[expert]: expert, **{f: f"{f}:{slot}" for f in FAMILIES.names()
+                                          if f"{f}:{slot}" in log_probs and f != own[expert]}}
         val = {f: _validation(evidence, n) for f, n in names.items()}
         families[expert] = {f: {"validation": val[f], "test": scores[n],
                                 **({"fit_s": evidence.fit_seconds[n]} if n in evidence.fit_seconds else {})}
                             for f, n in names.items()}
-        validation[expert] = {"expert": val[NEURAL], "baseline": val["linear"], "n": int(len(evidence.y_val))}
-        best = min([f for f in names if allowed is None or f in allowed] or [NEURAL], key=lambda f: val[f]["nll"])
+        validation[expert] = {"expert": val[own[expert]], "baseline": val["linear"], "n": int(len(evidence.y_val))}
+        best = min([f for f in names if allowed is None or f in allowed] or [own[expert]], key=lambda f: val[f]["nll"])
         base, use, why = f"linear:{slot}", names[best], None
-        if best != NEURAL and allowed is None:
+        if best != own[expert] and allowed is None:
             why = (f"below the {best} family on the {len(evidence.y_val)} validation rows (log-loss "
-                   f"{val[NEURAL]['nll']:.3f} against {val[best]['nll']:.3f}; accuracy "
-                   f"{val[NEURAL]['accuracy']:.3f} against {val[best]['accuracy']:.3f})")
+                   f"{val[own[expert]]['nll']:.3f} against {val[best]['nll']:.3f}; accuracy "
+                   f"{val[own[expert]]['accuracy']:.3f} against {val[best]['accuracy']:.3f})")
         elif best == NEURAL:  # the safeguard on the test rows: a neural expert below the linear baseline
             gap = difference_ci(correct[expert], correct[base], draws=draws)  # paired: the same rows
             if gap["ci"][1] < 0:
@@ -88,7 +92,8 @@ def check_experts(evidence: Evidence, modalities: list[str], draws: Draws,
         if scores[use]["score"] < c:
             why = why or f"below chance ({scores[use]['score']:.3f} under {c:.3f})"
             use = base if scores[base]["score"] >= scores["prior"]["score"] else "prior"
-        chosen[expert] = next((f for f, n in names.items() if n == use), "prior")
+        family_of = {**{f"{f}:{slot}": f for f in FAMILIES.names()}, **{n: f for f, n in names.items()}}
+        chosen[expert] = family_of.get(use, "prior")
         log_probs[expert], picked[expert] = log_probs[use], use
         if why:
             what = (f"the {chosen[expert]} family's ({FAMILIES.get(chosen[expert]).model})" if use != "prior"
@@ -96,12 +101,12 @@ def check_experts(evidence: Evidence, modalities: list[str], draws: Draws,
             replaced[expert] = (f"{expert} scored {why}; its predictions are replaced by {what}, which scores "
                                 f"{scores[use]['score']:.3f}")
     checked = [*(f"intra:{m}" for m in modalities), "inter"]
-    if "i2m2" in log_probs and any(chosen[e] != NEURAL for e in checked):
+    if "i2m2" in log_probs and any(chosen[e] != own[e] for e in checked):
         chosen["i2m2"], families["i2m2"] = _product_of_chosen(evidence, log_probs, picked, checked, draws)
     return log_probs, {"intra": {m: scores[f"linear:{m}"] for m in modalities}, "joint": scores["linear:joint"],
                        "experts": {e: scores[e] for e in checked}, "model": FAMILIES.get("linear").model,
                        "validation": validation, "replaced": replaced, "families": families, "chosen": chosen,
-                       "selection": experts}
+                       "selection": experts, "trained": own}
 
 
 def _product_of_chosen(evidence: Evidence, log_probs: dict[str, np.ndarray], picked: dict[str, str],

@@ -4,7 +4,9 @@ Every expert gets the same budget. I2M2 starts from the trained intra and inter 
 fine-tuned jointly, so nothing is trained twice. Finished experts are on disk; a rerun resumes.
 Small tables are cross-validated (:mod:`modalyze.analysis.crossval`), and beside every neural expert
 the cheap expert families are fit on the same rows (:mod:`modalyze.families`); the validation rows
-choose among them (:mod:`modalyze.analysis.scoring`). The ``quick``
+choose among them (:mod:`modalyze.analysis.scoring`). Cheap first: where every modality is tabular or
+vector and the table is small, no neural expert is trained; each expert is the flat family its
+validation rows chose and i2m2 is their product, weighted per presence pattern. The ``quick``
 budget trains one i2m2-shared model instead and reads every expert off its heads (the one-pass
 estimate).
 """
@@ -22,7 +24,7 @@ import pandas as pd
 import torch
 
 from modalyze.analysis import crossval, pid_estimate
-from modalyze.families import Unsuitable, fitted_families
+from modalyze.families import NEURAL, Unsuitable, cheap_first, fitted_families, trained_family
 from modalyze.analysis.parallel import Training, resolve_jobs, run_trainings
 from modalyze.analysis.profile import Profile
 from modalyze.analysis.robustness import Evaluator, robustness
@@ -73,13 +75,19 @@ def analyze(data: str | Path | Spec, out: str | Path | None = None, *, dataset_o
         raise ModalyzeError(f"{spec.name}: a dependency study needs at least two modalities (found {len(spec.modalities)})")
     cv = crossval.use_cross_validation(spec, table)
     params = {k: getattr(run, k) for k in ("dim", "fusion", "accelerator", "devices", "progress", "unreadable")}
+    experts = cheap_first(run.experts, [s.kind for s in spec.modalities.values()], len(table.frame))
+    study = Study(spec, plan, seed, params, run.modality_dropout, log,
+                  {"jobs": run.jobs, "executor": run.executor, "address": run.ray_address}, experts)
     config = {"dataset": spec.name, "seed": seed, "budget": run.budget, "dim": run.dim, "fusion": run.fusion,
               "modality_dropout": run.modality_dropout, "dataset_options": dataset_options or {},
-              "evaluation": (f"{plan.cv_repeats} x {plan.cv_folds}-fold cross-validation" if cv
-                             else "held-out test split"),
-              "estimate": ONE_PASS if plan.one_pass else "separately trained experts"}
-    study = Study(spec, plan, seed, params, run.modality_dropout, log,
-                  {"jobs": run.jobs, "executor": run.executor, "address": run.ray_address}, run.experts)
+              "experts": experts, "evaluation": (f"{plan.cv_repeats} x {plan.cv_folds}-fold cross-validation" if cv
+                                                 else "held-out test split"),
+              "estimate": ONE_PASS if study.one_pass else "separately trained experts"}
+    if experts != run.experts == "auto" and experts == "cheap":
+        kinds = " or ".join(sorted({s.kind for s in spec.modalities.values()}))
+        log(f"cheap first: every modality is {kinds} and the table has {len(table.frame):,} rows, so each expert is "
+            "the flat family (linear, trees) its validation rows choose and no neural expert is trained "
+            "(--experts all trains them)")
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(out) / "experts" if out else Path(scratch)
         start = time.perf_counter()
@@ -96,13 +104,13 @@ def analyze(data: str | Path | Spec, out: str | Path | None = None, *, dataset_o
             log("scoring: expert families (linear, trees), bootstrap intervals, shuffles, PID")
             evidence = study.measure(prepared, first)
         profile = profile_of(spec, evidence, first.models, plan, seed, config, run.min_slice_rows, first_prepared.classes,
-                             run.experts)
+                             experts)
         # first seed (or fold); the one-pass model gives every member from one forward pass per condition
-        experts = ({"i2m2": first.models["i2m2"][0].expert_} if plan.one_pass
-                   else {name: models[0].expert_ for name, models in first.models.items()})
-        profile.robustness = robustness(experts, first_prepared.featurizers, first_prepared.splits["test"],
+        measured = ({"i2m2": first.models["i2m2"][0].expert_} if study.one_pass
+                    else {name: models[0].expert_ for name, models in first.models.items()})
+        profile.robustness = robustness(measured, first_prepared.featurizers, first_prepared.splits["test"],
                                         first_prepared.frames["test"], "inter" if run.fusion == "late" else None,
-                                        list(plan.levels), members=plan.one_pass, seed=seed,
+                                        list(plan.levels), members=study.one_pass, seed=seed,
                                         bootstrap=plan.bootstrap, log=log)
     profile.config["wall_time_s"] = time.perf_counter() - start
     return profile
@@ -138,11 +146,25 @@ class Study:
     modality_dropout: float
     log: Log
     parallel: dict[str, Any] = field(default_factory=dict)  # jobs, executor, address (see analysis.parallel)
-    experts: str = "auto"  # the families fitted beside the neural experts (modalyze.families)
+    experts: str = "all"  # --experts as cheap_first resolved it (modalyze.families)
 
     @property
     def modalities(self) -> list[str]:
         return list(self.spec.modalities)
+
+    def family(self, name: str) -> str:
+        """The family of the study's expert ``name`` (i2m2: the product of flat or mixed members, or the
+        neural i2m2 fine-tuned from neural members)."""
+        if name == "i2m2":
+            flat = any(self.family(n) != NEURAL for n in self.expert_names[:-1])
+            return self.experts if flat else NEURAL
+        members = self.modalities if name == "inter" else [name.split(":", 1)[1]]
+        return trained_family(self.experts, [self.spec.modalities[m].kind for m in members])
+
+    @property
+    def one_pass(self) -> bool:
+        """The budget's one-pass estimate, where every expert is neural (it shares their encoders)."""
+        return self.plan.one_pass and self.family("i2m2") == NEURAL
 
     @property
     def expert_names(self) -> list[str]:
@@ -152,8 +174,8 @@ class Study:
     def expert_params(self, name: str, s: int) -> dict[str, Any]:
         """Classifier parameters of expert ``name`` for seed slot ``s`` (i2m2 is fine-tuned from the others)."""
         finetune = name == "i2m2"
-        return dict(model=name, seed=self.seed + s, modality_dropout=self.modality_dropout if finetune else 0.0,
-                    **self.plan.recipe(finetune), **self.params)
+        return dict(model=name, family=self.family(name), seed=self.seed + s,
+                    modality_dropout=self.modality_dropout if finetune else 0.0, **self.plan.recipe(finetune), **self.params)
 
     def train_parallel(self, trainings: list[Training], store: ExpertStore, prepared: Prepared) -> set[tuple[int, str]]:
         """The independent trainings on the study's executor (nothing happens with one job); returns
@@ -165,18 +187,26 @@ class Study:
 
     def train_all(self, prepared: Prepared, store: ExpertStore, seeds: int,
                   where: str = "") -> Trained:
-        if self.plan.one_pass:
+        if self.one_pass:
             return self.train_one_pass(prepared, store, seeds, where)
         names = self.expert_names
+        neural = [n for n in names[:-1] if self.family(n) == NEURAL]
+        flat = [n for n in names[:-1] if n not in neural]
         self.log(f"{where}the study trains {len(names) - 1} experts per seed × {seeds} seed(s): "
-                 f"{', '.join(names[:-1])} (at most {self.plan.max_epochs} epochs each), then i2m2 "
-                 f"({self.plan.finetune_epochs} fine-tuning epoch(s))")
+                 + "; ".join([*([f"{', '.join(neural)} (neural, at most {self.plan.max_epochs} epochs each)"] if neural else []),
+                              *([f"{', '.join(flat)} (the flat family the validation rows choose, once: its fit "
+                                 "does not depend on the seed)"] if flat else [])])
+                 + (f", then i2m2 ({self.plan.finetune_epochs} fine-tuning epoch(s))" if not flat
+                    else ", then i2m2 (their product, weighted per presence pattern)"))
         in_workers = self.train_parallel([Training(s, n, self.expert_params(n, s)) for s in range(seeds)
-                                          for n in names[:-1]], store, prepared)
+                                          for n in neural], store, prepared)
         trained = Trained.empty(names)
         for s in range(seeds):
             for i, name in enumerate(names):
                 step = f"{where}[seed {s + 1}/{seeds}, expert {i + 1}/{len(names)}] {name}"
+                if s and self.family(name) != NEURAL:  # flat: the same fit for every seed
+                    trained.add(name, trained.models[name][0], store, s, name, prepared)
+                    continue
                 init = [trained.models[n][s] for n in names if n != "i2m2"] if name == "i2m2" else None
                 clf, fresh = store.get(s, name, lambda name=name, init=init: Classifier(
                     init=init, **self.expert_params(name, s)).fit_prepared(self.spec, prepared))
@@ -214,16 +244,19 @@ class Study:
         log_probs = {n: np.stack(lps) for n, lps in trained.log_probs.items()}  # [S, N, C]
         val_log_probs = {n: np.stack(lps) for n, lps in trained.val_log_probs.items()}  # [S, N_val, C]
         fit_seconds: dict[str, float] = {}
-        for slot, members in [*((m, [m]) for m in self.modalities), ("joint", self.modalities)]:
+        for slot, members, name in [*((m, [m], f"intra:{m}") for m in self.modalities), ("joint", self.modalities, "inter")]:
+            own = trained.models[name][0]  # a flat expert fitted in this run keeps every family it fitted
+            fitted, seconds = getattr(own, "candidates_", {}), own.history_.get("fit_seconds", {})
             for family in fitted_families(self.experts, [self.spec.modalities[m].kind for m in members]):
                 start, key = time.perf_counter(), f"{family.name}:{slot}"
                 try:
-                    model = family.create(members, n_classes, self.seed).fit(train, val)
+                    model = fitted[family.name].model if family.name in fitted else (
+                        family.create(members, n_classes, self.seed).fit(train, val))
                 except Unsuitable as why:
                     self.log(f"{family.name} family skipped for {slot}: {why}")
                     continue
                 log_probs[key], val_log_probs[key] = model.log_probs(test)[None], model.log_probs(val)[None]
-                fit_seconds[key] = time.perf_counter() - start
+                fit_seconds[key] = seconds.get(family.name, time.perf_counter() - start)
         encoded = {e: [shuffle_scorer(clf.expert_, test) for clf in trained.models[e]] for e in ("inter", "i2m2")}
         estimate = {}
         if pid:
@@ -237,7 +270,8 @@ class Study:
                         frame=prepared.frames["test"], pid=estimate,
                         y_val=y_val, val_log_probs=val_log_probs,
                         present_val=torch.stack([val.features[m].present for m in self.modalities]),
-                        fit_seconds=fit_seconds)
+                        fit_seconds=fit_seconds,
+                        own={n: trained.models[n][0].config_.family for n in self.expert_names[:-1]})
 
     def order_hits(self, prepared: Prepared, trained: Trained) -> dict[str, dict[str, np.ndarray]]:
         """The temporal-order condition: hits [S, N] of inter and i2m2 with one modality's time shuffled
@@ -294,7 +328,13 @@ def _merge(parts: list[tuple[int, np.ndarray, Evidence]], frame: pd.DataFrame) -
         y_val=np.concatenate([e.y_val for _, _, e in parts]),
         val_log_probs={k: np.concatenate([e.val_log_probs[k] for _, _, e in parts], axis=1) for k in sample.val_log_probs},
         present_val=torch.cat([e.present_val for _, _, e in parts], dim=1),
-        fit_seconds={k: sum(e.fit_seconds.get(k, 0.0) for _, _, e in parts) for k in kept})
+        fit_seconds={k: sum(e.fit_seconds.get(k, 0.0) for _, _, e in parts) for k in kept},
+        own={n: _per_fold({e.own[n] for _, _, e in parts}) for n in sample.own})
+
+
+def _per_fold(families: set[str]) -> str:
+    """The family of an expert over the folds: one, or each fold's choice (``linear/trees (per fold)``)."""
+    return families.pop() if len(families) == 1 else f"{'/'.join(sorted(families))} (per fold)"
 
 
 def _mean(trees: list[Any]) -> Any:
