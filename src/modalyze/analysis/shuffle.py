@@ -19,6 +19,7 @@ from modalyze.data.batching import FeaturizedDataset, make_loader
 from modalyze.data.featurizers import Features
 from modalyze.encoders import EncoderOutput
 from modalyze.experts import InterExpert, ProductOfExperts, product_of_experts
+from modalyze.families import FlatExpert
 from modalyze.train import predict_log_probs
 
 
@@ -77,18 +78,21 @@ class EncodedExperts:
 
 class PermutedInputs:
     """Any expert scored on permuted rows by running it again on them (the same interface as
-    :class:`EncodedExperts`: what a flat family's expert needs, whose inputs are cheap to score)."""
+    :class:`EncodedExperts`: what a flat family's expert needs, whose inputs are cheap to score). A
+    flat family's features are flattened once; each permutation re-indexes their rows."""
 
     def __init__(self, expert: nn.Module, data: FeaturizedDataset):
         self.expert, self.data = expert.eval(), data
         self.present = {m: f.present for m, f in data.features.items()}
+        self.blocks = expert.model.blocks(data) if isinstance(expert, FlatExpert) else None
 
     def log_probs(self, perms: dict[str, np.ndarray]) -> np.ndarray:
         """Log-probabilities [L, C]: row i sees modality m of row ``perms[m][i]`` (the others in place)."""
-        n = len(self.data)
-        length = len(next(iter(perms.values()))) if perms else n
-        features = {m: _taken(f, np.asarray(perms[m]) if m in perms else np.arange(length))
-                    for m, f in self.data.features.items()}
+        length = len(next(iter(perms.values()))) if perms else len(self.data)
+        rows = {m: np.asarray(perms[m]) if m in perms else np.arange(length) for m in self.data.features}
+        if self.blocks is not None:
+            return self.expert.model.log_probs_taken(self.blocks, rows)
+        features = {m: _taken(f, rows[m]) for m, f in self.data.features.items()}
         return predict_log_probs(self.expert, FeaturizedDataset(features, self.data.targets[:length])).numpy()
 
 

@@ -151,9 +151,20 @@ class FlatModel(ABC):
         features = {m: Features(batch["x"][m], batch["present"][m]) for m in self.modalities}
         return self.log_probs(FeaturizedDataset(features, None))
 
-    def _x(self, data: FeaturizedDataset, rows: np.ndarray | None = None) -> sparse.csr_matrix:
+    def blocks(self, data: FeaturizedDataset, rows: np.ndarray | None = None) -> dict[str, list[sparse.csr_matrix]]:
+        """Per modality read, its flat feature blocks on ``rows`` (default: every row)."""
         rows = np.arange(len(data)) if rows is None else rows
-        blocks = [b for m in self.modalities for b in flat(data.features[m], rows, flatten=self.flatten)]
+        return {m: flat(data.features[m], rows, flatten=self.flatten) for m in self.modalities}
+
+    def log_probs_taken(self, blocks: dict[str, list[sparse.csr_matrix]], rows: dict[str, np.ndarray]) -> np.ndarray:
+        """[L, C] where modality m's features are row ``rows[m]`` of its ``blocks`` (flattened once, so
+        a shuffle or a PID partner re-indexes rows instead of flattening every batch again)."""
+        return self._full(*self._proba(self._joined([b[rows[m]] for m in self.modalities for b in blocks[m]])))
+
+    def _x(self, data: FeaturizedDataset, rows: np.ndarray | None = None) -> sparse.csr_matrix:
+        return self._joined([b for blocks in self.blocks(data, rows).values() for b in blocks])
+
+    def _joined(self, blocks: list[sparse.csr_matrix]) -> sparse.csr_matrix:
         if not hasattr(self, "widths_"):
             self.widths_ = [b.shape[1] for b in blocks]
         # ids unseen in the training rows fall outside the training width: cut (or pad) to it
