@@ -108,9 +108,10 @@ def test_rerunning_on_permuted_inputs_equals_the_cache_and_serves_a_flat_expert(
     np.testing.assert_allclose(scorer.log_probs(perms), predict_log_probs(flat.expert_, naive).numpy(), atol=1e-6)
 
 
-def test_analyze_writes_profile_and_report_and_resumes(tmp_path, capsys):
+@pytest.mark.parametrize("experts", ["cheap", "all"])  # the flat families alone; neural experts too
+def test_analyze_writes_profile_and_report_and_resumes(experts, tmp_path, capsys):
     out = tmp_path / "rep"
-    args = ["analyze", "synthetic-synergy", "-o", "rows=1500", "--out", str(out), "--no-progress"]
+    args = ["analyze", "synthetic-synergy", "-o", "rows=1500", "--out", str(out), "--no-progress", "--experts", experts]
     code, text, err = run_cli(args, capsys)
     assert code == 0, err
     profile = json.loads((out / "profile.json").read_text())
@@ -128,7 +129,7 @@ def test_analyze_writes_profile_and_report_and_resumes(tmp_path, capsys):
     assert code == 0 and text.count("resumed from") == 4 and "trained" not in text.replace("untrained", "")
     again = json.loads((out / "profile.json").read_text())
     assert again["inter"] == profile["inter"], "a resumed study reproduces the scores"
-    code, _, err = run_cli(["analyze", "synthetic-synergy", "-o", "rows=1500", "--out", str(out), "--dim", "8"], capsys)
+    code, _, err = run_cli([*args, "--dim", "8"], capsys)
     assert code == 2 and "other settings" in err
 
 

@@ -76,7 +76,8 @@ def test_the_families_fitted_follow_the_kinds_each_accepts(choice, kinds, expect
 
 
 @pytest.mark.parametrize("choice,kinds,rows,resolved", [
-    ("auto", ["tabular", "tabular"], 40, "cheap"), ("auto", ["tabular", "vector"], 49_999, "cheap"),
+    ("auto", ["tabular", "tabular"], 40, "cheap"), ("auto", ["tabular"] * 3, 49_999, "cheap"),
+    ("auto", ["tabular", "vector"], 40, "all"),
     ("auto", ["tabular", "tabular"], 50_000, "all"), ("auto", ["tabular", "text"], 40, "all"),
     ("auto", ["image", "text"], 40, "all"), ("all", ["tabular"], 40, "all"), ("trees", ["tabular"], 40, "trees")])
 def test_auto_is_cheap_first_on_small_tables_of_numbers_and_categories(choice, kinds, rows, resolved):

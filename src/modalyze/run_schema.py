@@ -18,6 +18,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Str
                       create_model)
 
 from modalyze.errors import ModalyzeError
+from modalyze.settings import MODEL_FAMILIES
 from modalyze.options import OPTION_TYPES, describe
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -72,7 +73,7 @@ class _Classifier(BaseModel):
     fusion: StrictStr
     fusion_options: dict[StrictStr, Json] = {}
     dropout: Annotated[Number, Field(ge=0, lt=1)] = 0.1
-    family: Literal["neural", "linear", "trees", "auto"] = "neural"
+    family: Literal[MODEL_FAMILIES] = "neural"
     members: dict[StrictStr, Literal["neural", "linear", "trees"]] = {}
 
 

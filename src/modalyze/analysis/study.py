@@ -4,8 +4,8 @@ Every expert gets the same budget. I2M2 starts from the trained intra and inter 
 fine-tuned jointly, so nothing is trained twice. Finished experts are on disk; a rerun resumes.
 Small tables are cross-validated (:mod:`modalyze.analysis.crossval`), and beside every neural expert
 the cheap expert families are fit on the same rows (:mod:`modalyze.families`); the validation rows
-choose among them (:mod:`modalyze.analysis.scoring`). Cheap first: where every modality is tabular or
-vector and the table is small, no neural expert is trained; each expert is the flat family its
+choose among them (:mod:`modalyze.analysis.scoring`). Cheap first: where every modality is tabular and
+the table is small, no neural expert is trained; each expert is the flat family its
 validation rows chose and i2m2 is their product, weighted per presence pattern. The ``quick``
 budget trains one i2m2-shared model instead and reads every expert off its heads (the one-pass
 estimate).
@@ -86,8 +86,8 @@ def analyze(data: str | Path | Spec, out: str | Path | None = None, *, dataset_o
     if experts != run.experts == "auto" and experts == "cheap":
         kinds = " or ".join(sorted({s.kind for s in spec.modalities.values()}))
         log(f"cheap first: every modality is {kinds} and the table has {len(table.frame):,} rows, so each expert is "
-            "the flat family (linear, trees) its validation rows choose and no neural expert is trained "
-            "(--experts all trains them)")
+            "the flat family (linear, trees) its validation rows choose and no neural expert is fitted "
+            "(--experts all adds them)")
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(out) / "experts" if out else Path(scratch)
         start = time.perf_counter()

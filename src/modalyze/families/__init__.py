@@ -11,7 +11,7 @@ for each intra expert and for the inter expert, the one with the lowest log-loss
 - ``trees``: gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``) on tabular,
   vector and time-series inputs, grown until the validation log-loss stops improving.
 
-Cheap first: where every modality is tabular or vector and the table is small (:func:`cheap_first`),
+Cheap first: where every modality is tabular and the table is small (:func:`cheap_first`),
 the study trains no neural expert at all; each of its experts is then the flat family its validation
 rows chose, and shuffles, PID and robustness are measured on those (they need only predicted
 distributions). A product of experts needs only log-probabilities, so products mix families freely.
