@@ -10,7 +10,8 @@ scikit-learn family's test score minus 0.005, or that score lies inside the repo
 dataset: the study's wall time beside a scikit-learn study on the same rows (logistic regression per
 modality and on all of them, as ``modalyze.families`` fits it), and their ratio.
 
-Generated tables: "views" (2,000 rows, six numeric views, the label from all six: ``baseline_check.py``),
+Generated tables: "views" (2,000 rows, six numeric views declared vectors, the label from all six:
+``baseline_check.py``), "views-table" (the same numbers as a table read with ``--target``: tabular),
 "small" (40 rows, two numeric views), "mixed-table" (3,000 rows: a categorical and a numeric modality),
 "thresholds" (3,000 rows: a step function of two numbers, and text that knows a third of the labels).
 """
@@ -35,7 +36,7 @@ from modalyze.families.flat import LinearBaseline  # noqa: E402
 from tests.test_families import thresholds  # noqa: E402
 from tests.test_numeric_tables import numeric_views  # noqa: E402
 
-DEFAULT = ["small", "views", "mixed-table", "thresholds", "digits", "synthetic-mixed"]
+DEFAULT = ["small", "views", "views-table", "mixed-table", "thresholds", "digits", "synthetic-mixed"]
 TOLERANCE = 0.005
 
 
@@ -53,8 +54,11 @@ def dataset(name: str, root: Path) -> tuple[object, dict]:
     tables = {"small": (lambda: numeric_views(40), ["a=a*:tabular", "b=b*:tabular"], "y"),
               "mixed-table": (mixed_table, ["kind=shop,region:tabular", "size=price,weight:tabular"], "y"),
               "thresholds": (lambda: thresholds(3000), ["a=a1,a2,a3,a4:tabular", "note=note:text"], "y")}
-    if name == "views":
+    if name == "views":  # declared vectors in a spec
         return write_views(root), {}
+    if name == "views-table":  # the same numbers as a table read with --target: tabular modalities
+        return str(write_views(root).with_suffix(".csv")), {"target": "label",
+                                                             "modalities": [f"view{v}=v{v}_*:tabular" for v in range(6)]}
     if name in tables:
         make, modalities, target = tables[name]
         make().to_csv(root / f"{name}.csv", index=False)
@@ -100,7 +104,8 @@ def main() -> None:
                       f"{got['score']:>8.3f}  {best:>12.3f}  {'ok' if ok else 'BELOW'}", flush=True)
             cheap = sum(r.get("fit_s", 0.0) for fams in section["families"].values() for r in fams.values())
             baseline = sklearn_study(data, options)
-            print(f"{name:<16} study {wall:.1f} s ({profile.config['evaluation']}; the families' fits {cheap:.1f} s), "
+            print(f"{name:<16} study {wall:.1f} s ({profile.config['evaluation']}, --experts {profile.config['experts']}; "
+                  f"the families' fits {cheap:.1f} s), "
                   f"scikit-learn study {baseline:.2f} s: {wall / baseline:.0f}x", flush=True)
     print(f"{'PASS' if not failures else 'FAIL'}: {failures} reported score(s) below the best scikit-learn family "
           f"by more than {TOLERANCE} and outside their interval")

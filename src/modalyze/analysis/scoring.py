@@ -74,7 +74,7 @@ def check_experts(evidence: Evidence, modalities: list[str], draws: Draws,
                                           if f"{f}:{slot}" in log_probs and f != own[expert]}}
         val = {f: _validation(evidence, n) for f, n in names.items()}
         families[expert] = {f: {"validation": val[f], "test": scores[n],
-                                **({"fit_s": evidence.fit_seconds[n]} if n in evidence.fit_seconds else {})}
+                                **({"fit_s": evidence.fit_seconds[k]} if (k := f"{f}:{slot}") in evidence.fit_seconds else {})}
                             for f, n in names.items()}
         validation[expert] = {"expert": val[own[expert]], "baseline": val["linear"], "n": int(len(evidence.y_val))}
         best = min([f for f in names if allowed is None or f in allowed] or [own[expert]], key=lambda f: val[f]["nll"])
