@@ -3,6 +3,7 @@ trees per modality and jointly, the family the study chose on the validation row
 
     python benchmarks/expert_families.py                      # generated tables and built-ins
     python benchmarks/expert_families.py --datasets views small --budget fast
+    python benchmarks/expert_families.py --datasets small views-table mixed-table --experts all   # cheap first off
 
 Per expert: each family's test accuracy and validation log-loss, the family chosen (lowest validation
 log-loss) and the score the study reports. The check: the reported score is at least the best
@@ -79,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=DEFAULT)
     parser.add_argument("--budget", default="fast")
+    parser.add_argument("--experts", default="auto", help="analyze --experts (all: neural experts on every table)")
     args = parser.parse_args()
     failures = 0
     print(f"{'dataset':<16} {'expert':<14} {'neural':>7} {'linear':>7} {'trees':>7}  {'chosen':<8} {'reported':>8}  "
@@ -87,7 +89,8 @@ def main() -> None:
         for name in args.datasets:
             data, options = dataset(name, Path(scratch))
             start = time.perf_counter()
-            profile = analyze(data, budget=args.budget, progress=False, log=lambda _: None, **options)
+            profile = analyze(data, budget=args.budget, experts=args.experts, progress=False, log=lambda _: None,
+                              **options)
             wall = time.perf_counter() - start
             section = profile.baseline
             reported = {**{f"intra:{m}": e for m, e in profile.intra.items()}, "inter": profile.inter}
