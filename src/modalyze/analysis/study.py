@@ -83,7 +83,7 @@ def analyze(data: str | Path | Spec, out: str | Path | None = None, *, dataset_o
               "experts": experts, "evaluation": (f"{plan.cv_repeats} x {plan.cv_folds}-fold cross-validation" if cv
                                                  else "held-out test split"),
               "estimate": ONE_PASS if study.one_pass else "separately trained experts"}
-    if experts != run.experts == "auto" and experts == "cheap":
+    if run.experts == "auto" and experts == "cheap":
         kinds = " or ".join(sorted({s.kind for s in spec.modalities.values()}))
         log(f"cheap first: every modality is {kinds} and the table has {len(table.frame):,} rows, so each expert is "
             "the flat family (linear, trees) its validation rows choose and no neural expert is fitted "
@@ -192,12 +192,13 @@ class Study:
         names = self.expert_names
         neural = [n for n in names[:-1] if self.family(n) == NEURAL]
         flat = [n for n in names[:-1] if n not in neural]
-        self.log(f"{where}the study trains {len(names) - 1} experts per seed × {seeds} seed(s): "
-                 + "; ".join([*([f"{', '.join(neural)} (neural, at most {self.plan.max_epochs} epochs each)"] if neural else []),
-                              *([f"{', '.join(flat)} (the flat family the validation rows choose, once: its fit "
-                                 "does not depend on the seed)"] if flat else [])])
-                 + (f", then i2m2 ({self.plan.finetune_epochs} fine-tuning epoch(s))" if not flat
-                    else ", then i2m2 (their product, weighted per presence pattern)"))
+        parts = ([f"{', '.join(neural)} (neural, at most {self.plan.max_epochs} epochs each)"] if neural else []) + (
+            [f"{', '.join(flat)} (the flat family the validation rows choose, fitted once: it does not depend on "
+             "the seed)"] if flat else [])
+        then = (f"i2m2 ({self.plan.finetune_epochs} fine-tuning epoch(s))" if not flat
+                else "i2m2 (their product, weighted per presence pattern)")
+        self.log(f"{where}the study trains {len(names) - 1} experts per seed × {seeds} seed(s): {'; '.join(parts)}, "
+                 f"then {then}")
         in_workers = self.train_parallel([Training(s, n, self.expert_params(n, s)) for s in range(seeds)
                                           for n in neural], store, prepared)
         trained = Trained.empty(names)
@@ -256,7 +257,7 @@ class Study:
                     self.log(f"{family.name} family skipped for {slot}: {why}")
                     continue
                 log_probs[key], val_log_probs[key] = model.log_probs(test)[None], model.log_probs(val)[None]
-                fit_seconds[key] = seconds.get(family.name, time.perf_counter() - start)
+                fit_seconds[key] = seconds[family.name] if family.name in fitted else time.perf_counter() - start
         encoded = {e: [shuffle_scorer(clf.expert_, test) for clf in trained.models[e]] for e in ("inter", "i2m2")}
         estimate = {}
         if pid:
