@@ -94,7 +94,10 @@ def pid_chart(pair: str, entry: dict[str, Any]) -> str:
 
 
 def curves_chart(curves: dict[str, list[dict[str, float]]]) -> str:
-    """Validation loss per epoch of every expert (first seed)."""
+    """Validation loss per epoch of every expert trained in epochs (first seed); "" when none was (flat
+    families are fitted, not trained epoch by epoch)."""
+    if not any(curves.values()):
+        return ""
     fig, ax = plt.subplots(figsize=(7, 2.8))
     for name, epochs in curves.items():
         if epochs:
@@ -130,7 +133,8 @@ def robustness_charts(robustness: dict[str, Any]) -> list[str]:
             ax.set_xlabel("level")
             ax.set_ylim(0, 1)
         axes[0][0].set_ylabel("test accuracy")
-        axes[0][-1].legend(frameon=False, fontsize=8, loc="lower left")
+        if axes[0][-1].get_legend_handles_labels()[0]:
+            axes[0][-1].legend(frameon=False, fontsize=8, loc="lower left")
         figures.append(_svg(fig))
     return figures
 
