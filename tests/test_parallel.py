@@ -95,3 +95,29 @@ def test_a_study_in_workers_prints_progress_to_a_log_file_at_least_every_period(
     assert any(line.startswith("trainings: ") and "running: " in line and "elapsed" in line
                for line in texts[first:last]), texts[first:last + 1]
     assert max(gaps) < 2 + 3, (max(gaps), texts[first:last + 1])  # the period, plus a worker's start-up slack
+
+
+def test_the_time_left_counts_down_from_the_finished_trainings_durations(monkeypatch):
+    """Two workers, three trainings: the first finished after 30 s and the third started then, so 10 s
+    later it needs about 20 s more; past the finished one's duration, the line says so instead of a guess."""
+    from modalyze.analysis import parallel
+    from modalyze.analysis.parallel import Heartbeat, Training
+
+    clock = [0.0]
+    monkeypatch.setattr(parallel.time, "perf_counter", lambda: clock[0])
+    lines: list[str] = []
+    a, b, c = (Training(0, n, {}) for n in ("intra:a", "intra:b", "inter"))
+    beat = Heartbeat([a, b, c], jobs=2, log=lines.append, every=1e9)
+    beat.tick([a, b])
+    clock[0] = 10.0
+    beat.report()
+    assert "left" not in lines[-1] and "10 s elapsed" in lines[-1]  # nothing finished: no estimate yet
+    clock[0] = 30.0
+    beat.finished(a)
+    beat.tick([b, c])
+    clock[0] = 40.0
+    beat.report()
+    assert lines[-1].endswith("about 20 s left"), lines[-1]
+    clock[0] = 70.0
+    beat.report()
+    assert lines[-1].endswith("already take longer than the finished ones took"), lines[-1]

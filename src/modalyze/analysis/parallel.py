@@ -140,6 +140,8 @@ class Heartbeat:
         self.done: list[Training] = []
         self.running: list[Training] = []
         self.start = time.perf_counter()
+        self.started: dict[tuple[int, str], float] = {}  # (seed, name) -> when the executor said it runs
+        self.durations: list[float] = []  # of the finished trainings
         self.stop = threading.Event()
         self.bar: Any = None
 
@@ -166,11 +168,15 @@ class Heartbeat:
     def tick(self, running: list[Training]) -> None:
         """The executor says which trainings are running now."""
         self.running = running
+        now = time.perf_counter()
+        for t in running:
+            self.started.setdefault((t.seed, t.name), now)
         if self.bar is not None:
             self.bar.update(self.task, description=f"running: {_names(running) or 'starting the workers'}")
 
     def finished(self, training: Training) -> None:
         self.done.append(training)
+        self.durations.append(time.perf_counter() - self.started.get((training.seed, training.name), self.start))
         self.running = [t for t in self.running if t != training]
         if self.bar is not None:
             self.bar.advance(self.task)
@@ -182,9 +188,13 @@ class Heartbeat:
         done, running = len(self.done), list(self.running)
         left = len(self.todo) - done
         estimate = ""
-        if done and left:  # the remaining trainings, in waves of `jobs`, at the mean duration of a finished wave
-            mean = elapsed / -(-done // self.jobs)
-            estimate = f" · about {duration(mean * -(-left // self.jobs))} left"
+        if self.durations and left:  # at the mean duration of a finished training: what the running ones
+            # still need, then the queued ones in waves of `jobs`
+            mean, now = sum(self.durations) / len(self.durations), time.perf_counter()
+            current = max([mean - (now - self.started.get((t.seed, t.name), self.start)) for t in running], default=0.0)
+            rest = max(current, 0.0) + mean * -(-max(0, left - len(running)) // self.jobs)
+            estimate = (f" · about {duration(rest)} left" if rest >= 1 else
+                        " · the running ones already take longer than the finished ones took")
         now = _names(running) or ("none (finishing)" if not left else "none yet (starting the workers)")
         self.log(f"trainings: {done}/{len(self.todo)} done · running: {now} · {max(0, left - len(running))} queued"
                  f" · {duration(elapsed)} elapsed{estimate}")
