@@ -49,3 +49,14 @@ def test_numbers_only_tables_run_to_a_verdict(rows, budget, declare, experts, tm
         # the sum: the log-odds add up, so the additive product is as good as a joint model (no interaction)
         assert profile["verdict"] == "intra-dominant" and profile["additive"]["score"] > 0.9
         assert 0.65 < profile["intra"]["a"]["score"] < 0.85
+
+
+def test_a_cheap_study_with_several_seeds_reuses_the_one_fit():
+    """The standard budget's three seeds on a numbers-only table: the flat experts do not depend on the
+    seed, so each seed holds the same fitted expert, and the study still runs to a verdict."""
+    from modalyze.analysis import analyze
+
+    profile = analyze(numeric_views(1500), target="y", modalities=["a=a*:tabular", "b=b*:tabular"], budget="standard",
+                      log=lambda _: None)
+    assert profile.config["budget_settings"]["seeds"] == 3 and profile.config["experts"] == "cheap"
+    assert "neural" not in profile.baseline["trained"].values() and profile.verdict == "intra-dominant"

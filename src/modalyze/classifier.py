@@ -116,17 +116,21 @@ class Classifier(ClassifierMixin, Estimator):
         if self.family == "auto":
             neural = clone(self).set_params(family="neural").fit_prepared(spec, prepared)
             candidates.append((split_metrics(neural.expert_, val)[0]["nll"], "neural", neural.expert_, neural.history_))
+        skipped: Unsuitable | None = None
         for name in names:
             start = time.perf_counter()
             try:
                 model = FAMILIES.get(name).create(members, len(prepared.classes), self.seed).fit(train, val)
-            except Unsuitable:
-                if not choose or (name == names[-1] and not candidates):
+            except Unsuitable as why:
+                if not choose:
                     raise
-                continue  # another family reads these inputs
+                skipped = why  # another family may read these inputs
+                continue
             expert, seconds = FlatExpert(name, members, len(prepared.classes), model), time.perf_counter() - start
             history = {"train_time_s": seconds, "epochs": [], "samples_per_s": len(train) / max(seconds, 1e-9)}
             candidates.append((split_metrics(expert, val)[0]["nll"], name, expert, history))
+        if not candidates and skipped is not None:
+            raise skipped
         self.candidates_ = {name: expert for _, name, expert, _ in candidates if name != "neural"}
         _, chosen, self.expert_, self.history_ = min(candidates, key=lambda c: c[0])
         self.history_ = {**self.history_, "family": chosen,

@@ -134,6 +134,11 @@ class Trained:
         self.log_probs[name].append(store.log_probs(seed, stored, clf, prepared.splits["test"]))
         self.val_log_probs[name].append(store.log_probs(seed, stored, clf, prepared.splits["val"], "val"))
 
+    def repeat_first(self, name: str) -> None:
+        """Seed 0's expert ``name`` and its predictions again (a fit that does not depend on the seed)."""
+        for kept in (self.models, self.log_probs, self.val_log_probs):
+            kept[name].append(kept[name][0])
+
 
 @dataclass
 class Study:
@@ -205,8 +210,8 @@ class Study:
         for s in range(seeds):
             for i, name in enumerate(names):
                 step = f"{where}[seed {s + 1}/{seeds}, expert {i + 1}/{len(names)}] {name}"
-                if s and self.family(name) != NEURAL:  # flat: the same fit for every seed
-                    trained.add(name, trained.models[name][0], store, s, name, prepared)
+                if s and self.family(name) != NEURAL:  # flat: the same fit, and predictions, for every seed
+                    trained.repeat_first(name)
                     continue
                 init = [trained.models[n][s] for n in names if n != "i2m2"] if name == "i2m2" else None
                 clf, fresh = store.get(s, name, lambda name=name, init=init: Classifier(
