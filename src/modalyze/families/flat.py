@@ -4,13 +4,15 @@ Each modality's featurized tensors become a flat row of numbers (images and spec
 pooled to a small grid, categories one-hot, token ids as log-scaled counts of words and of adjacent
 word pairs, masks dropped, an absent modality as zeros plus a missing flag), and a scikit-learn
 logistic regression is fit on the training rows (a seeded sample of at most ``MAX_TRAIN_ROWS``), its
-regularisation chosen among ``C_GRID`` by log-loss on the validation rows. It takes seconds and is
+regularisation chosen among ``C_GRID`` by log-loss on the validation rows (each fit warm-started
+from the previous, more regularised one). It takes seconds and is
 the floor an expert has to clear: an expert that scores below it has not learned what a linear model
 sees in the same inputs.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from abc import ABC, abstractmethod
 from typing import Any, Callable
@@ -202,16 +204,19 @@ class LinearBaseline(FlatModel):
         self.used_ = used if len(used) else np.arange(min(1, x.shape[1]))  # all zero: one column, as before
         x = x[:, self.used_]
         grid = C_GRID if val is not None and len(val) else (1.0,)
-        x_val = self._x(val)[:, self.used_] if len(grid) > 1 else None
+        scaler = MaxAbsScaler().fit(x)
+        x, x_val = scaler.transform(x), scaler.transform(self._x(val)[:, self.used_]) if len(grid) > 1 else None
+        # along the path from strong to weak regularisation, each fit starts from the last one's solution
+        model = LogisticRegression(max_iter=MAX_ITER, random_state=self.seed, warm_start=True)
         best = np.inf
-        for c in grid:
-            model = make_pipeline(MaxAbsScaler(), LogisticRegression(C=c, max_iter=MAX_ITER, random_state=self.seed))
+        for c in sorted(grid):
             with warnings.catch_warnings():  # short of full convergence is still a fair floor
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(x, y)
+                model.set_params(C=c).fit(x, y)
             loss = 0.0 if x_val is None else _nll(self._full(model.predict_proba(x_val), model.classes_), val)
             if loss < best:
-                best, self.model_, self.c_ = loss, model, c
+                best, self.c_ = loss, c
+                self.model_ = make_pipeline(scaler, copy.deepcopy(model))
         return self
 
     def _proba(self, x: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
