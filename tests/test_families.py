@@ -291,3 +291,22 @@ def test_each_family_fits_saves_and_loads_on_every_kind_it_accepts(tmp_path):
             np.testing.assert_allclose(again.log_probs(test), log_probs, atol=1e-6)
             fitted.add((family.name, modality.kind))
     assert fitted == {(f.name, k) for f in FAMILIES.entries.values() for k in VARIANTS if f.accepts([k])}
+
+
+def test_row_orders_scored_together_equal_each_order_scored_alone(prepared, monkeypatch):
+    """Shuffles and PID partners join row orders into one call of the expert (trees pay a cost per call);
+    each row's prediction is unchanged, across the boundaries of the calls too."""
+    from modalyze.analysis import shuffle
+    from modalyze.families import FlatExpert
+
+    _, data = prepared
+    train, val, test = (data.splits[s] for s in ("train", "val", "test"))
+    scorer = shuffle.PermutedInputs(FlatExpert("trees", ["a"], 2, GradientBoostedTrees(["a"], 2, 0).fit(train, val)), test)
+    rng, n = np.random.default_rng(0), len(test)
+    orders = [{"a": rng.permutation(n)} for _ in range(4)] + [{"a": np.arange(n // 2), "note": np.full(n // 2, 3)}]
+    monkeypatch.setattr(shuffle, "ROWS_PER_CALL", int(2.5 * n))  # calls of 2, 2 and 1 orders
+    together = shuffle.score_orders(scorer, orders, n)
+    assert [len(lp) for lp in together] == [n, n, n, n, n // 2]
+    for order, log_probs in zip(orders, together):
+        alone = scorer.log_probs({"a": order["a"], "note": order.get("note", np.arange(len(order["a"])))})
+        np.testing.assert_array_equal(log_probs, alone)

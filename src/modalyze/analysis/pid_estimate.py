@@ -28,7 +28,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.exceptions import ConvergenceWarning
 
 from modalyze.analysis.pid import PID, decompose
-from modalyze.analysis.shuffle import ShuffleScorer
+from modalyze.analysis.shuffle import ShuffleScorer, score_orders
 from modalyze.experts import product_of_experts
 
 TV_THRESHOLD = 0.1  # signatures closer than this (mean total variation of predictions) are one state
@@ -45,11 +45,9 @@ def signatures(encoded: ShuffleScorer, alone: np.ndarray, group: list[str], rows
 
     Scaled so that the L1 distance between two rows is TV(alone) + mean over partners of TV(paired).
     """
-    parts = [alone / 2]
-    for partner in partners:
-        order = {m: rows if m in group else np.full(len(rows), partner) for m in encoded.present}
-        parts.append(np.exp(encoded.log_probs(order)) / (2 * len(partners)))  # [N, C]
-    return np.concatenate(parts, axis=1)
+    orders = [{m: rows if m in group else np.full(len(rows), partner) for m in encoded.present} for partner in partners]
+    paired = score_orders(encoded, orders, len(rows))  # K × [N, C]
+    return np.concatenate([alone / 2, *(np.exp(lp) / (2 * len(partners)) for lp in paired)], axis=1)
 
 
 def states(signature: np.ndarray, seed: int = 0) -> np.ndarray:

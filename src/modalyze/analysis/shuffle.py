@@ -93,10 +93,27 @@ class PermutedInputs:
         if self.blocks is not None:
             return self.expert.model.log_probs_taken(self.blocks, rows)
         features = {m: _taken(f, rows[m]) for m, f in self.data.features.items()}
-        return predict_log_probs(self.expert, FeaturizedDataset(features, self.data.targets[:length])).numpy()
+        return predict_log_probs(self.expert, FeaturizedDataset(features)).numpy()  # (no labels: only predicted)
 
 
 ShuffleScorer = EncodedExperts | PermutedInputs
+
+ROWS_PER_CALL = 8192  # several row orders are scored in one call of about this many rows
+
+
+def score_orders(scorer: ShuffleScorer, orders: list[dict[str, np.ndarray]], n: int) -> list[np.ndarray]:
+    """Each row order's log-probabilities [L, C] (an order: modality -> rows; a modality it does not
+    name keeps rows 0..n-1). Orders are joined into calls of about :data:`ROWS_PER_CALL` rows, so an
+    expert with a cost per call (gradient-boosted trees walk every tree once per call) pays it once
+    per chunk rather than once per permutation; each row's prediction is the same either way."""
+    full = [{m: np.asarray(order.get(m, np.arange(n))) for m in scorer.present} for order in orders]
+    per_call = max(1, ROWS_PER_CALL // max(n, 1))
+    out: list[np.ndarray] = []
+    for start in range(0, len(full), per_call):
+        chunk = full[start:start + per_call]
+        joined = scorer.log_probs({m: np.concatenate([order[m] for order in chunk]) for m in scorer.present})
+        out.extend(np.split(joined, np.cumsum([len(next(iter(order.values()))) for order in chunk])[:-1]))
+    return out
 
 
 def shuffle_scorer(expert: nn.Module, data: FeaturizedDataset) -> ShuffleScorer:

@@ -29,7 +29,7 @@ from modalyze.analysis.parallel import Training, resolve_jobs, run_trainings
 from modalyze.analysis.profile import Profile
 from modalyze.analysis.robustness import Evaluator, robustness
 from modalyze.analysis.scoring import Evidence, profile_of
-from modalyze.analysis.shuffle import ORDER, ShuffleScorer, shuffle_scorer
+from modalyze.analysis.shuffle import ORDER, ShuffleScorer, score_orders, shuffle_scorer
 from modalyze.analysis.store import ExpertStore, origin
 from modalyze.classifier import Classifier
 from modalyze.data import load_dataset
@@ -360,6 +360,6 @@ def _shuffle_hits(encoded: dict[str, list[ShuffleScorer]], y: np.ndarray, modali
     for target in [*modalities, "all"]:
         moved = modalities if target == "all" else [target]
         perms = [{m: rng.permutation(len(y)) for m in moved} for _ in range(plan.permutations)]
-        out[target] = {expert: np.stack([model.log_probs(p).argmax(1) == y for model in models for p in perms])
+        out[target] = {expert: np.stack([lp.argmax(1) == y for model in models for lp in score_orders(model, perms, len(y))])
                        for expert, models in encoded.items()}
     return out

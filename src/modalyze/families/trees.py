@@ -63,8 +63,9 @@ class GradientBoostedTrees(FlatModel):
     def state(self) -> dict[str, np.ndarray]:
         import skops.io
 
-        return {"skops": np.frombuffer(skops.io.dumps(self.model_), dtype=np.uint8).copy(),
-                "widths": np.asarray(self.widths_), "trees": np.asarray([self.trees_])}
+        if getattr(self, "saved_", (None,))[0] is not self.model_:  # dumped once per fitted model (it is slow)
+            self.saved_ = (self.model_, np.frombuffer(skops.io.dumps(self.model_), dtype=np.uint8).copy())
+        return {"skops": self.saved_[1], "widths": np.asarray(self.widths_), "trees": np.asarray([self.trees_])}
 
     def load(self, state: dict[str, np.ndarray]) -> GradientBoostedTrees:
         """The fitted trees back from skops' format, trusting only scikit-learn's tree types."""
