@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,25 @@ import pandas as pd
 import pytest
 import yaml
 from PIL import Image, ImageDraw
+
+from modalyze.settings import BUDGETS, cache_dir
+
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n N`: N test processes share the cores
+    import torch
+
+    torch.set_num_threads(1)
+    # each test process generates built-in datasets and decoded files into a cache of its own
+    os.environ["MODALYZE_CACHE"] = str(cache_dir() / f"tests-{worker}")
+
+# The "tiny" budget (the tiny_budget fixture): one epoch per expert, two folds, one shuffle, for the
+# tests that check what a command runs, prints and writes rather than how well its experts learn.
+TINY = dataclasses.replace(BUDGETS["fast"], max_epochs=1, min_steps=0, permutations=1, bootstrap=50, levels=(0.0, 1.0),
+                           cv_folds=2)
+
+
+@pytest.fixture
+def tiny_budget(monkeypatch):
+    monkeypatch.setitem(BUDGETS, "tiny", TINY)
 
 COLORS = {"red": (220, 30, 30), "blue": (30, 30, 220)}
 

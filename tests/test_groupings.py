@@ -44,7 +44,7 @@ def test_bad_views_are_clear_errors(view, message):
         parse_modalities({"x": {"kind": "text", "column": "p", "view": "channels"}}, "g.yaml")
 
 
-def test_groupings_study_each_grouping_and_recommend_one(tiny_spec, tmp_path, capsys):
+def test_groupings_study_each_grouping_and_recommend_one(tiny_spec, tmp_path, capsys, tiny_budget):
     groupings = tmp_path / "groupings.yaml"
     groupings.write_text(yaml.safe_dump({"groupings": {"channels": {
         "image": {"kind": "image", "column": "path", "options": {"size": 16}, "view": "channels"},
@@ -52,7 +52,7 @@ def test_groupings_study_each_grouping_and_recommend_one(tiny_spec, tmp_path, ca
     }}}))
     out = tmp_path / "g"
     code, stdout, err = run_cli(["analyze", str(tiny_spec), "--groupings", str(groupings), "--dim", "16",
-                                 "--no-progress", "--out", str(out)], capsys)
+                                 "--budget", "tiny", "--no-progress", "--out", str(out)], capsys)
     assert code == 0, err
     result = json.loads((out / "groupings.json").read_text())
     assert list(result["profiles"]) == ["declared", "channels"]

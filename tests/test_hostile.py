@@ -251,14 +251,14 @@ def test_train_on_hostile_tables(case, capsys):
 
 @settings(PROPERTY, max_examples=4)
 @given(case=TABLES)
-def test_analyze_on_hostile_tables(case, capsys):
-    _run_on_table(case, ["analyze", "--dim", "8", "--no-progress", "--min-slice-rows", "1"], capsys)
+def test_analyze_on_hostile_tables(case, capsys, tiny_budget):
+    _run_on_table(case, ["analyze", "--budget", "tiny", "--dim", "8", "--no-progress", "--min-slice-rows", "1"], capsys)
 
 
 @settings(PROPERTY, max_examples=4)
 @given(case=TABLES)
-def test_compare_on_hostile_tables(case, capsys):
-    _run_on_table(case, ["compare", "--fusions", "late", "--dim", "8", "--no-progress"], capsys)
+def test_compare_on_hostile_tables(case, capsys, tiny_budget):
+    _run_on_table(case, ["compare", "--fusions", "late", "--budget", "tiny", "--dim", "8", "--no-progress"], capsys)
 
 
 @pytest.fixture(scope="module")
@@ -303,13 +303,13 @@ def test_duplicate_headers_are_an_error(tmp_path, capsys):
     assert code == 2 and "column 'n2' appears more than once" in err, err
 
 
-def test_empty_slice_cells_form_their_own_slice(tmp_path):
+def test_empty_slice_cells_form_their_own_slice(tmp_path, tiny_budget):
     from modalyze.analysis import analyze
 
     frame = clean_table(70)
     frame.loc[frame.index % 3 == 0, "grp"] = None
     write_table(frame, tmp_path / "data.jsonl")
-    profile = analyze(str(table_spec(tmp_path, "data.jsonl", False)), budget="quick", min_slice_rows=1, dim=8, progress=False,
+    profile = analyze(str(table_spec(tmp_path, "data.jsonl", False)), budget="tiny", min_slice_rows=1, dim=8, progress=False,
                       log=lambda line: None)
     assert "(empty)" in profile.slices["grp"] and {"g1", "g2"} <= set(profile.slices["grp"])
 

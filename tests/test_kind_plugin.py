@@ -19,9 +19,7 @@ from modalyze.data.featurizers import Featurizer, Features, empty_cells
 from modalyze.encoders.base import EncoderOutput, mlp, single_token
 from modalyze.kind import ENCODERS, FEATURIZERS, KINDS, Corruption, Kind, register_kind
 from modalyze.options import Count
-from modalyze.settings import BUDGETS
 from tests.test_bad_input import run_cli
-from tests.test_sweep import TINY
 
 
 class CountsFeaturizer(Featurizer):
@@ -71,11 +69,10 @@ COUNTS = Kind("counts", CountsFeaturizer, CountsEncoder, one_column=True,
 
 
 @pytest.fixture
-def counts_kind(monkeypatch):
+def counts_kind(monkeypatch, tiny_budget):
     """``counts`` registered for one test (the registries are restored after it)."""
     for registry in (KINDS, FEATURIZERS, ENCODERS):
         monkeypatch.setattr(registry, "_entries", dict(registry.entries))
-    monkeypatch.setitem(BUDGETS, "tiny", TINY)
     register_kind(COUNTS)
 
 

@@ -12,6 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from modalyze.analysis import analyze
+from modalyze.families.trees import GradientBoostedTrees
+from tests.generated import Case, write_case
 from tests.test_bad_input import run_cli
 
 
@@ -54,9 +57,36 @@ def test_numbers_only_tables_run_to_a_verdict(rows, budget, declare, experts, tm
 def test_a_cheap_study_with_several_seeds_reuses_the_one_fit():
     """The standard budget's three seeds on a numbers-only table: the flat experts do not depend on the
     seed, so each seed holds the same fitted expert, and the study still runs to a verdict."""
-    from modalyze.analysis import analyze
-
     profile = analyze(numeric_views(1500), target="y", modalities=["a=a*:tabular", "b=b*:tabular"], budget="standard",
                       log=lambda _: None)
     assert profile.config["budget_settings"]["seeds"] == 3 and profile.config["experts"] == "cheap"
     assert "neural" not in profile.baseline["trained"].values() and profile.verdict == "intra-dominant"
+
+
+# Every tabular variant of the generated input space, the sweep's class counts and both study paths
+# (cross-validated below 1,000 rows, held out above), through a cheap study end to end.
+ALL_TABULAR = [
+    Case(("tabular:numeric", "tabular:one-column"), rows=1200, classes=40, labels="words"),
+    Case(("tabular:categorical", "tabular:boolean"), rows=40, classes=4, imbalanced=True, missing=True),
+    Case(("tabular:codes", "tabular:mixed", "tabular:one-column"), rows=150, classes=12, labels="float", missing=True),
+]
+
+
+@pytest.mark.parametrize("case", ALL_TABULAR, ids=[c.name for c in ALL_TABULAR])
+def test_every_tabular_variant_runs_a_cheap_study_to_a_verdict(case, tmp_path, tiny_budget):
+    written = write_case(case, tmp_path)
+    profile = analyze(written.frame, target="label", modalities=written.modalities, budget="tiny", log=lambda _: None)
+    names = [m.split("=")[0] for m in written.modalities]
+    assert profile.config["experts"] == "cheap" and "neural" not in profile.baseline["trained"].values()
+    assert set(names) <= set(profile.intra) and profile.verdict
+    assert profile.inter["score"] > profile.chance  # every modality carries a noisy view of the label
+
+
+def test_a_cheap_study_runs_when_trees_are_unsuitable_in_every_fold(monkeypatch):
+    """Trees refuse every input (as on tables too wide for them): each expert is linear, the study goes on."""
+    monkeypatch.setattr(GradientBoostedTrees, "MAX_WIDTH", 0)
+    profile = analyze(numeric_views(40), target="y", modalities=["a=a*:tabular", "b=b*:tabular"], budget="fast",
+                      log=lambda _: None)
+    experts = ("intra:a", "intra:b", "inter")
+    assert {profile.baseline["trained"][e] for e in experts} == {"linear"} and profile.verdict
+    assert {profile.baseline["chosen"][e] for e in experts} == {"linear"}

@@ -8,7 +8,6 @@ every row count, class count, label type, format and declaration); ``-m slow`` r
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -17,23 +16,14 @@ import pandas as pd
 import pytest
 
 import modalyze
-from modalyze.settings import BUDGETS
 from tests.generated import Case, Written, cases, write_case
 from tests.test_bad_input import run_cli
 
-# One epoch per expert: the sweep checks that every path runs, not how well it learns.
-TINY = dataclasses.replace(BUDGETS["fast"], max_epochs=1, min_steps=0, permutations=1, bootstrap=50, levels=(0.0, 1.0),
-                           cv_folds=2)
 TRAIN = ["--max-epochs", "1", "--min-steps", "0", "--dim", "8", "--no-progress"]
 MODELS = ("i2m2", "inter", "additive", "i2m2-shared", "intra")
 FUSIONS = ("late", "early", "cross-attention", "tensor", "low-rank")
 DEFAULT_CASES = cases(8, sizes=(3, 4))  # 8 cases take each of the 28 variants once
 WIDE_CASES = cases(30, seed=1, rows=(20, 40, 300, 1200, 2000), sizes=(1, 2, 3, 4, 5))
-
-
-@pytest.fixture
-def tiny_budget(monkeypatch):
-    monkeypatch.setitem(BUDGETS, "tiny", TINY)
 
 
 def ok(args: list[str], capsys, outputs: list[Path]) -> str:

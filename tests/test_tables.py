@@ -45,11 +45,12 @@ def test_column_kinds_follow_the_documented_rules(tmp_path):
     assert column_kind(pd.Series(["same"] * 5), tmp_path).startswith("- ")
 
 
-def test_analyze_a_table_infers_prints_writes_and_reproduces_the_spec(tmp_path, capsys):
+def test_analyze_a_table_infers_prints_writes_and_reproduces_the_spec(tmp_path, capsys, tiny_budget):
+    """(The README walk-through runs the same table with the default budget.)"""
     table = write_reviews(tmp_path)
     code, out, err = run_cli(["analyze", str(table), "--target", "recommended", "--write-spec",
                               str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "a"), "--dim", "8",
-                              "--no-progress"], capsys)
+                              "--budget", "tiny", "--no-progress"], capsys)
     assert code == 0, err
     spec = yaml.safe_load((tmp_path / "spec.yaml").read_text())
     assert {m: s["kind"] for m, s in spec["modalities"].items()} == {"tabular": "tabular", "text": "text",
@@ -59,7 +60,7 @@ def test_analyze_a_table_infers_prints_writes_and_reproduces_the_spec(tmp_path, 
     assert "inferred spec" in out and "# left out: id" in out
     assert "rows (train" in out and "the study trains 4 experts per seed" in out  # the opening summary
     code, _, err = run_cli(["analyze", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "b"), "--dim", "8",
-                            "--no-progress"], capsys)
+                            "--budget", "tiny", "--no-progress"], capsys)
     assert code == 0, err
     first, second = (json.loads((tmp_path / d / "profile.json").read_text()) for d in ("a", "b"))
     for key in ("intra", "inter", "i2m2", "additive", "verdict", "pid"):

@@ -21,10 +21,8 @@ from modalyze.data.infer import infer_spec
 from modalyze.errors import ModalyzeError
 from modalyze.kinds.video import VideoEncoder, read_clip, shuffle_frames
 
-from modalyze.settings import BUDGETS
 
 from .conftest import FAST
-from .test_sweep import TINY
 from .test_bad_input import run_cli
 
 CONTAINERS = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".gif")
@@ -117,8 +115,7 @@ def test_a_video_column_is_inferred_from_suffixes_and_a_column_of_frame_folders(
     assert kinds == {"clip": "video", "folder": "video"}
 
 
-def test_the_order_condition_is_in_the_profile_and_in_every_slice(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(BUDGETS, "tiny", TINY)
+def test_the_order_condition_is_in_the_profile_and_in_every_slice(tmp_path, capsys, tiny_budget):
     spec, frame = load_builtin("moving-shapes", rows=150)
     frame["part"] = np.where(np.arange(150) < 90, "train", np.where(np.arange(150) < 120, "val", "test"))
     frame.to_csv(tmp_path / "shapes.csv", index=False)
