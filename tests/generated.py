@@ -81,6 +81,11 @@ class Written:
     target: str = "label"
     modalities: list[str] = field(default_factory=list)  # --modality overrides given with --target
 
+    @property
+    def names(self) -> list[str]:
+        """The modalities' names, in order."""
+        return [o.split("=")[0] for o in self.modalities]
+
 
 # --- modalities: each returns columns, the spec entry and the --modality override it needs -------------
 

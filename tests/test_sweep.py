@@ -48,9 +48,9 @@ def run_every_command(written: Written, out: Path, capsys, index: int, wide: boo
         ok(["analyze", *data, "--budget", budget, "--out", str(profile_out), "--no-progress"], capsys,
            [profile_out / "profile.json", profile_out / "report.html"])
         profile = json.loads((profile_out / "profile.json").read_text())
-        assert profile["verdict"] and set(_modalities(written)) <= set(profile["intra"])  # + inferred (the slice column)
+        assert profile["verdict"] and set(written.names) <= set(profile["intra"])  # + inferred (the slice column)
     model = MODELS[index % len(MODELS)]
-    model = f"intra:{_modalities(written)[index % len(_modalities(written))]}" if model == "intra" else model
+    model = f"intra:{written.names[index % len(written.names)]}" if model == "intra" else model
     runs = {}
     for name in dict.fromkeys(["i2m2", model]):
         runs[name] = out / f"run-{name.replace(':', '-')}"
@@ -76,7 +76,7 @@ def run_python_api(written: Written, out: Path) -> None:
     if len(written.case.modalities) > 1:  # (the slice column makes a second modality of a one-modality table)
         profile = modalyze.analyze(frame, target=written.target, budget="tiny", modalities=written.modalities,
                                    progress=False)
-        assert profile.verdict and set(_modalities(written)) <= set(profile.intra)
+        assert profile.verdict and set(written.names) <= set(profile.intra)
     clf = modalyze.Classifier(model="i2m2", max_epochs=1, min_steps=0, dim=8, progress=False,
                               modalities=written.modalities).fit(frame.drop(columns="label"), frame["label"])
     new = _read(written.new_rows)
@@ -85,10 +85,6 @@ def run_python_api(written: Written, out: Path) -> None:
     clf.save(out / "run")
     again = modalyze.Classifier.load(out / "run")
     assert (again.predict(new) == clf.predict(new)).all()
-
-
-def _modalities(written: Written) -> list[str]:
-    return [o.split("=")[0] for o in written.modalities]
 
 
 def _read(path: Path) -> pd.DataFrame:
