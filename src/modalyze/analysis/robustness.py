@@ -66,18 +66,23 @@ class Evaluator:
         self._cache: dict[str, dict[tuple[str, int], EncoderOutput]] = {}  # expert -> (modality, batch) -> output
 
     @torch.no_grad()
-    def correct(self, data: FeaturizedDataset) -> dict[str, np.ndarray]:
-        """Per expert (and member), a bool [N]: was the row's prediction right. A shared-encoder
-        product encodes each clean modality once: a condition re-encodes only what it changed."""
+    def correct(self, data: FeaturizedDataset, changed: set[str] | None = None,
+                clean: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Per expert (and member), a bool [N]: was the row's prediction right. Given the ``changed``
+        modalities and the ``clean`` results, only the experts reading a changed modality run again (an
+        expert reads only :func:`modalities_used`). A shared-encoder product encodes each clean modality
+        once: a condition re-encodes only what it changed."""
+        experts = {n: e for n, e in self.experts.items()
+                   if changed is None or set(modalities_used(n, list(data.features))) & changed}
         parts: dict[str, list[torch.Tensor]] = {}
-        clean = [m for m, f in data.features.items()
-                 if f.rows is self.data.features[m].rows and f.index is self.data.features[m].index]
-        for i, batch in enumerate(make_loader(data, self.batch_size, shuffle=False)):
-            for name, expert in self.experts.items():
-                raw = self._clean_encodings(name, expert, i, batch, clean)
+        clean_inputs = [m for m, f in data.features.items()
+                        if f.rows is self.data.features[m].rows and f.index is self.data.features[m].index]
+        for i, batch in enumerate(make_loader(data, self.batch_size, shuffle=False) if experts else []):
+            for name, expert in experts.items():
+                raw = self._clean_encodings(name, expert, i, batch, clean_inputs)
                 for key, log_probs in expert_outputs(name, expert, batch, self.members, raw).items():
                     parts.setdefault(key, []).append(log_probs.argmax(-1))
-        return {k: torch.cat(v).numpy() == self.y for k, v in parts.items()}
+        return {**(clean or {}), **{k: torch.cat(v).numpy() == self.y for k, v in parts.items()}}
 
     def _clean_encodings(self, name: str, expert: nn.Module, i: int, batch: dict[str, Any],
                          clean: list[str]) -> dict[str, EncoderOutput] | None:
@@ -102,7 +107,7 @@ def missing_matrix(evaluator: Evaluator, modalities: list[str], clean: dict[str,
     """One entry per subset: ``{"present": [...], "scores": {expert: {"score", "ci"}}}``."""
     out = []
     for kept in presence_patterns(modalities):
-        correct = clean if len(kept) == len(modalities) else evaluator.correct(keep_only(evaluator.data, kept))
+        correct = evaluator.correct(keep_only(evaluator.data, kept), set(modalities) - set(kept), clean)
         scores = {k: score_with_ci(c[None], evaluator.draws) for k, c in correct.items()
                   if set(modalities_used(k, modalities)) & set(kept)}
         out.append({"present": list(kept), "scores": scores, "below_best_member": below_best_member(scores, evaluator)})
@@ -137,7 +142,7 @@ def corruption_curves(evaluator: Evaluator, featurizers: dict[str, Featurizer], 
                 else:
                     features = corrupt(featurizer, frame, corruption.name, level, seed)
                     correct = evaluator.correct(FeaturizedDataset({**evaluator.data.features, m: features},
-                                                               evaluator.data.targets))
+                                                               evaluator.data.targets), {m}, clean)
                 for name, hits in correct.items():
                     if m in modalities_used(name, modalities):
                         curves.setdefault(name, []).append(float(hits.mean()))

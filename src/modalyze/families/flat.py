@@ -99,7 +99,7 @@ def flat(features: Features, rows: np.ndarray, chunk: int = 2048,
         keep = present[start:start + chunk, None].astype(float)
         parts.append([flatten.get(name, _pooled)(t).multiply(keep).tocsr()
                       for name, t in taken.items() if t.dtype != torch.bool])  # masks carry no values
-    blocks = [_stack([p[k] for p in parts]) for k in range(len(parts[0]))]
+    blocks = [parts[0][k] if len(parts) == 1 else _stack([p[k] for p in parts]) for k in range(len(parts[0]))]
     return [sparse.csr_matrix((~present)[:, None].astype(float)), *blocks]
 
 
@@ -247,7 +247,9 @@ def _nll(log_probs: np.ndarray, data: FeaturizedDataset) -> float:
 
 
 def _width(block: sparse.csr_matrix, width: int) -> sparse.csr_matrix:
-    if block.shape[1] >= width:
+    if block.shape[1] == width:
+        return block
+    if block.shape[1] > width:
         return block[:, :width]
     return sparse.hstack([block, sparse.csr_matrix((block.shape[0], width - block.shape[1]))], format="csr")
 

@@ -8,7 +8,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from modalyze.data.batching import FeaturizedDataset
 from modalyze.errors import ModalyzeError
-from modalyze.families.flat import FlatModel, Unsuitable, _nll
+from modalyze.families.flat import FlatModel, Unsuitable
 
 # beyond what skops trusts by default, a saved tree model may hold these types and no other: a run
 # directory is untrusted input and cannot smuggle code in
@@ -16,10 +16,12 @@ TRUSTED_PREFIXES = ("sklearn.ensemble._hist_gradient_boosting.", "sklearn._loss.
 
 
 class GradientBoostedTrees(FlatModel):
-    """Histogram gradient-boosted trees, grown ``STEP`` trees at a time while the validation log-loss
-    improves (at most ``MAX_TREES``), predicting with the best number of trees."""
+    """Histogram gradient-boosted trees, grown while the validation log-loss improves (scikit-learn's
+    early stopping on the study's validation rows: stopped after ``PATIENCE`` trees without a gain of
+    ``TOL``, at most ``MAX_TREES``), predicting with the trees up to the best validation loss."""
 
-    STEP, PATIENCE, MAX_TREES, MAX_WIDTH = 25, 2, 400, 4096
+    PATIENCE, TOL, MAX_TREES, MAX_WIDTH = 50, 1e-4, 400, 4096
+    WITHOUT_VAL = 100  # trees grown when there are no validation rows to stop on
 
     def fit(self, train: FeaturizedDataset, val: FeaturizedDataset | None = None) -> GradientBoostedTrees:
         rows = self._train_rows(train)
@@ -27,28 +29,24 @@ class GradientBoostedTrees(FlatModel):
         if flat.shape[1] > self.MAX_WIDTH:
             raise Unsuitable(f"{flat.shape[1]} features, more than the {self.MAX_WIDTH} dense trees are fit on")
         x, y = flat.toarray(), train.targets.numpy()[rows]
-        self.model_ = HistGradientBoostingClassifier(max_iter=self.STEP, warm_start=True, early_stopping=False,
+        self.model_ = HistGradientBoostingClassifier(max_iter=self.WITHOUT_VAL, early_stopping=False,
                                                      l2_regularization=1.0, random_state=self.seed)
-        if val is None or not len(val):
-            self.model_.set_params(max_iter=100).fit(x, y)
+        # validation rows of a class the training rows lack cost the same at every stage: they cannot
+        # move the best stage, and scikit-learn cannot encode their labels
+        seen = np.isin(val.targets.numpy(), np.unique(y)) if val is not None and len(val) else np.zeros(0, bool)
+        if not seen.any():
+            self.model_.fit(x, y)
             self.trees_ = self.model_.n_iter_
             return self
-        x_val, best, since = self._x(val).toarray(), np.inf, 0
-        while since < self.PATIENCE and self.model_.max_iter <= self.MAX_TREES:
-            self.model_.fit(x, y)
-            for trees, probs in enumerate(self.model_.staged_predict_proba(x_val), start=1):
-                if trees > self.model_.max_iter - self.STEP:  # only the stages this round added
-                    loss = _nll(self._full(probs, self.model_.classes_), val)
-                    if loss < best - 1e-4:
-                        best, self.trees_, since = loss, trees, -1
-            since += 1
-            self.model_.set_params(max_iter=self.model_.max_iter + self.STEP)
+        self.model_.set_params(max_iter=self.MAX_TREES, early_stopping=True, scoring="loss",
+                               n_iter_no_change=self.PATIENCE, tol=self.TOL)
+        self.model_.fit(x, y, X_val=self._x(val).toarray()[seen], y_val=val.targets.numpy()[seen])
+        self.trees_ = max(1, int(np.argmax(self.model_.validation_score_[1:])) + 1)  # [0]: before any tree
         return self._keep_best()
 
     def _keep_best(self) -> GradientBoostedTrees:
-        """Drop the trees grown past the best stage, so a prediction is one call (not a staged walk on
-        every shuffle and PID partner) and a saved model holds only the trees it uses. scikit-learn keeps
-        the stages in ``_predictors`` and predicts with all of them."""
+        """Drop the trees grown past the best stage, so a saved model holds only the trees it uses
+        (scikit-learn keeps them in ``_predictors`` and predicts with all of them)."""
         del self.model_._predictors[self.trees_:]
         self.model_.set_params(max_iter=self.trees_)
         return self
