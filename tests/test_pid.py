@@ -106,3 +106,20 @@ def test_the_alternating_solver_reaches_the_exact_optimum(shape, concentration):
         assert a == pytest.approx(b, abs=2e-5)
     with pytest.raises(ModalyzeError, match="unknown PID solver"):
         decompose(p, "newton")
+
+
+def test_solves_in_threads_match_and_leave_the_warning_filters_as_they_were():
+    """The study solves PID joints in a thread pool wrapped in ``quiet_solver``: the same decompositions
+    as one at a time, and the process's warning filters back as they were afterwards."""
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modalyze.analysis.pid import quiet_solver
+
+    rng = np.random.default_rng(1)
+    joints = [rng.dirichlet(np.full(5 * 4 * 3, 0.5)).reshape(5, 4, 3) for _ in range(8)]
+    before = list(warnings.filters)
+    with quiet_solver(), ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(decompose, joints))
+    assert warnings.filters == before
+    assert threaded == [decompose(p) for p in joints]

@@ -25,7 +25,9 @@ alternating, random 32 × 32 × 13 joints 11–24 s exactly and under a second a
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -106,6 +108,17 @@ def _information(q: np.ndarray) -> float:
     return mutual_information((q / q.sum()).reshape(n1 * n2, ny))
 
 
+@contextmanager
+def quiet_solver() -> Iterator[None]:
+    """cvxpy's "solution may be inaccurate" warning silenced: such solutions are clamped into the feasible
+    range. Threads solving at once each enter this; wrapping the pool in it too keeps the filter on
+    throughout and restores the process's filters exactly when the pool ends (``catch_warnings`` is
+    not thread-safe on its own)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+        yield
+
+
 def _exact(p: np.ndarray) -> np.ndarray:
     """argmax_Q H_Q(Y | X1, X2) subject to Q(x1, y) = P(x1, y) and Q(x2, y) = P(x2, y), in cvxpy."""
     import cvxpy as cp  # slow to import; only this solver needs it
@@ -118,8 +131,7 @@ def _exact(p: np.ndarray) -> np.ndarray:
     constraints = [rows_x1 @ q == p.sum(1), rows_x2 @ q == p.sum(0)]
     # -H(Y | X1, X2) = sum q log(q / Q(x1, x2)) = sum rel_entr(q, Q(x1, x2))
     problem = cp.Problem(cp.Minimize(cp.sum(cp.rel_entr(q, pair_mass))), constraints)
-    with warnings.catch_warnings():  # "inaccurate" solutions are clamped into the feasible range below
-        warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+    with quiet_solver():
         try:
             problem.solve(solver=cp.CLARABEL)
         except cp.error.SolverError:

@@ -20,6 +20,7 @@ to compare the captured total against.
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from modalyze.analysis.pid import PID, decompose
+from modalyze.analysis.pid import PID, decompose, quiet_solver
 from modalyze.analysis.shuffle import ShuffleScorer, score_orders
 from modalyze.experts import product_of_experts
 
@@ -103,13 +104,15 @@ def estimate(encoded: ShuffleScorer, alone: dict[str, np.ndarray], y: np.ndarray
             pairs.append((i, len(groups) - 1))
     codes = [states(signatures(encoded, _alone(alone, encoded.present, g)[rows], g, rows, partners), seed)
              for g in groups]
+    # per pair: all rows, then each half; the solves are independent, so they share the process's threads
+    joints = [soft_joint(codes[i][h], codes[j][h], probs[h]) for i, j in pairs for h in (slice(None), *halves)]
+    with quiet_solver(), ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+        solved = list(pool.map(decompose, joints))
     out = {}
-    for i, j in pairs:
+    for k, (i, j) in enumerate(pairs):
         a, b = "+".join(groups[i]), "+".join(groups[j])
-        real = decompose(soft_joint(codes[i], codes[j], probs))
-        first, second = (_terms(decompose(soft_joint(codes[i][h], codes[j][h], probs[h])), a, b) for h in halves)
-        out[f"{a}|{b}"] = {**_terms(real, a, b), "units": "bits", "states": {a: int(codes[i].max() + 1),
-                                                                              b: int(codes[j].max() + 1)},
+        real, first, second = (_terms(pid, a, b) for pid in solved[3 * k:3 * k + 3])
+        out[f"{a}|{b}"] = {**real, "units": "bits", "states": {a: int(codes[i].max() + 1), b: int(codes[j].max() + 1)},
                            "rows": int(len(rows)), "noise_floor": _difference(first, second)}
     return out
 
