@@ -60,6 +60,26 @@ def test_trees_cut_to_their_best_stage_predict_as_trees_grown_to_it(prepared):
     np.testing.assert_allclose(GradientBoostedTrees(["a"], 2, 0).load(trees.state()).log_probs(test), expected, atol=1e-6)
 
 
+def test_trees_fit_and_predict_on_one_openmp_thread(prepared, monkeypatch):
+    """Two OpenMP runtimes (scikit-learn's and PyTorch's) made multi-threaded tree fits 20-40x slower when
+    scikit-learn was imported first (docs/measured.md): every fit and prediction runs on one thread."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    for method in ("fit", "predict_proba"):
+        original = getattr(HistGradientBoostingClassifier, method)
+
+        def spy(self, *args, _original=original, **kwargs):
+            seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"})
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(HistGradientBoostingClassifier, method, spy)
+    _, data = prepared
+    GradientBoostedTrees(["a"], 2, 0).fit(data.splits["train"], data.splits["val"]).log_probs(data.splits["test"])
+    assert len(seen) == 2 and all(threads == {1} for threads in seen)
+
+
 def test_trees_refuse_inputs_too_wide_for_dense_features(prepared, monkeypatch):
     _, data = prepared
     monkeypatch.setattr(GradientBoostedTrees, "MAX_WIDTH", 3)
