@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 from scipy import sparse
 from sklearn.ensemble import HistGradientBoostingClassifier
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from modalyze.data.batching import FeaturizedDataset
 from modalyze.errors import ModalyzeError
 from modalyze.families.flat import FlatModel, Unsuitable
 
-# scikit-learn's trees run on one OpenMP thread. With its OpenMP runtime loaded before PyTorch's (any
-# scikit-learn import ahead of torch's), the default threads made a fit 20-40x slower on 2 cores
-# (40 rows: 0.54 s against 0.013 s on one thread; 2,000 rows: 1.83 s against 0.09 s); loaded the other
-# way round, two threads gained 1.3x at most on the flat families' sizes (<= 20,000 training rows).
-ONE_THREAD = {"limits": 1, "user_api": "openmp"}
+@functools.cache
+def _controller() -> ThreadpoolController:
+    """The loaded thread pools, found once (finding them takes milliseconds; trees predict often)."""
+    return ThreadpoolController()
+
+
+def one_thread() -> Any:
+    """A context in which scikit-learn's trees run on one OpenMP thread. With scikit-learn's OpenMP
+    runtime loaded before PyTorch's (any scikit-learn import ahead of torch's), default threads made a
+    fit 20-40x slower on 2 cores (40 rows: 0.54 s against 0.013 s on one thread; 2,000 rows: 1.83 s
+    against 0.09 s); loaded the other way round, two threads gained 1.3x at most at the flat families'
+    sizes (at most 20,000 training rows)."""
+    return _controller().limit(limits=1, user_api="openmp")
+
 
 # beyond what skops trusts by default, a saved tree model may hold these types and no other: a run
 # directory is untrusted input and cannot smuggle code in
@@ -42,13 +54,13 @@ class GradientBoostedTrees(FlatModel):
         # move the best stage, and scikit-learn cannot encode their labels
         seen = np.isin(val.targets.numpy(), np.unique(y)) if val is not None and len(val) else np.zeros(0, bool)
         if not seen.any():
-            with threadpool_limits(**ONE_THREAD):
+            with one_thread():
                 self.model_.fit(x, y)
             self.trees_ = self.model_.n_iter_
             return self
         self.model_.set_params(max_iter=self.MAX_TREES, early_stopping=True, scoring="loss",
                                n_iter_no_change=self.PATIENCE, tol=self.TOL)
-        with threadpool_limits(**ONE_THREAD):
+        with one_thread():
             self.model_.fit(x, y, X_val=self._x(val).toarray()[seen], y_val=val.targets.numpy()[seen])
         self.trees_ = max(1, int(np.argmax(self.model_.validation_score_[1:])) + 1)  # [0]: before any tree
         return self._keep_best()
@@ -61,7 +73,7 @@ class GradientBoostedTrees(FlatModel):
         return self
 
     def _proba(self, x: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        with threadpool_limits(**ONE_THREAD):
+        with one_thread():
             return self.model_.predict_proba(x.toarray()), self.model_.classes_
 
     def size(self) -> int:
