@@ -203,25 +203,27 @@ def test_robustness_command_writes_matrix_curves_and_page(tiny_spec, tmp_path, c
     assert code == 2 and "must be an inter run with late fusion" in err
 
 
-def test_a_shared_encoder_product_reuses_clean_encodings_with_the_same_answers():
-    """The one-pass model's robustness section encodes each unaltered modality once; the answers are
-    those of a full forward pass under every condition."""
+@pytest.mark.parametrize("model", ["i2m2-shared", "i2m2"])
+def test_a_product_reuses_what_a_condition_left_unchanged_with_the_same_answers(model):
+    """Robustness reruns only what a condition changed: a shared-encoder product encodes each unaltered
+    modality once, a product of separate experts keeps its unaltered intra members' outputs. The
+    answers are those of a full forward pass under every condition."""
     from modalyze.analysis.robustness import Evaluator, keep_only
     from modalyze.data.corruptions import corrupt
 
     spec, table = load_dataset("digits")
     prepared = prepare(spec, table)
     test = prepared.splits["test"]
-    clf = Classifier(model="i2m2-shared", max_epochs=3, progress=False, dim=16).fit_prepared(spec, prepared)
+    clf = Classifier(model=model, max_epochs=3, progress=False, dim=16).fit_prepared(spec, prepared)
     noisy = corrupt(prepared.featurizers["top"], prepared.frames["test"], "gaussian-noise", 1.0, 0)
-    conditions = [test, keep_only(test, ("bottom",)), type(test)({**test.features, "top": noisy}, test.targets)]
-    warm = Evaluator({"i2m2-shared": clf.expert_}, test, members=True)
-    warm.correct(test)  # fills the cache of clean encodings
-    for data in conditions:
-        fresh = Evaluator({"i2m2-shared": clf.expert_}, test, members=True)
-        fresh._cache = {"i2m2-shared": {}}
+    conditions = [(test, set()), (keep_only(test, ("bottom",)), {"top"}),
+                  (type(test)({**test.features, "top": noisy}, test.targets), {"top"})]
+    warm = Evaluator({model: clf.expert_}, test, members=True)
+    clean = warm.correct(test)  # fills the caches of clean encodings and intra outputs
+    for data, changed in conditions:
+        fresh = Evaluator({model: clf.expert_}, test, members=True)
         fresh._clean_encodings = lambda *args: None  # a full forward pass, nothing reused
-        expected, got = fresh.correct(data), warm.correct(data)
+        expected, got = fresh.correct(data), warm.correct(data, changed, clean)
         assert expected.keys() == got.keys() and all(np.array_equal(expected[k], got[k]) for k in expected)
 
 

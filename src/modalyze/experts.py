@@ -166,13 +166,15 @@ class ProductOfExperts(nn.Module):
         self.inter = _member(cfg, "inter") if with_inter else None
         self.member_weights = MemberWeights(list(cfg.modalities), member_names(list(cfg.modalities), with_inter))
 
-    def expert_log_probs_intra(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Each intra expert's log-probabilities [B, C], keyed by modality."""
-        return {m: expert(batch) for m, expert in self.intra.items()}
+    def expert_log_probs_intra(self, batch: Batch, known: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Each intra expert's log-probabilities [B, C], keyed by modality (those in ``known`` as given)."""
+        known = known or {}
+        return {m: known[m] if m in known else expert(batch) for m, expert in self.intra.items()}
 
-    def expert_log_probs(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Each expert's own log-probabilities, keyed 'intra:<m>' and 'inter'."""
-        out = {f"intra:{m}": lp for m, lp in self.expert_log_probs_intra(batch).items()}
+    def expert_log_probs(self, batch: Batch, known: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Each expert's own log-probabilities, keyed 'intra:<m>' and 'inter' (``known``: intra experts'
+        outputs on this batch already computed, by modality)."""
+        out = {f"intra:{m}": lp for m, lp in self.expert_log_probs_intra(batch, known).items()}
         if self.inter is not None:
             out["inter"] = self.inter(batch)
         return out

@@ -35,15 +35,16 @@ DEFAULT_LEVELS = ROBUSTNESS.levels
 
 
 def expert_outputs(name: str, expert: nn.Module, batch: dict[str, Any], members: bool,
-                   raw: dict[str, EncoderOutput] | None = None) -> dict[str, torch.Tensor]:
+                   raw: dict[str, EncoderOutput] | None = None,
+                   known: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Log-probabilities [B, C] of an expert, keyed by its name; with ``members`` also those of the
     intra and inter experts inside a product (all from one forward pass; a shared-encoder product
-    reuses the encoder outputs in ``raw``)."""
+    reuses the encoder outputs in ``raw``, a product of separate experts the intra outputs in ``known``)."""
     if isinstance(expert, SharedProductOfExperts):
         parts = expert.expert_log_probs(batch, raw)
         return {name: expert.combine(parts, batch), **(parts if members else {})}
     if isinstance(expert, ProductOfExperts):
-        parts = expert.expert_log_probs(batch)
+        parts = expert.expert_log_probs(batch, known)
         return {name: expert.combine(parts, batch), **(parts if members else {})}
     return {name: expert(batch)}
 
@@ -64,23 +65,28 @@ class Evaluator:
         self.y = data.targets.numpy()
         self.draws = Draws.make(len(self.y), bootstrap, seed)
         self._cache: dict[str, dict[tuple[str, int], EncoderOutput]] = {}  # expert -> (modality, batch) -> output
+        self._intra: dict[tuple[str, int], dict[str, torch.Tensor]] = {}  # (product, batch) -> modality -> [B, C]
 
     @torch.no_grad()
     def correct(self, data: FeaturizedDataset, changed: set[str] | None = None,
                 clean: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-        """Per expert (and member), a bool [N]: was the row's prediction right. Given the ``changed``
-        modalities and the ``clean`` results, only the experts reading a changed modality run again (an
-        expert reads only :func:`modalities_used`). A shared-encoder product encodes each clean modality
-        once: a condition re-encodes only what it changed."""
+        """Per expert (and member), a bool [N]: was the row's prediction right. Given the ``clean``
+        results and the modalities ``data`` ``changed`` from the evaluator's own, only the experts reading
+        a changed modality run again (an expert reads only :func:`modalities_used`), and a product reruns
+        only the members that read one. A shared-encoder product encodes each clean modality once: a
+        condition re-encodes only what it changed."""
+        if changed is None:  # not said: nothing if this is the evaluator's own data, else every modality
+            changed = set() if data is self.data else set(data.features)
         experts = {n: e for n, e in self.experts.items()
-                   if changed is None or set(modalities_used(n, list(data.features))) & changed}
+                   if clean is None or set(modalities_used(n, list(data.features))) & changed}
         parts: dict[str, list[torch.Tensor]] = {}
         clean_inputs = [m for m, f in data.features.items()
                         if f.rows is self.data.features[m].rows and f.index is self.data.features[m].index]
         for i, batch in enumerate(make_loader(data, self.batch_size, shuffle=False) if experts else []):
             for name, expert in experts.items():
                 raw = self._clean_encodings(name, expert, i, batch, clean_inputs)
-                for key, log_probs in expert_outputs(name, expert, batch, self.members, raw).items():
+                known = self._unchanged_intra(name, expert, i, batch, changed)
+                for key, log_probs in expert_outputs(name, expert, batch, self.members, raw, known).items():
                     parts.setdefault(key, []).append(log_probs.argmax(-1))
         return {**(clean or {}), **{k: torch.cat(v).numpy() == self.y for k, v in parts.items()}}
 
@@ -94,6 +100,19 @@ class Evaluator:
             if (m, i) not in cache:
                 cache[m, i] = expert.inter.encoders[m](batch["x"][m])
         return {m: cache[m, i] for m in clean}
+
+    def _unchanged_intra(self, name: str, expert: nn.Module, i: int, batch: dict[str, Any],
+                         changed: set[str]) -> dict[str, torch.Tensor] | None:
+        """Batch ``i``'s outputs of a product's intra experts whose modality is unchanged (an intra expert
+        reads only its own modality): computed on first use, then kept, so a condition reruns only the
+        members it touches."""
+        if not isinstance(expert, ProductOfExperts) or isinstance(expert, SharedProductOfExperts):
+            return None
+        cache = self._intra.setdefault((name, i), {})
+        for m, member in expert.intra.items():
+            if m not in changed and m not in cache:
+                cache[m] = member(batch)
+        return {m: cache[m] for m in expert.intra if m not in changed}
 
 
 def keep_only(data: FeaturizedDataset, kept: tuple[str, ...]) -> FeaturizedDataset:
