@@ -38,7 +38,7 @@ PAIR_BUCKETS = 2 ** 16  # adjacent word pairs hashed into this many columns
 MAX_ITER = 200
 POOL = 8  # images: an 8 × 8 grid per channel; sequences: 8 steps per channel
 
-Flatten = Callable[[torch.Tensor], sparse.csr_matrix]  # [N, ...] -> [N, D]
+Flatten = Callable[[torch.Tensor], sparse.csr_matrix | np.ndarray]  # [N, ...] -> [N, D], sparse or dense
 
 
 def _counts(ids: torch.Tensor) -> sparse.csr_matrix:
@@ -56,7 +56,7 @@ def _one_hot(codes: torch.Tensor) -> sparse.csr_matrix:
     return sparse.hstack(blocks, format="csr") if blocks else sparse.csr_matrix((len(codes), 0))
 
 
-def _pooled(values: torch.Tensor) -> sparse.csr_matrix:
+def _pooled(values: torch.Tensor) -> np.ndarray:
     """Numbers of any shape [N, ...] -> [N, D], images, clips and sequences average-pooled to a small grid."""
     x = values.float()
     if x.ndim == 5:  # clips [N, T, C, H, W]: a grid half as fine per frame
@@ -65,7 +65,7 @@ def _pooled(values: torch.Tensor) -> sparse.csr_matrix:
         x = F.adaptive_avg_pool2d(x, POOL)
     elif x.ndim == 3:  # [N, C, T]
         x = F.adaptive_avg_pool1d(x, POOL)
-    return sparse.csr_matrix(np.nan_to_num(x.reshape(len(x), -1).numpy()))
+    return np.nan_to_num(x.reshape(len(x), -1).numpy())
 
 
 def _ngrams(ids: torch.Tensor) -> sparse.csr_matrix:
@@ -97,10 +97,18 @@ def flat(features: Features, rows: np.ndarray, chunk: int = 2048,
     for start in range(0, len(rows), chunk):
         taken = features.take(torch.as_tensor(rows[start:start + chunk]))
         keep = present[start:start + chunk, None].astype(float)
-        parts.append([flatten.get(name, _pooled)(t).multiply(keep).tocsr()
+        parts.append([_kept(flatten.get(name, _pooled)(t), keep)
                       for name, t in taken.items() if t.dtype != torch.bool])  # masks carry no values
     blocks = [parts[0][k] if len(parts) == 1 else _stack([p[k] for p in parts]) for k in range(len(parts[0]))]
     return [sparse.csr_matrix((~present)[:, None].astype(float)), *blocks]
+
+
+def _kept(block: sparse.csr_matrix | np.ndarray, keep: np.ndarray) -> sparse.csr_matrix:
+    """A block with the rows of absent values zeroed (``keep`` [N, 1]), as CSR (dense blocks are
+    zeroed before the one conversion: a table's numbers are most of a study's calls)."""
+    if isinstance(block, np.ndarray):
+        return sparse.csr_matrix(block * keep)
+    return block.multiply(keep).tocsr()
 
 
 def _stack(chunks: list[sparse.csr_matrix]) -> sparse.csr_matrix:
