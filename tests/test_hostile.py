@@ -444,7 +444,7 @@ def test_signals_end_the_command_promptly_with_the_resume_message(command, signu
 
 def test_import_and_help_load_no_heavy_library():
     code = ("import sys, modalyze; from modalyze import cli; "
-            "print(sorted(m for m in ('torch', 'lightning', 'cvxpy', 'sklearn', 'pandas') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'lightning', 'clarabel', 'sklearn', 'pandas') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]", loaded
     version = subprocess.run([sys.executable, "-m", "modalyze.cli", "--version"], capture_output=True, text=True)

@@ -15,21 +15,20 @@ give the same optimum (tested against each other and against the `dit` package's
   jointly convex function, so alternating minimisation converges to the optimum (Csiszár & Tusnády,
   1984): for fixed r, each label's slice Q(·, ·, y) is the Sinkhorn scaling of r to the marginals
   P(x1, y) and P(x2, y); for fixed Q, r = Q(x1, x2). Under a second on 32 × 32 × 13.
-- ``"exact"``: the exponential-cone program in cvxpy (Clarabel), tens of seconds on 32 × 32 × 13.
+- ``"exact"``: the exponential-cone program, solved by Clarabel (interior point).
 
 ``"auto"`` (the default) takes the exact program up to ``EXACT_UP_TO`` cells with at most
-``EXACT_MAX_LABELS`` labels and alternating minimisation otherwise: on 2 busy cores, synthetic-mixed's 32 × 32 × 4 joints took 0.5–1.2 s exactly and 6–9 s
-alternating, random 32 × 32 × 13 joints 11–24 s exactly and under a second alternating.
+``EXACT_MAX_LABELS`` labels and alternating minimisation otherwise (measured on 2 cores, random
+joints: 32 × 32 × 4 took 0.2 s exactly and 1.6 s alternating; 20 × 20 × 13 1.1 s and 0.2 s; 12 × 12 × 30
+1.0 s and 0.06 s).
 """
 
 from __future__ import annotations
 
-import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Iterator
 
 import numpy as np
+from scipy import sparse
 
 from modalyze.errors import ModalyzeError
 
@@ -108,37 +107,46 @@ def _information(q: np.ndarray) -> float:
     return mutual_information((q / q.sum()).reshape(n1 * n2, ny))
 
 
-@contextmanager
-def quiet_solver() -> Iterator[None]:
-    """cvxpy's "solution may be inaccurate" warning silenced: such solutions are clamped into the feasible
-    range. Threads solving at once each enter this; wrapping the pool in it too keeps the filter on
-    throughout and restores the process's filters exactly when the pool ends (``catch_warnings`` is
-    not thread-safe on its own)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
-        yield
-
-
 def _exact(p: np.ndarray) -> np.ndarray:
-    """argmax_Q H_Q(Y | X1, X2) subject to Q(x1, y) = P(x1, y) and Q(x2, y) = P(x2, y), in cvxpy."""
-    import cvxpy as cp  # slow to import; only this solver needs it
+    """argmax_Q H_Q(Y | X1, X2) subject to Q(x1, y) = P(x1, y) and Q(x2, y) = P(x2, y): an
+    exponential-cone program handed to Clarabel (interior point) as its conic form.
+
+    Variables x = [q (n), t (n), s (K)]: q the cells (x1, x2, y) flattened, s the pairs' mass
+    Q(x1, x2) = Σ_y q, t bounds each cell's q·log(q / s); minimise Σ t (= -H_Q(Y | X1, X2)). Clarabel
+    takes constraints as b - A x in a cone: zero (the marginals, and s = Σ_y q) and, per cell, the
+    exponential cone {(u, v, w): v·exp(u / v) <= w} holding (-t, q, s), i.e. t >= q·log(q / s).
+    Where Clarabel does not solve it, alternating minimisation (the same optimum) does.
+    """
+    import clarabel  # the interior-point solver; only this solver needs it
 
     n1, n2, ny = p.shape
-    q = cp.Variable((n1 * n2, ny), nonneg=True)  # row r = (x1, x2) flattened
-    pair_mass = cp.sum(q, axis=1, keepdims=True) @ np.ones((1, ny))  # Q(x1, x2), repeated over y
-    rows_x1 = np.kron(np.eye(n1), np.ones((1, n2)))  # [n1, n1*n2]: sums rows sharing x1
-    rows_x2 = np.kron(np.ones((1, n1)), np.eye(n2))  # [n2, n1*n2]: sums rows sharing x2
-    constraints = [rows_x1 @ q == p.sum(1), rows_x2 @ q == p.sum(0)]
-    # -H(Y | X1, X2) = sum q log(q / Q(x1, x2)) = sum rel_entr(q, Q(x1, x2))
-    problem = cp.Problem(cp.Minimize(cp.sum(cp.rel_entr(q, pair_mass))), constraints)
-    with quiet_solver():
-        try:
-            problem.solve(solver=cp.CLARABEL)
-        except cp.error.SolverError:
-            problem.solve(solver=cp.SCS, eps=1e-9, max_iters=100_000)
-    if q.value is None:
-        raise ModalyzeError(f"PID optimisation did not converge (status {problem.status})")
-    return np.clip(q.value, 0, None).reshape(n1, n2, ny)
+    pairs, n = n1 * n2, p.size
+    cell = np.arange(n)  # cell index (x1 · n2 + x2) · ny + y
+    x1, x2, y, pair = cell // (n2 * ny), (cell // ny) % n2, cell % ny, cell // ny
+    width = 2 * n + pairs
+    ones = np.ones(n)
+
+    def rows(values: np.ndarray, r: np.ndarray, c: np.ndarray, height: int) -> sparse.coo_matrix:
+        return sparse.coo_matrix((values, (r, c)), shape=(height, width))
+
+    a = sparse.vstack([
+        rows(ones, x1 * ny + y, cell, n1 * ny),  # Σ_x2 q = P(x1, y)
+        rows(ones, x2 * ny + y, cell, n2 * ny),  # Σ_x1 q = P(x2, y)
+        rows(np.r_[np.ones(pairs), -ones], np.r_[np.arange(pairs), pair], np.r_[2 * n + np.arange(pairs), cell],
+             pairs),  # s - Σ_y q = 0
+        rows(np.r_[ones, -ones, -ones], np.r_[3 * cell, 3 * cell + 1, 3 * cell + 2], np.r_[n + cell, cell, 2 * n + pair],
+             3 * n),  # (-t, q, s) per cell
+    ]).tocsc()
+    equalities = np.r_[p.sum(1).ravel(), p.sum(0).ravel(), np.zeros(pairs)]
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    solution = clarabel.DefaultSolver(sparse.csc_matrix((width, width)), np.r_[np.zeros(n), np.ones(n), np.zeros(pairs)],
+                                      a, np.r_[equalities, np.zeros(3 * n)],
+                                      [clarabel.ZeroConeT(len(equalities)), *[clarabel.ExponentialConeT()] * n],
+                                      settings).solve()
+    if str(solution.status) not in ("Solved", "AlmostSolved"):
+        return _alternating(p)
+    return np.clip(np.asarray(solution.x[:n]), 0, None).reshape(n1, n2, ny)  # "almost": clamped below
 
 
 EXACT_UP_TO = 6000  # "auto": cells |X1|·|X2|·|Y| up to which the exact program may be the faster one ...
@@ -146,10 +154,9 @@ EXACT_MAX_LABELS = 4  # ... with this many labels at most: its cost grows steepl
 
 
 def _auto(p: np.ndarray) -> np.ndarray:
-    """The exact program on small joints with few labels (a second or less; alternating minimisation
-    can crawl on a flat optimum there), alternating minimisation otherwise (where the program takes
-    tens of seconds: measured on 2 cores, 12 × 12 × 30 took 17 s exactly and 0.07 s alternating,
-    20 × 20 × 13 8 s and 0.2 s, 10 × 10 × 60 45 s and 0.07 s, with the same terms to 1e-4 bits)."""
+    """The exact program on small joints with few labels (alternating minimisation can crawl on a flat
+    optimum there), alternating minimisation otherwise (where it is the faster: 10 × 10 × 60 took 1.6 s
+    exactly and 0.03 s alternating, with the same information to 1e-7 bits)."""
     return _exact(p) if p.size <= EXACT_UP_TO and p.shape[2] <= EXACT_MAX_LABELS else _alternating(p)
 
 

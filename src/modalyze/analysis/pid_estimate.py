@@ -28,7 +28,7 @@ import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from modalyze.analysis.pid import PID, decompose, quiet_solver
+from modalyze.analysis.pid import PID, decompose
 from modalyze.analysis.shuffle import ShuffleScorer, score_orders
 from modalyze.experts import product_of_experts
 
@@ -106,7 +106,7 @@ def estimate(encoded: ShuffleScorer, alone: dict[str, np.ndarray], y: np.ndarray
              for g in groups]
     # per pair: all rows, then each half; the solves are independent, so they share the process's threads
     joints = [soft_joint(codes[i][h], codes[j][h], probs[h]) for i, j in pairs for h in (slice(None), *halves)]
-    with quiet_solver(), ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
         solved = list(pool.map(decompose, joints))
     out = {}
     for k, (i, j) in enumerate(pairs):
