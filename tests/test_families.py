@@ -61,7 +61,7 @@ def test_trees_cut_to_their_best_stage_predict_as_trees_grown_to_it(prepared):
 
 
 def test_trees_fit_and_predict_on_one_openmp_thread(prepared, monkeypatch):
-    """Two OpenMP runtimes (scikit-learn's and PyTorch's) made multi-threaded tree fits 20-40x slower when
+    """Two OpenMP runtimes (scikit-learn's and PyTorch's) made multi-threaded tree fits 4-60x slower when
     scikit-learn was imported first (docs/measured.md): every fit and prediction runs on one thread."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_info

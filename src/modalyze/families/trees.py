@@ -14,6 +14,7 @@ from modalyze.data.batching import FeaturizedDataset
 from modalyze.errors import ModalyzeError
 from modalyze.families.flat import FlatModel, Unsuitable
 
+
 @functools.cache
 def _controller() -> ThreadpoolController:
     """The loaded thread pools, found once (finding them takes milliseconds; trees predict often)."""
@@ -21,11 +22,11 @@ def _controller() -> ThreadpoolController:
 
 
 def one_thread() -> Any:
-    """A context in which scikit-learn's trees run on one OpenMP thread. With scikit-learn's OpenMP
-    runtime loaded before PyTorch's (any scikit-learn import ahead of torch's), default threads made a
-    fit 20-40x slower on 2 cores (40 rows: 0.54 s against 0.013 s on one thread; 2,000 rows: 1.83 s
-    against 0.09 s); loaded the other way round, two threads gained 1.3x at most at the flat families'
-    sizes (at most 20,000 training rows)."""
+    """A context in which scikit-learn's trees run on one OpenMP thread. Two OpenMP runtimes share the
+    process (scikit-learn's and PyTorch's); with scikit-learn's loaded first, a fit on default threads
+    took 4-60x longer than on one thread on 2 cores, and loaded the other way round it was no faster
+    (``benchmarks/trees_threads.py``: 40 rows 0.555 s against 0.009 s; 2,000 rows 1.233 s against
+    0.122 s; torch first, 0.194 s against 0.138 s)."""
     return _controller().limit(limits=1, user_api="openmp")
 
 
