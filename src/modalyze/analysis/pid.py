@@ -87,10 +87,12 @@ def _alternating(p: np.ndarray, tol: float = 1e-9, max_iter: int = 200_000) -> n
     previous = np.inf
     for step in range(max_iter):
         sweep()
-        q = scale_1[:, None, :] * r[:, :, None] * scale_2[None, :, :]  # [n1, n2, ny]
-        r = q.sum(2)
-        if step % 10 == 0:
-            value = _information(q)
+        checked = step % 10 == 0
+        if checked:
+            value = _information(scale_1[:, None, :] * r[:, :, None] * scale_2[None, :, :])  # of Q [n1, n2, ny]
+        # r = Q(x1, x2) = Σ_y scale_1 · r · scale_2: a [n1, ny] @ [ny, n2] product; Q itself is not needed
+        r = r * (scale_1 @ scale_2.T)
+        if checked:
             if previous - value < tol:
                 break
             previous = value
