@@ -40,7 +40,7 @@ class GradientBoostedTrees(FlatModel):
     early stopping on the study's validation rows: stopped after ``PATIENCE`` trees without a gain of
     ``TOL``, at most ``MAX_TREES``), predicting with the trees up to the best validation loss."""
 
-    PATIENCE, TOL, MAX_TREES, MAX_WIDTH = 50, 1e-4, 400, 4096
+    PATIENCE, TOL, MAX_TREES, MAX_WIDTH = 25, 1e-4, 400, 4096
     WITHOUT_VAL = 100  # trees grown when there are no validation rows to stop on
 
     def fit(self, train: FeaturizedDataset, val: FeaturizedDataset | None = None) -> GradientBoostedTrees:
