@@ -21,6 +21,7 @@ The time targets (issue 29): all-tabular tables <= 10x the 5-fold study; the 40-
 Generated tables: "views" (2,000 rows, six numeric views declared vectors, the label from all six:
 ``baseline_check.py``), "views-table" (the same numbers as a table read with ``--target``: tabular),
 "small" (40 rows, two numeric views), "mixed-table" (3,000 rows: a categorical and a numeric modality),
+"classes-table" (2,000 rows, 12 classes: two numeric modalities and a categorical one),
 "thresholds" (3,000 rows: a step function of two numbers, and text that knows a third of the labels).
 """
 
@@ -50,7 +51,7 @@ from modalyze.families.flat import LinearBaseline  # noqa: E402
 from tests.test_families import thresholds  # noqa: E402
 from tests.test_numeric_tables import numeric_views  # noqa: E402
 
-DEFAULT = ["small", "views", "views-table", "mixed-table", "thresholds", "digits", "synthetic-mixed"]
+DEFAULT = ["small", "views", "views-table", "mixed-table", "classes-table", "thresholds", "digits", "synthetic-mixed"]
 TOLERANCE = 0.005
 
 
@@ -64,9 +65,21 @@ def mixed_table(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
                          "y": np.where(score + rng.normal(0, 0.5, rows) > 0.3, "yes", "no")})
 
 
+def classes_table(rows: int = 2000, classes: int = 12, seed: int = 0) -> pd.DataFrame:
+    """Two numeric modalities and a categorical one; the label is one of ``classes`` bands of their sum."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(rows, 4)), rng.normal(size=(rows, 4))
+    shop = rng.choice(list("abcdefgh"), rows)
+    score = a[:, 0] + b[:, 0] + np.isin(shop, list("abcd"))
+    bands = np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1])
+    return pd.DataFrame({**{f"a{i}": a[:, i].round(3) for i in range(4)}, **{f"b{i}": b[:, i].round(3) for i in range(4)},
+                         "shop": shop, "y": [f"c{v}" for v in np.digitize(score + rng.normal(0, 0.3, rows), bands)]})
+
+
 def dataset(name: str, root: Path) -> tuple[object, dict]:
     tables = {"small": (lambda: numeric_views(40), ["a=a*:tabular", "b=b*:tabular"], "y"),
               "mixed-table": (mixed_table, ["kind=shop,region:tabular", "size=price,weight:tabular"], "y"),
+              "classes-table": (classes_table, ["a=a*:tabular", "b=b*:tabular", "shop=shop:tabular"], "y"),
               "thresholds": (lambda: thresholds(3000), ["a=a1,a2,a3,a4:tabular", "note=note:text"], "y")}
     if name == "views":  # declared vectors in a spec
         return write_views(root), {}
