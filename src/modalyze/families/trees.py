@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse, special
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import ThreadpoolController
 
@@ -30,15 +30,18 @@ def one_thread() -> Any:
     return _controller().limit(limits=1, user_api="openmp")
 
 
-# beyond what skops trusts by default, a saved tree model may hold these types and no other: a run
-# directory is untrusted input and cannot smuggle code in
-TRUSTED_PREFIXES = ("sklearn.ensemble._hist_gradient_boosting.", "sklearn._loss.")
+# what prediction reads of each tree node (scikit-learn's node record); a saved model is these arrays
+NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf")
 
 
 class GradientBoostedTrees(FlatModel):
     """Histogram gradient-boosted trees, grown while the validation log-loss improves (scikit-learn's
     early stopping on the study's validation rows: stopped after ``PATIENCE`` trees without a gain of
-    ``TOL``, at most ``MAX_TREES``), predicting with the trees up to the best validation loss."""
+    ``TOL``, at most ``MAX_TREES``), predicting with the trees up to the best validation loss.
+
+    Fitted, it keeps scikit-learn's tree predictors up to the best stage (``predictors_``: one list per
+    stage, one tree per class, or one for two classes), their starting score and the classes; a saved
+    model is each tree's node arrays, checked on load (no pickle, no object graph to trust)."""
 
     PATIENCE, TOL, MAX_TREES, MAX_WIDTH = 25, 1e-4, 400, 4096
     WITHOUT_VAL = 100  # trees grown when there are no validation rows to stop on
@@ -49,53 +52,88 @@ class GradientBoostedTrees(FlatModel):
         if flat.shape[1] > self.MAX_WIDTH:
             raise Unsuitable(f"{flat.shape[1]} features, more than the {self.MAX_WIDTH} dense trees are fit on")
         x, y = flat.toarray(), train.targets.numpy()[rows]
-        self.model_ = HistGradientBoostingClassifier(max_iter=self.WITHOUT_VAL, early_stopping=False,
-                                                     l2_regularization=1.0, random_state=self.seed)
+        model = HistGradientBoostingClassifier(max_iter=self.WITHOUT_VAL, early_stopping=False,
+                                               l2_regularization=1.0, random_state=self.seed)
         # validation rows of a class the training rows lack cost the same at every stage: they cannot
         # move the best stage, and scikit-learn cannot encode their labels
         seen = np.isin(val.targets.numpy(), np.unique(y)) if val is not None and len(val) else np.zeros(0, bool)
         if not seen.any():
             with one_thread():
-                self.model_.fit(x, y)
-            self.trees_ = self.model_.n_iter_
-            return self
-        self.model_.set_params(max_iter=self.MAX_TREES, early_stopping=True, scoring="loss",
-                               n_iter_no_change=self.PATIENCE, tol=self.TOL)
-        with one_thread():
-            self.model_.fit(x, y, X_val=self._x(val).toarray()[seen], y_val=val.targets.numpy()[seen])
-        self.trees_ = max(1, int(np.argmax(self.model_.validation_score_[1:])) + 1)  # [0]: before any tree
-        return self._keep_best()
-
-    def _keep_best(self) -> GradientBoostedTrees:
-        """Drop the trees grown past the best stage, so a saved model holds only the trees it uses
-        (scikit-learn keeps them in ``_predictors`` and predicts with all of them)."""
-        del self.model_._predictors[self.trees_:]
-        self.model_.set_params(max_iter=self.trees_)
+                model.fit(x, y)
+            self.trees_ = model.n_iter_
+        else:
+            model.set_params(max_iter=self.MAX_TREES, early_stopping=True, scoring="loss",
+                             n_iter_no_change=self.PATIENCE, tol=self.TOL)
+            with one_thread():
+                model.fit(x, y, X_val=self._x(val).toarray()[seen], y_val=val.targets.numpy()[seen])
+            self.trees_ = max(1, int(np.argmax(model.validation_score_[1:])) + 1)  # [0]: before any tree
+        # the stages past the best are dropped: a prediction and a saved model use only the trees kept
+        self.predictors_ = model._predictors[:self.trees_]
+        self.baseline_, self.classes_ = model._baseline_prediction.ravel(), model.classes_
         return self
 
     def _proba(self, x: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        with one_thread():
-            return self.model_.predict_proba(x.toarray()), self.model_.classes_
+        dense = np.ascontiguousarray(x.toarray(), dtype=np.float64)  # [N, D]
+        no_categories = np.zeros((0, 8), dtype=np.uint32), np.zeros(dense.shape[1], dtype=np.uint32)
+        raw = np.tile(self.baseline_, (len(dense), 1))  # [N, K]: K trees a stage (1 for two classes)
+        for stage in self.predictors_:
+            for k, tree in enumerate(stage):
+                raw[:, k] += tree.predict(dense, *no_categories, n_threads=1)
+        if raw.shape[1] == 1:  # two classes: the score is the second class's log-odds
+            second = special.expit(raw[:, 0])
+            return np.stack([1 - second, second], axis=1), self.classes_
+        return special.softmax(raw, axis=1), self.classes_
 
     def size(self) -> int:
         """Tree nodes of the trees kept."""
-        return int(sum(len(tree.nodes) for stage in self.model_._predictors for tree in stage))
+        return int(sum(len(tree.nodes) for stage in self.predictors_ for tree in stage))
 
     def state(self) -> dict[str, np.ndarray]:
-        import skops.io
-
-        if getattr(self, "saved_", (None,))[0] is not self.model_:  # dumped once per fitted model (it is slow)
-            self.saved_ = (self.model_, np.frombuffer(skops.io.dumps(self.model_), dtype=np.uint8).copy())
-        return {"skops": self.saved_[1], "widths": np.asarray(self.widths_), "trees": np.asarray([self.trees_])}
+        trees = [tree.nodes for stage in self.predictors_ for tree in stage]
+        return {**{f"node_{f}": np.concatenate([t[f] for t in trees]) for f in NODE_FIELDS},
+                "nodes_per_tree": np.asarray([len(t) for t in trees]), "per_stage": np.asarray([len(self.predictors_[0])]),
+                "baseline": self.baseline_, "classes": self.classes_, "widths": np.asarray(self.widths_),
+                "trees": np.asarray([self.trees_])}
 
     def load(self, state: dict[str, np.ndarray]) -> GradientBoostedTrees:
-        """The fitted trees back from skops' format, trusting only scikit-learn's tree types."""
-        import skops.io
+        """The fitted trees back from their node arrays, each checked: every split reads a feature that
+        exists and sends a row to a later node of the same tree (so every walk ends at a leaf)."""
+        from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+        from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
-        data = state["skops"].astype(np.uint8).tobytes()
-        untrusted = [t for t in skops.io.get_untrusted_types(data=data) if not t.startswith(TRUSTED_PREFIXES)]
-        if untrusted:
-            raise ModalyzeError(f"saved trees hold a type outside scikit-learn's trees: {untrusted[0]}")
-        self.model_ = skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
+        if "skops" in state:
+            raise ModalyzeError("saved trees in the former skops format: train this run again")
+        missing = [k for k in ("nodes_per_tree", "per_stage", "baseline", "classes", "widths", "trees")
+                   if k not in state] + [f"node_{f}" for f in NODE_FIELDS if f"node_{f}" not in state]
+        if missing:
+            raise ModalyzeError(f"saved trees lack the array {missing[0]!r}")
         self.widths_, self.trees_ = [int(w) for w in state["widths"]], int(state["trees"][0])
-        return self._keep_best()
+        counts, per_stage = state["nodes_per_tree"].astype(np.int64), int(state["per_stage"][0])
+        if per_stage < 1 or len(counts) != self.trees_ * per_stage or (counts < 1).any() or counts.sum() != len(state["node_left"]):
+            raise ModalyzeError("saved trees: the node counts do not match the trees")
+        nodes = np.zeros(int(counts.sum()), dtype=PREDICTOR_RECORD_DTYPE)
+        for f in NODE_FIELDS:
+            nodes[f] = state[f"node_{f}"]
+        trees = np.split(nodes, np.cumsum(counts)[:-1])
+        for tree in trees:
+            _check_tree(tree, sum(self.widths_))
+        empty = np.zeros((0, 8), dtype=np.uint32)
+        predictors = [TreePredictor(tree, empty, empty) for tree in trees]
+        self.predictors_ = [predictors[i:i + per_stage] for i in range(0, len(predictors), per_stage)]
+        self.baseline_, self.classes_ = state["baseline"].astype(np.float64), state["classes"]
+        if len(self.baseline_) != per_stage:
+            raise ModalyzeError("saved trees: the starting scores do not match the trees per stage")
+        return self
+
+
+def _check_tree(nodes: np.ndarray, features: int) -> None:
+    """A loaded tree's splits read existing features and point forward inside the tree."""
+    index = np.arange(len(nodes))
+    split = nodes["is_leaf"] == 0
+    children = np.concatenate([nodes["left"][split], nodes["right"][split]]).astype(np.int64)
+    parents = np.concatenate([index[split], index[split]])
+    if not nodes["is_leaf"][-1] or (children <= parents).any() or (children >= len(nodes)).any():
+        raise ModalyzeError("saved trees: a split points outside its tree or backwards")
+    feature = nodes["feature_idx"][split]
+    if (feature < 0).any() or (feature >= features).any():
+        raise ModalyzeError(f"saved trees: a split reads a feature outside the {features} the model was fit on")
