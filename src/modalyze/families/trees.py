@@ -91,9 +91,8 @@ class GradientBoostedTrees(FlatModel):
     def state(self) -> dict[str, np.ndarray]:
         trees = [tree.nodes for stage in self.predictors_ for tree in stage]
         return {**{f"node_{f}": np.concatenate([t[f] for t in trees]) for f in NODE_FIELDS},
-                "nodes_per_tree": np.asarray([len(t) for t in trees]), "per_stage": np.asarray([len(self.predictors_[0])]),
-                "baseline": self.baseline_, "classes": self.classes_, "widths": np.asarray(self.widths_),
-                "trees": np.asarray([self.trees_])}
+                "nodes_per_tree": np.asarray([len(t) for t in trees]), "baseline": self.baseline_,
+                "classes": self.classes_, "widths": np.asarray(self.widths_)}
 
     def load(self, state: dict[str, np.ndarray]) -> GradientBoostedTrees:
         """The fitted trees back from their node arrays, each checked: every split reads a feature that
@@ -103,14 +102,16 @@ class GradientBoostedTrees(FlatModel):
 
         if "skops" in state:
             raise ModalyzeError("saved trees in the former skops format: train this run again")
-        missing = [k for k in ("nodes_per_tree", "per_stage", "baseline", "classes", "widths", "trees")
+        missing = [k for k in ("nodes_per_tree", "baseline", "classes", "widths")
                    if k not in state] + [f"node_{f}" for f in NODE_FIELDS if f"node_{f}" not in state]
         if missing:
             raise ModalyzeError(f"saved trees lack the array {missing[0]!r}")
-        self.widths_, self.trees_ = [int(w) for w in state["widths"]], int(state["trees"][0])
-        counts, per_stage = state["nodes_per_tree"].astype(np.int64), int(state["per_stage"][0])
-        if per_stage < 1 or len(counts) != self.trees_ * per_stage or (counts < 1).any() or counts.sum() != len(state["node_left"]):
+        self.widths_ = [int(w) for w in state["widths"]]
+        self.baseline_, self.classes_ = state["baseline"].astype(np.float64), state["classes"]
+        counts, per_stage = state["nodes_per_tree"].astype(np.int64), len(self.baseline_)  # a tree per score a stage
+        if per_stage < 1 or len(counts) % per_stage or (counts < 1).any() or counts.sum() != len(state["node_left"]):
             raise ModalyzeError("saved trees: the node counts do not match the trees")
+        self.trees_ = len(counts) // per_stage
         nodes = np.zeros(int(counts.sum()), dtype=PREDICTOR_RECORD_DTYPE)
         for f in NODE_FIELDS:
             nodes[f] = state[f"node_{f}"]
@@ -120,9 +121,6 @@ class GradientBoostedTrees(FlatModel):
         empty = np.zeros((0, 8), dtype=np.uint32)
         predictors = [TreePredictor(tree, empty, empty) for tree in trees]
         self.predictors_ = [predictors[i:i + per_stage] for i in range(0, len(predictors), per_stage)]
-        self.baseline_, self.classes_ = state["baseline"].astype(np.float64), state["classes"]
-        if len(self.baseline_) != per_stage:
-            raise ModalyzeError("saved trees: the starting scores do not match the trees per stage")
         return self
 
 
