@@ -60,6 +60,30 @@ def test_trees_cut_to_their_best_stage_predict_as_trees_grown_to_it(prepared):
     np.testing.assert_allclose(GradientBoostedTrees(["a"], 2, 0).load(trees.state()).log_probs(test), expected, atol=1e-6)
 
 
+def test_trees_with_many_classes_predict_as_scikit_learn_and_as_saved():
+    """With more than two classes a stage holds one tree per class and probabilities are a softmax:
+    the kept trees predict as scikit-learn's model grown to them, and so does the model saved and loaded."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    _, data = load_prepared(numeric_classes(600, 4), 0, "error", target="y", modalities=["a=a1,a2,a3:tabular"])
+    train, val, test = (data.splits[s] for s in ("train", "val", "test"))
+    trees = GradientBoostedTrees(["a"], 4, 0).fit(train, val)
+    assert all(len(stage) == 4 for stage in trees.predictors_)
+    fresh = HistGradientBoostingClassifier(max_iter=trees.trees_, early_stopping=False, l2_regularization=1.0,
+                                           random_state=0).fit(trees._x(train).toarray(), train.targets.numpy())
+    expected = np.log(fresh.predict_proba(trees._x(test).toarray()))
+    np.testing.assert_allclose(trees.log_probs(test), expected, atol=1e-6)
+    np.testing.assert_allclose(GradientBoostedTrees(["a"], 4, 0).load(trees.state()).log_probs(test), expected, atol=1e-6)
+
+
+def numeric_classes(rows: int, classes: int, seed: int = 0) -> pd.DataFrame:
+    """Three numbers; the label is one of ``classes`` bands of the first two."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(rows, 3))
+    bands = np.digitize(a[:, 0] + 0.5 * a[:, 1], np.quantile(a[:, 0] + 0.5 * a[:, 1], np.linspace(0, 1, classes + 1)[1:-1]))
+    return pd.DataFrame({"a1": a[:, 0].round(4), "a2": a[:, 1].round(4), "a3": a[:, 2].round(4), "y": [f"c{b}" for b in bands]})
+
+
 def test_trees_fit_and_predict_on_one_openmp_thread(prepared, monkeypatch):
     """Two OpenMP runtimes (scikit-learn's and PyTorch's) made multi-threaded tree fits 4-60x slower when
     scikit-learn was imported first (docs/measured.md): every fit and prediction runs on one thread."""
