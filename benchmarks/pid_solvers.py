@@ -68,7 +68,7 @@ def main() -> None:
         results = {name: timed(solve, p, args.repeat) for name, solve in solvers.items()}
         gap = max(abs(info - results["exact"][1]) for _, info in results.values())
         worst = max(worst, gap)
-        auto = "exact" if p.size <= pid.EXACT_UP_TO and shape[2] <= pid.EXACT_MAX_LABELS else "alternating"
+        auto = pid._pick(p, "auto")
         print(f"{shape_text:<10} " + " ".join(f"{seconds:>14.3f}" for seconds, _ in results.values())
               + f"  {auto:<12} {gap:.1e}", flush=True)
     print(f"{'PASS' if worst <= TOLERANCE else 'FAIL'}: every optimum within {worst:.1e} bits of the exact program's "

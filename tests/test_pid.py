@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from modalyze.analysis.pid import SOLVERS, decompose, joint_distribution
+from modalyze.analysis.pid import SOLVERS, decompose, decompose_many, joint_distribution
 from modalyze.errors import ModalyzeError
 
 
@@ -108,12 +108,19 @@ def test_the_alternating_solver_reaches_the_exact_optimum(shape, concentration):
         decompose(p, "newton")
 
 
-def test_solves_in_threads_match_solves_one_at_a_time():
-    """The study solves its PID joints in a thread pool: the same decompositions as one at a time."""
-    from concurrent.futures import ThreadPoolExecutor
-
+@pytest.mark.parametrize("solver", list(SOLVERS))
+def test_many_joints_solved_together_match_solves_one_at_a_time(solver):
+    """The study solves its joints together (alternating solves batched, exact ones on threads): joints
+    of different shapes, some needing no solve (a constant label, a constant source), decompose as alone."""
     rng = np.random.default_rng(1)
-    joints = [rng.dirichlet(np.full(5 * 4 * 3, 0.5)).reshape(5, 4, 3) for _ in range(8)]
-    with ThreadPoolExecutor(4) as pool:
-        threaded = list(pool.map(decompose, joints))
-    assert threaded == [decompose(p) for p in joints]
+    shapes = [(5, 4, 3), (2, 7, 6), (12, 3, 2), (1, 4, 3), (4, 4, 1), (6, 6, 5), (3, 3, 2)]
+    joints = [rng.dirichlet(np.full(int(np.prod(s)), 0.5)).reshape(s) for s in shapes]
+    joints[-1][0] = 0  # a value that never occurs
+    joints[-1] /= joints[-1].sum()
+    together = decompose_many(joints, solver, threads=2)
+    for p, pid in zip(joints, together):
+        alone = decompose(p, solver)
+        assert alone.total == pid.total
+        for a, b in zip((alone.redundancy, *alone.unique, alone.synergy), (pid.redundancy, *pid.unique, pid.synergy)):
+            assert a == pytest.approx(b, abs=1e-12)
+    assert together[3].synergy == together[3].redundancy == 0.0 and together[4].total == 0.0

@@ -20,7 +20,6 @@ to compare the captured total against.
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,7 @@ import torch
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from modalyze.analysis.pid import PID, decompose
+from modalyze.analysis.pid import PID, decompose_many
 from modalyze.analysis.shuffle import ShuffleScorer, score_orders
 from modalyze.experts import product_of_experts
 
@@ -104,10 +103,9 @@ def estimate(encoded: ShuffleScorer, alone: dict[str, np.ndarray], y: np.ndarray
             pairs.append((i, len(groups) - 1))
     codes = [states(signatures(encoded, _alone(alone, encoded.present, g)[rows], g, rows, partners), seed)
              for g in groups]
-    # per pair: all rows, then each half; the solves are independent, so they share the process's threads
+    # per pair: all rows, then each half, solved together
     joints = [soft_joint(codes[i][h], codes[j][h], probs[h]) for i, j in pairs for h in (slice(None), *halves)]
-    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
-        solved = list(pool.map(decompose, joints))
+    solved = decompose_many(joints, threads=torch.get_num_threads())
     out = {}
     for k, (i, j) in enumerate(pairs):
         a, b = "+".join(groups[i]), "+".join(groups[j])
