@@ -23,7 +23,6 @@ from modalyze.analysis.store import ExpertStore, origin
 from modalyze.settings import BUDGETS, CompareSettings, takes_settings
 from modalyze.classifier import Classifier
 from modalyze.data.batching import FeaturizedDataset, make_loader
-from modalyze.data.featurizers import Features
 from modalyze.data.prepare import load_prepared
 from modalyze.log import Log, info
 from modalyze.options import check_options
@@ -105,7 +104,7 @@ def compare(data: str | Path, fusions: list[str] | None = None, out: str | Path 
 
 def latency_ms(expert: torch.nn.Module, data: FeaturizedDataset, batch_size: int = 512, repeats: int = 5) -> float:
     """Inference milliseconds per row over the test split (best of ``repeats`` passes, after a warm-up)."""
-    predict_log_probs(expert, _head(data, batch_size), batch_size)
+    predict_log_probs(expert, data.subset(torch.arange(min(batch_size, len(data)))), batch_size)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -113,12 +112,6 @@ def latency_ms(expert: torch.nn.Module, data: FeaturizedDataset, batch_size: int
         best = min(best, time.perf_counter() - start)
     return 1000 * best / max(len(data), 1)
 
-
-def _head(data: FeaturizedDataset, n: int) -> FeaturizedDataset:
-    rows = torch.arange(min(n, len(data)))
-    features = {m: Features(f.rows, f.present[rows], rows if f.index is None else f.index[rows])
-                for m, f in data.features.items()}
-    return FeaturizedDataset(features, None if data.targets is None else data.targets[rows])
 
 
 def training_memory_mb(expert: torch.nn.Module, train: FeaturizedDataset, batch_size: int) -> float:

@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from modalyze.data.batching import FeaturizedDataset, make_loader
-from modalyze.data.featurizers import Features
 from modalyze.encoders import EncoderOutput
 from modalyze.experts import InterExpert, ProductOfExperts, product_of_experts
 from modalyze.families import FlatExpert
@@ -33,7 +32,7 @@ def condition_label(key: str) -> str:
 
 def permute_modality(data: FeaturizedDataset, modality: str, perm: np.ndarray) -> FeaturizedDataset:
     """A view of ``data`` where row i sees modality ``modality`` of row ``perm[i]`` (no copying)."""
-    return FeaturizedDataset({**data.features, modality: _taken(data.features[modality], perm)}, data.targets)
+    return FeaturizedDataset({**data.features, modality: data.features[modality].subset(perm)}, data.targets)
 
 
 class EncodedExperts:
@@ -92,7 +91,7 @@ class PermutedInputs:
         rows = {m: np.asarray(perms[m]) if m in perms else np.arange(length) for m in self.data.features}
         if self.blocks is not None:
             return self.expert.model.log_probs_taken(self.blocks, rows)
-        features = {m: _taken(f, rows[m]) for m, f in self.data.features.items()}
+        features = {m: f.subset(rows[m]) for m, f in self.data.features.items()}
         return predict_log_probs(self.expert, FeaturizedDataset(features)).numpy()  # (no labels: only predicted)
 
 
@@ -121,8 +120,3 @@ def shuffle_scorer(expert: nn.Module, data: FeaturizedDataset) -> ShuffleScorer:
     inter = expert if isinstance(expert, InterExpert) else getattr(expert, "inter", None)
     return EncodedExperts(expert, data) if isinstance(inter, InterExpert) else PermutedInputs(expert, data)
 
-
-def _taken(feats: Features, rows: np.ndarray) -> Features:
-    """Features of rows ``rows`` (a view: no copying)."""
-    picked = torch.as_tensor(rows, dtype=torch.long)
-    return Features(feats.rows, feats.present[picked], picked if feats.index is None else feats.index[picked])

@@ -42,6 +42,12 @@ class FeaturizedDataset(Dataset):
     def __getitem__(self, row: int) -> Batch:
         return self.__getitems__([row])
 
+    def subset(self, rows: Any) -> FeaturizedDataset:
+        """Rows ``rows`` (indices [N']) of every modality and the targets, in that order (nothing copied)."""
+        picked = torch.as_tensor(rows, dtype=torch.long)
+        return FeaturizedDataset({m: f.subset(picked) for m, f in self.features.items()},
+                                 None if self.targets is None else self.targets[picked])
+
     def in_memory(self) -> FeaturizedDataset:
         """Every modality's rows read into memory: self-contained, for a machine without these files."""
         return FeaturizedDataset({m: f.in_memory() for m, f in self.features.items()}, self.targets)

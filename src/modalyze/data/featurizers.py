@@ -68,6 +68,11 @@ class Features:
         assert isinstance(self.rows, Rows)
         return self.rows.take(rows if self.index is None else self.index[rows])
 
+    def subset(self, rows: Any) -> Features:
+        """The features of rows ``rows`` (indices [N']), in that order: a view, nothing copied or read."""
+        picked = torch.as_tensor(rows, dtype=torch.long)
+        return Features(self.rows, self.present[picked], picked if self.index is None else self.index[picked])
+
     @property
     def tensors(self) -> dict[str, torch.Tensor]:
         """The tensors held in memory (one per position), or for rows read on demand every row read
