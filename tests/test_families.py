@@ -76,6 +76,29 @@ def test_trees_with_many_classes_predict_as_scikit_learn_and_as_saved():
     np.testing.assert_allclose(GradientBoostedTrees(["a"], 4, 0).load(trees.state()).log_probs(test), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("val_classes", ["unseen only", "seen and unseen"])
+def test_trees_stop_on_the_validation_rows_of_classes_the_training_rows_hold(val_classes):
+    """Validation rows of a class the training rows lack cannot move the best stage: with only such
+    rows there is nothing to stop on (``WITHOUT_VAL`` trees are grown); with some, the trees stop on the
+    others, as trees given only those would. Either way every class of the study gets a probability."""
+    _, data = load_prepared(numeric_classes(600, 4), 0, "error", target="y", modalities=["a=a1,a2,a3:tabular"])
+    train, val, test = (data.splits[s] for s in ("train", "val", "test"))
+    y = train.targets.numpy()
+    train = train.subset(np.flatnonzero(y < 3))  # class 3 only in the validation rows
+    unseen = np.flatnonzero(val.targets.numpy() == 3)
+    if val_classes == "unseen only":
+        trees = GradientBoostedTrees(["a"], 4, 0).fit(train, val.subset(unseen))
+        assert trees.trees_ == GradientBoostedTrees.WITHOUT_VAL
+    else:
+        trees = GradientBoostedTrees(["a"], 4, 0).fit(train, val)
+        seen_only = GradientBoostedTrees(["a"], 4, 0).fit(train, val.subset(np.flatnonzero(val.targets.numpy() < 3)))
+        assert trees.trees_ == seen_only.trees_ < GradientBoostedTrees.MAX_TREES
+        np.testing.assert_array_equal(trees.log_probs(test), seen_only.log_probs(test))
+    log_probs = trees.log_probs(test)  # [N, 4]
+    assert log_probs.shape == (len(test), 4) and np.allclose(np.exp(log_probs).sum(1), 1)
+    assert (log_probs[:, 3] < np.log(1e-6)).all() and (log_probs[:, :3].argmax(1) == test.targets.numpy()).mean() > 0.5
+
+
 def numeric_classes(rows: int, classes: int, seed: int = 0) -> pd.DataFrame:
     """Three numbers; the label is one of ``classes`` bands of the first two."""
     rng = np.random.default_rng(seed)
