@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from modalyze.analysis import pid
 from modalyze.analysis.pid import SOLVERS, decompose, decompose_many, joint_distribution
 from modalyze.errors import ModalyzeError
 
@@ -108,8 +109,8 @@ def test_the_alternating_solver_reaches_the_exact_optimum(shape, concentration):
         decompose(p, "newton")
 
 
-@pytest.mark.parametrize("solver", list(SOLVERS))
-def test_many_joints_solved_together_match_solves_one_at_a_time(solver):
+@pytest.mark.parametrize("solver,batch_cells", [(s, pid.BATCH_CELLS) for s in SOLVERS] + [("alternating", 1100)])
+def test_many_joints_solved_together_match_solves_one_at_a_time(solver, batch_cells, monkeypatch):
     """The study solves its joints together (alternating solves batched, exact ones on threads): joints
     of different shapes, some needing no solve (a constant label, a constant source), decompose as alone."""
     rng = np.random.default_rng(1)
@@ -117,10 +118,11 @@ def test_many_joints_solved_together_match_solves_one_at_a_time(solver):
     joints = [rng.dirichlet(np.full(int(np.prod(s)), 0.5)).reshape(s) for s in shapes]
     joints[-1][0] = 0  # a value that never occurs
     joints[-1] /= joints[-1].sum()
+    monkeypatch.setattr(pid, "BATCH_CELLS", batch_cells)  # 1100: the five joints solved as batches of 2 and 3
     together = decompose_many(joints, solver, threads=2)
-    for p, pid in zip(joints, together):
+    for p, got in zip(joints, together):
         alone = decompose(p, solver)
-        assert alone.total == pid.total
-        for a, b in zip((alone.redundancy, *alone.unique, alone.synergy), (pid.redundancy, *pid.unique, pid.synergy)):
+        assert alone.total == got.total
+        for a, b in zip((alone.redundancy, *alone.unique, alone.synergy), (got.redundancy, *got.unique, got.synergy)):
             assert a == pytest.approx(b, abs=1e-12)
     assert together[3].synergy == together[3].redundancy == 0.0 and together[4].total == 0.0

@@ -72,6 +72,9 @@ def _check(p: np.ndarray) -> np.ndarray:
     return p
 
 
+BATCH_CELLS = 1 << 22  # padded cells solved in one batch: 4M, 32 MB an array (a 12-class study: 18 joints, 0.2M)
+
+
 def _alternating(p: np.ndarray, tol: float = 1e-9, max_iter: int = 200_000) -> np.ndarray:
     """argmax_Q H_Q(Y | X1, X2) by alternating minimisation (see the module docstring)."""
     return _alternating_many([p], tol, max_iter)[0]
@@ -82,6 +85,9 @@ def _alternating_many(joints: list[np.ndarray], tol: float = 1e-9, max_iter: int
     so each sweep is one batched product over every joint still running, and each joint stops where it
     would alone. The joints are zero-padded to one shape: zero cells stay zero and change no sum."""
     n1, n2, ny = (max(p.shape[k] for p in joints) for k in range(3))
+    if len(joints) > 1 and len(joints) * n1 * n2 * ny > BATCH_CELLS:  # bounded memory: two batches in turn
+        half = len(joints) // 2
+        return _alternating_many(joints[:half], tol, max_iter) + _alternating_many(joints[half:], tol, max_iter)
     p = np.zeros((len(joints), n1, n2, ny))  # [B, n1, n2, ny]
     for b, joint in enumerate(joints):
         p[b, :joint.shape[0], :joint.shape[1], :joint.shape[2]] = joint
