@@ -51,6 +51,8 @@ CASES = {
                             "column 'zz_*', which does not exist"),
     "no modality": (lambda p: _edit(p, lambda r: r.update(modalities={})), "names no modality"),
     "one-class target": (lambda p: _edit_rows(p, lambda f: f.assign(label="red")), "has only one class"),
+    "a label per row": (lambda p: _edit_rows(p, lambda f: f.assign(label=[i / 4 for i in range(len(f))])),
+                        "target column 'label' has"),
     "missing image": (lambda p: _edit_rows(p, lambda f: f.assign(path=f["path"].where(f.index != 7, "img/none.png"))),
                       "none.png: row 7, column 'path': image file does not exist"),
     "not an image": (lambda p: (p.parent.joinpath("img/3.png").write_text("not a png"), p)[1],
@@ -77,6 +79,24 @@ def test_bad_spec_or_rows(case, tiny_spec, capsys):
     assert message in err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["analyze", "train"])
+def test_a_measured_target_is_one_line_before_any_training(command, tmp_path, capsys):
+    """A target with a distinct value in most rows (a measurement, not classes) is refused in one line,
+    by the study and by training alike, instead of fitting a model per hundreds of one-row classes."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 4)).round(3), columns=["a1", "a2", "b1", "b2"])
+    frame["price"] = (frame["a1"] * 100 + rng.normal(size=300)).round(2)
+    frame.to_csv(tmp_path / "prices.csv", index=False)
+    code, _, err = run_cli([command, str(tmp_path / "prices.csv"), "--target", "price", "--modality", "a=a1,a2:tabular",
+                            "--modality", "b=b1,b2:tabular", "--out", str(tmp_path / "out")], capsys)
+    distinct = frame["price"].nunique()
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"target column 'price' has {distinct} distinct values in 300 rows" in err and "binning" in err, err
+    assert not (tmp_path / "out" / "experts").exists()
 
 
 @pytest.mark.parametrize("args,message", [

@@ -66,7 +66,12 @@ def test_a_class_with_one_row_cannot_be_cross_validated(tmp_path):
     frame.loc[0, "label"] = 9
     frame.to_csv(tmp_path / "views.csv", index=False)
     spec, table = load_dataset(path)
-    with pytest.raises(ModalyzeError, match="class '9' of 'label' has a single row"):
+    with pytest.raises(ModalyzeError, match="class '9' of 'label' has a single row; cross-validation"):
+        next(crossval.folds(spec, table, repeats=1, seed=0, n_folds=5))
+    frame.loc[1, "label"] = 8  # a second class of one row: the message counts it
+    frame.to_csv(tmp_path / "views.csv", index=False)
+    spec, table = load_dataset(path)
+    with pytest.raises(ModalyzeError, match=r"has a single row \(2 classes have one\); cross-validation"):
         next(crossval.folds(spec, table, repeats=1, seed=0, n_folds=5))
 
 

@@ -33,8 +33,10 @@ def folds(spec: Spec, table: Table, repeats: int, seed: int, n_folds: int) -> It
     labels = table.frame[spec.target].astype(str).to_numpy()
     counts = pd.Series(labels).value_counts()
     if counts.min() < 2:
-        raise ModalyzeError(f"{spec.name}: class {counts.idxmin()!r} of '{spec.target}' has a single row; "
-                            "cross-validation needs at least two rows per class")
+        single = int((counts < 2).sum())
+        raise ModalyzeError(f"{spec.name}: class {counts.idxmin()!r} of '{spec.target}' has a single row"
+                            f"{f' ({single} classes have one)' if single > 1 else ''}; cross-validation "
+                            "needs at least two rows per class (merge such classes or give them more rows)")
     n_folds = int(min(n_folds, counts.min()))
     splitter = RepeatedStratifiedKFold(n_splits=n_folds, n_repeats=repeats, random_state=seed)
     for i, (rest, test) in enumerate(splitter.split(np.zeros(len(labels)), labels)):

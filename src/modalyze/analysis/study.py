@@ -36,7 +36,7 @@ from modalyze.data import load_dataset
 from modalyze.data.batching import FeaturizedDataset
 from modalyze.data.corruptions import corrupt
 from modalyze.data.prepare import Prepared, prepare_checked, summary
-from modalyze.data.table import SPLIT_COLUMN, Table
+from modalyze.data.table import SPLIT_COLUMN, Table, check_classes
 from modalyze.errors import ModalyzeError
 from modalyze.kind import get_kind
 from modalyze.log import Log, info
@@ -73,6 +73,7 @@ def analyze(data: str | Path | Spec, out: str | Path | None = None, *, dataset_o
     spec, table = load_dataset(data, seed=seed, target=target, modalities=modalities, **(dataset_options or {}))
     if len(spec.modalities) < 2:
         raise ModalyzeError(f"{spec.name}: a dependency study needs at least two modalities (found {len(spec.modalities)})")
+    check_classes(table.frame[spec.target], f"{spec.name}: target column '{spec.target}'")
     cv = crossval.use_cross_validation(spec, table)
     params = {k: getattr(run, k) for k in ("dim", "fusion", "accelerator", "devices", "progress", "unreadable")}
     experts = cheap_first(run.experts, [s.kind for s in spec.modalities.values()], len(table.frame))

@@ -220,6 +220,17 @@ def load_table(spec: Spec, frame: pd.DataFrame | None = None, origin: str | None
     return Table(frame=frame, columns=columns, base_dir=base)
 
 
+def check_classes(values: pd.Series, where: str) -> None:
+    """Labels to learn classes from: fewer distinct values than half the rows. A target with a value for
+    almost every row (a measurement, an identifier) leaves most classes a single row to learn from:
+    one line, before any expert trains."""
+    distinct = int(values.nunique())
+    if distinct > len(values) / 2:
+        raise ModalyzeError(f"{where} has {distinct:,} distinct values in {len(values):,} rows: too few rows per "
+                            "class to learn from (modalyze predicts classes; a measured quantity needs binning "
+                            "into classes first, e.g. by quantiles)")
+
+
 def check_labels(values: pd.Series, where: str) -> None:
     """Class labels as written: no empty cell, one kind of value (text, numbers or booleans), finite."""
     empty = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from modalyze.classifier import Classifier, split_metrics
-from modalyze.data.prepare import load_prepared, summary
-from modalyze.data.table import read_source
+from modalyze.data import load_dataset
+from modalyze.data.prepare import prepare_checked, summary
+from modalyze.data.table import check_classes, read_source
 from modalyze.experts import PRODUCTS
 from modalyze.errors import ModalyzeError, naming
 from modalyze.log import Log, info
@@ -27,7 +28,9 @@ def train_run(data: str | Path | Spec, out: str | Path, dataset_options: dict[st
     clf = Classifier(**params)
     clf.check_params()
     with output_dir(out, "train"):
-        spec, prepared = load_prepared(data, clf.seed, clf.unreadable, dataset_options)
+        spec, table = load_dataset(data, seed=clf.seed, **(dataset_options or {}))
+        check_classes(table.frame[spec.target], f"{spec.name}: target column '{spec.target}'")
+        prepared = prepare_checked(spec, table, clf.unreadable)
         log(summary(spec, prepared))
         if clf.family in ("neural", "auto"):
             log(f"training {clf.model}: at most {clf.max_epochs} epochs, stopping after {clf.patience} without "
