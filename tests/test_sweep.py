@@ -43,7 +43,7 @@ def run_every_command(written: Written, out: Path, capsys, index: int, wide: boo
     profile_out = out / "analyze"
     if len(written.case.modalities) == 1 and written.case.declare == "spec":  # a study needs two: one line
         code, _, err = run_cli(["analyze", *data, "--budget", budget, "--out", str(profile_out)], capsys)
-        assert code == 2 and err.count("\n") == 1 and "at least two modalities" in err, err
+        assert code == 2 and err.count("\n") == 1 and "at least two modalities" in err and "--modality NAME=COL1,COL2:KIND" in err, err
     else:
         ok(["analyze", *data, "--budget", budget, "--out", str(profile_out), "--no-progress"], capsys,
            [profile_out / "profile.json", profile_out / "report.html"])

@@ -72,7 +72,9 @@ def analyze(data: str | Path | Spec, out: str | Path | None = None, *, dataset_o
     plan, seed, unreadable = BUDGETS[run.budget], run.seed, run.unreadable
     spec, table = load_dataset(data, seed=seed, target=target, modalities=modalities, **(dataset_options or {}))
     if len(spec.modalities) < 2:
-        raise ModalyzeError(f"{spec.name}: a dependency study needs at least two modalities (found {len(spec.modalities)})")
+        raise ModalyzeError(f"{spec.name}: a dependency study needs at least two modalities (found "
+                            f"{len(spec.modalities)}: {', '.join(spec.modalities)}); group the columns into "
+                            "modalities with --modality NAME=COL1,COL2:KIND (repeatable) or in the spec")
     check_classes(table.frame[spec.target], f"{spec.name}: target column '{spec.target}'")
     cv = crossval.use_cross_validation(spec, table)
     params = {k: getattr(run, k) for k in ("dim", "fusion", "accelerator", "devices", "progress", "unreadable")}
