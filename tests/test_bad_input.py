@@ -62,6 +62,8 @@ CASES = {
     "spec file missing": (lambda p: p.with_name("absent.yaml"), "absent.yaml: spec file does not exist"),
     "source missing": (lambda p: _edit(p, lambda r: r.update(source="gone.csv")), "gone.csv: source file does not exist"),
     "malformed yaml": (lambda p: (p.write_text("name: x\nmodalities: [a, \n"), p)[1], "malformed YAML (line"),
+    "semicolon-separated csv": (lambda p: (p.parent.joinpath("data.csv").write_text("path;note;label\na.png;hi;1\n"), p)[1],
+                                "data.csv: the header is one column, 'path;note;label': the file looks separated by ';'"),
     "source without rows": (lambda p: (p.parent.joinpath("data.csv").write_text("path,note,label\n"), p)[1],
                             "source has no rows"),
     "non-numeric tabular cell": (lambda p: _edit_rows(p, lambda f: f.assign(age=f["age"].astype(object).where(f.index != 4, "old"))),
@@ -81,10 +83,10 @@ def test_bad_spec_or_rows(case, tiny_spec, capsys):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", ["analyze", "train"])
+@pytest.mark.parametrize("command", ["analyze", "train", "compare"])
 def test_a_measured_target_is_one_line_before_any_training(command, tmp_path, capsys):
     """A target with a distinct value in most rows (a measurement, not classes) is refused in one line,
-    by the study and by training alike, instead of fitting a model per hundreds of one-row classes."""
+    by the study, training and the fusion comparison alike, instead of fitting hundreds of one-row classes."""
     import numpy as np
 
     rng = np.random.default_rng(0)

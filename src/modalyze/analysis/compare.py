@@ -22,8 +22,10 @@ from modalyze.analysis.stats import Draws, score_with_ci
 from modalyze.analysis.store import ExpertStore, origin
 from modalyze.settings import BUDGETS, CompareSettings, takes_settings
 from modalyze.classifier import Classifier
+from modalyze.data import load_dataset
 from modalyze.data.batching import FeaturizedDataset, make_loader
-from modalyze.data.prepare import load_prepared
+from modalyze.data.prepare import prepare_checked
+from modalyze.data.table import check_classes
 from modalyze.log import Log, info
 from modalyze.options import check_options
 from modalyze.fusion import list_fusions
@@ -45,8 +47,9 @@ def compare(data: str | Path, fusions: list[str] | None = None, out: str | Path 
     run = CompareSettings(**settings)
     check_options(fusions=fusions, **run.to_dict())
     plan, seed = BUDGETS[run.budget], run.seed
-    spec, prepared = load_prepared(data, seed, run.unreadable, dataset_options, needs=("val", "test"),
-                                   purpose="the comparison", target=target)
+    spec, table = load_dataset(data, seed=seed, target=target, **(dataset_options or {}))
+    check_classes(spec, table.frame)
+    prepared = prepare_checked(spec, table, run.unreadable, needs=("val", "test"), purpose="the comparison")
     params = {k: getattr(run, k) for k in ("dim", "seed", "accelerator", "devices", "progress", "unreadable")}
     config = {"dataset": spec.name, "seed": seed, "budget": run.budget, "dim": run.dim,
               "dataset_options": dataset_options or {}, "purpose": "compare"}

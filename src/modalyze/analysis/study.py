@@ -75,7 +75,7 @@ def analyze(data: str | Path | Spec, out: str | Path | None = None, *, dataset_o
         raise ModalyzeError(f"{spec.name}: a dependency study needs at least two modalities (found "
                             f"{len(spec.modalities)}: {', '.join(spec.modalities)}); group the columns into "
                             "modalities with --modality NAME=COL1,COL2:KIND (repeatable) or in the spec")
-    check_classes(table.frame[spec.target], f"{spec.name}: target column '{spec.target}'")
+    check_classes(spec, table.frame)
     cv = crossval.use_cross_validation(spec, table)
     params = {k: getattr(run, k) for k in ("dim", "fusion", "accelerator", "devices", "progress", "unreadable")}
     experts = cheap_first(run.experts, [s.kind for s in spec.modalities.values()], len(table.frame))

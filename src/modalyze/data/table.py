@@ -101,6 +101,11 @@ def _read_csv(path: Path, pick: Pick | None) -> tuple[list[str], pd.DataFrame]:
         header = next(csv.reader(handle), [])
     if not header:
         return [], pd.DataFrame()
+    # read with commas, a file separated otherwise is one column of joined cells
+    separator = next((d for d in ";\t|" if d in header[0]), None) if len(header) == 1 else None
+    if separator:
+        raise ModalyzeError(f"{path}: the header is one column, {header[0][:80]!r}: the file looks separated by "
+                            f"{separator!r}, and a .csv is read comma-separated (save it with commas, or as parquet)")
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig",
                         usecols=_picked(header, pick))
     return header, frame
@@ -220,15 +225,15 @@ def load_table(spec: Spec, frame: pd.DataFrame | None = None, origin: str | None
     return Table(frame=frame, columns=columns, base_dir=base)
 
 
-def check_classes(values: pd.Series, where: str) -> None:
-    """Labels to learn classes from: fewer distinct values than half the rows. A target with a value for
-    almost every row (a measurement, an identifier) leaves most classes a single row to learn from:
+def check_classes(spec: Spec, frame: pd.DataFrame) -> None:
+    """The target as classes to learn: fewer distinct values than half the rows. A target with a value
+    for almost every row (a measurement, an identifier) leaves most classes a single row to learn from:
     one line, before any expert trains."""
-    distinct = int(values.nunique())
-    if distinct > len(values) / 2:
-        raise ModalyzeError(f"{where} has {distinct:,} distinct values in {len(values):,} rows: too few rows per "
-                            "class to learn from (modalyze predicts classes; a measured quantity needs binning "
-                            "into classes first, e.g. by quantiles)")
+    distinct, rows = int(frame[spec.target].nunique()), len(frame)
+    if distinct > rows / 2:
+        raise ModalyzeError(f"{spec.name}: target column '{spec.target}' has {distinct:,} distinct values in "
+                            f"{rows:,} rows: too few rows per class to learn from (modalyze predicts classes; "
+                            "a measured quantity needs binning into classes first, e.g. by quantiles)")
 
 
 def check_labels(values: pd.Series, where: str) -> None:

@@ -29,7 +29,7 @@ def train_run(data: str | Path | Spec, out: str | Path, dataset_options: dict[st
     clf.check_params()
     with output_dir(out, "train"):
         spec, table = load_dataset(data, seed=clf.seed, **(dataset_options or {}))
-        check_classes(table.frame[spec.target], f"{spec.name}: target column '{spec.target}'")
+        check_classes(spec, table.frame)
         prepared = prepare_checked(spec, table, clf.unreadable)
         log(summary(spec, prepared))
         if clf.family in ("neural", "auto"):
