@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from modalyze.families import FAMILIES, GradientBoostedTrees, Unsuitable, cheap_first, fitted_families, trained_family
 from modalyze.families.flat import C_GRID, LinearBaseline, _nll
@@ -348,6 +349,27 @@ def test_the_linear_family_fits_columns_that_are_zero_on_every_training_row():
     assert len(text.used_) < sum(text.widths_)  # most hashed word pairs never occur
     again = LinearBaseline(["note"], 2, 0).load(text.state())
     np.testing.assert_allclose(again.log_probs(data.splits["test"]), text.log_probs(data.splits["test"]))
+
+
+def test_the_linear_family_reads_a_long_text_past_the_neural_encoders_tokens():
+    """The label's word sits after 300 filler words: past the neural encoder's first max_len (128)
+    tokens, inside the flat families' bag (bag_len, 1,024), so the linear family reads it as a user's
+    TF-IDF would, while the encoder's input stays the first 128 tokens."""
+    from modalyze.kinds.text import TextEncoder
+
+    rng = np.random.default_rng(0)
+    label = rng.choice(["hi", "lo"], 400)
+    filler = ["the", "a", "day", "item", "was", "and", "it"]
+    frame = pd.DataFrame({"note": [" ".join(rng.choice(filler, 300)) + (" great" if y == "hi" else " awful")
+                                   for y in label], "n1": rng.normal(size=400).round(3), "y": label})
+    _, data = load_prepared(frame, 0, "error", target="y", modalities=["note=note:text", "n=n1:tabular"])
+    train, val, test = (data.splits[s] for s in ("train", "val", "test"))
+    assert train.features["note"].tensors["ids"].shape[1] == 301  # every token (fewer than bag_len)
+    linear = LinearBaseline(["note"], 2, 0).fit(train, val)
+    assert (linear.log_probs(test).argmax(1) == test.targets.numpy()).mean() > 0.95
+    info = data.featurizers["note"].spec_info
+    encoder = TextEncoder(info, 8)
+    assert info["max_len"] == 128 and encoder(train.features["note"].take(torch.arange(4))).tokens.shape[1] == 128
 
 
 def test_each_family_fits_saves_and_loads_on_every_kind_it_accepts(tmp_path):

@@ -23,14 +23,21 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORD = re.compile(r"\S+")
 
 
+BAG_LEN = 1024  # tokens per row the flat families count (the neural encoder reads the first max_len)
+
+
 class TextFeaturizer(Featurizer):
     """Lower-cased word tokens -> ids [N, T] from a vocabulary fitted on train (min_freq, max_len).
 
     Several columns (a title and a body) are read as one text, joined by the separator token
-    :data:`SEPARATOR`; a row is missing when all of its text cells are empty.
+    :data:`SEPARATOR`; a row is missing when all of its text cells are empty. The ids run to
+    ``bag_len`` tokens (default :data:`BAG_LEN`): the neural encoder reads the first ``max_len`` of
+    them (attention's cost grows with the square of the length), the flat families count words and word
+    pairs over all of them, as a user's TF-IDF reads a long document past its first sentences.
     """
 
-    option_types = {"min_freq": Count, "max_len": Annotated[int, Field(ge=1, le=100_000)]}
+    option_types = {"min_freq": Count, "max_len": Annotated[int, Field(ge=1, le=100_000)],
+                    "bag_len": Annotated[int, Field(ge=1, le=100_000)]}
 
     def fit(self, frame: pd.DataFrame) -> TextFeaturizer:
         counts: dict[str, int] = {}
@@ -43,6 +50,7 @@ class TextFeaturizer(Featurizer):
         min_freq = int(self.options.get("min_freq", 1))
         self.vocab_ = ["<pad>", "<unk>"] + sorted(t for t, c in counts.items() if c >= min_freq)
         self.max_len_ = int(min(max(lengths), self.options.get("max_len", 128)))
+        self.bag_len_ = int(min(max(lengths), max(self.options.get("bag_len", BAG_LEN), self.max_len_)))
         return self
 
     @property
@@ -63,10 +71,11 @@ class TextFeaturizer(Featurizer):
     def transform(self, frame: pd.DataFrame) -> Features:
         lookup = {t: i for i, t in enumerate(self.vocab_)}
         texts, missing = self._joined(frame)
-        ids = np.zeros((len(frame), self.max_len_), dtype=np.int64)
+        length = getattr(self, "bag_len_", self.max_len_)  # a run saved before the bag: the encoder's length
+        ids = np.zeros((len(frame), length), dtype=np.int64)
         for row, (text, absent) in enumerate(zip(texts, missing)):
             if not absent:
-                tokens = [lookup.get(t, UNK) for t in _TOKEN.findall(text.lower())][: self.max_len_]
+                tokens = [lookup.get(t, UNK) for t in _TOKEN.findall(text.lower())][:length]
                 ids[row, : len(tokens)] = tokens
         return Features({"ids": torch.from_numpy(ids)}, torch.from_numpy(~missing))
 
@@ -81,7 +90,7 @@ class TextEncoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: dict[str, torch.Tensor]) -> EncoderOutput:
-        ids = x["ids"]  # [B, T]
+        ids = x["ids"][:, : self.position.shape[1]]  # [B, T]: the first max_len tokens of the bag
         mask = ids != 0  # [B, T]
         attend = mask.clone()
         attend[:, 0] = True  # an empty text still attends to one (padding) token: no all-masked rows
