@@ -372,6 +372,17 @@ def test_the_linear_family_reads_a_long_text_past_the_neural_encoders_tokens():
     assert info["max_len"] == 128 and encoder(train.features["note"].take(torch.arange(4))).tokens.shape[1] == 128
 
 
+def test_a_text_featurizer_saved_before_the_bag_keeps_its_length():
+    """A run saved before ``bag_len`` existed has only ``max_len_`` in its fitted state: its ids stay that
+    wide, so the flat models saved with it read the features they were fitted on."""
+    from modalyze.data.featurizers import Featurizer
+
+    frame = pd.DataFrame({"note": [" ".join(["word"] * 200), "short text"]})
+    fitted = Featurizer.from_state({"kind": "text", "columns": ["note"], "options": {},
+                                    "fitted": {"vocab_": ["<pad>", "<unk>", "text", "short", "word"], "max_len_": 128}})
+    assert fitted.transform(frame).tensors["ids"].shape == (2, 128)
+
+
 def test_each_family_fits_saves_and_loads_on_every_kind_it_accepts(tmp_path):
     """The family contract on one generated table holding a modality of every kind (files included):
     every family that accepts a kind fits it, gives normalised log-probabilities on every test row and

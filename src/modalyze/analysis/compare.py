@@ -116,7 +116,6 @@ def latency_ms(expert: torch.nn.Module, data: FeaturizedDataset, batch_size: int
     return 1000 * best / max(len(data), 1)
 
 
-
 def training_memory_mb(expert: torch.nn.Module, train: FeaturizedDataset, batch_size: int) -> float:
     """Memory one training step needs, counted rather than sampled (so it depends neither on the
     allocator nor on what else the process holds): 4 × the parameter bytes (weights, gradients and

@@ -57,16 +57,15 @@ class GradientBoostedTrees(FlatModel):
         # validation rows of a class the training rows lack cost the same at every stage: they cannot
         # move the best stage, and scikit-learn cannot encode their labels
         seen = np.isin(val.targets.numpy(), np.unique(y)) if val is not None and len(val) else np.zeros(0, bool)
-        if not seen.any():
-            with one_thread():
-                model.fit(x, y)
-            self.trees_ = model.n_iter_
-        else:
+        stop_on = {}
+        if seen.any():
             model.set_params(max_iter=self.MAX_TREES, early_stopping=True, scoring="loss",
                              n_iter_no_change=self.PATIENCE, tol=self.TOL)
-            with one_thread():
-                model.fit(x, y, X_val=self._x(val).toarray()[seen], y_val=val.targets.numpy()[seen])
-            self.trees_ = max(1, int(np.argmax(model.validation_score_[1:])) + 1)  # [0]: before any tree
+            stop_on = {"X_val": self._x(val).toarray()[seen], "y_val": val.targets.numpy()[seen]}
+        with one_thread():
+            model.fit(x, y, **stop_on)
+        # validation_score_[0] is before any tree
+        self.trees_ = max(1, int(np.argmax(model.validation_score_[1:])) + 1) if stop_on else model.n_iter_
         # the stages past the best are dropped: a prediction and a saved model use only the trees kept
         self.predictors_ = model._predictors[:self.trees_]
         self.baseline_, self.classes_ = model._baseline_prediction.ravel(), model.classes_
